@@ -1,0 +1,11 @@
+"""qsim_dist: exact simulation of distributed quantum computers and large circuits.
+
+Import is cheap: JAX, numba and MPI are loaded only when a backend that needs them runs.
+"""
+
+from .circuit import Circuit, Condition, Instruction, Register
+from .errors import QsimDistError
+
+__version__ = "0.1.0"
+
+__all__ = ["Circuit", "Condition", "Instruction", "Register", "QsimDistError", "__version__"]

@@ -1,0 +1,293 @@
+"""The one gate table: every gate's arity, parameters, matrix and structure lives here.
+
+Bit order: a gate on qubits ``(q0, q1, ...)`` has a ``2^k x 2^k`` matrix whose row/column index
+holds the state of ``q0`` in bit 0 (least significant), ``q1`` in bit 1, and so on, as in Qiskit.
+Controlled gates list their controls first: ``cx(control, target)``, ``ccx(c0, c1, target)``.
+
+``GATES[name]`` gives a :class:`GateSpec`; :func:`gate_matrix` builds a matrix for given parameters.
+Gates outside OpenQASM 2's ``qelib1.inc`` carry a ``definition`` in terms of qelib1 gates, which the
+OpenQASM exporter writes into the file so that any reader can use it.
+"""
+
+from __future__ import annotations
+
+import cmath
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import CircuitError
+
+Matrix = np.ndarray
+
+# Instructions that are not unitary gates; they live in the same IR but are handled by backends.
+NON_UNITARY = frozenset({"measure", "reset", "barrier"})
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """Everything known about one gate name."""
+
+    name: str
+    num_qubits: int
+    num_params: int
+    matrix_fn: Callable[..., Matrix] = field(repr=False)
+    diagonal: bool = False  # matrix is diagonal: merged into elementwise phase passes
+    permutation: bool = False  # matrix is a 0/1 permutation matrix
+    qelib1: bool = True  # part of OpenQASM 2's qelib1.inc (as Qiskit ships it)
+    stdgates: bool = False  # part of OpenQASM 3's stdgates.inc
+    definition: str | None = None  # QASM body in qelib1 gates, for gates outside qelib1.inc
+    param_names: tuple[str, ...] = ()
+
+    def matrix(self, params: Sequence[float] = ()) -> Matrix:
+        if len(params) != self.num_params:
+            raise CircuitError(
+                f"gate '{self.name}' takes {self.num_params} parameter(s), got {len(params)}"
+            )
+        return np.asarray(self.matrix_fn(*[float(p) for p in params]), dtype=np.complex128)
+
+
+# ---- single-qubit matrices -------------------------------------------------------------------
+
+_SQ2 = 1 / math.sqrt(2)
+
+
+def _u3(theta: float, phi: float, lam: float) -> Matrix:
+    c, s = math.cos(theta / 2), math.sin(theta / 2)
+    return np.array(
+        [[c, -cmath.exp(1j * lam) * s], [cmath.exp(1j * phi) * s, cmath.exp(1j * (phi + lam)) * c]]
+    )
+
+
+def _rx(t: float) -> Matrix:
+    c, s = math.cos(t / 2), math.sin(t / 2)
+    return np.array([[c, -1j * s], [-1j * s, c]])
+
+
+def _ry(t: float) -> Matrix:
+    c, s = math.cos(t / 2), math.sin(t / 2)
+    return np.array([[c, -s], [s, c]])
+
+
+def _rz(t: float) -> Matrix:
+    return np.diag([cmath.exp(-0.5j * t), cmath.exp(0.5j * t)])
+
+
+def _p(lam: float) -> Matrix:
+    return np.diag([1, cmath.exp(1j * lam)])
+
+
+def _r(theta: float, phi: float) -> Matrix:
+    c, s = math.cos(theta / 2), math.sin(theta / 2)
+    return np.array([[c, -1j * cmath.exp(-1j * phi) * s], [-1j * cmath.exp(1j * phi) * s, c]])
+
+
+_I = np.eye(2)
+_X = np.array([[0, 1], [1, 0]])
+_Y = np.array([[0, -1j], [1j, 0]])
+_Z = np.diag([1, -1])
+_H = np.array([[1, 1], [1, -1]]) * _SQ2
+_S = np.diag([1, 1j])
+_T = np.diag([1, cmath.exp(0.25j * math.pi)])
+_SX = 0.5 * np.array([[1 + 1j, 1 - 1j], [1 - 1j, 1 + 1j]])
+
+
+def controlled(u: Matrix, num_controls: int = 1) -> Matrix:
+    """``u`` controlled on ``num_controls`` qubits that come first (the low bits of the index)."""
+    dim_u = u.shape[0]
+    dim = dim_u << num_controls
+    m = np.eye(dim, dtype=np.complex128)
+    on = (1 << num_controls) - 1
+    idx = [on | (j << num_controls) for j in range(dim_u)]
+    m[np.ix_(idx, idx)] = u
+    return m
+
+
+def _exp_pauli2(a: Matrix, b: Matrix, theta: float) -> Matrix:
+    """exp(-i theta/2 * B(q1) (x) A(q0)) in little-endian order."""
+    p = np.kron(b, a)
+    return math.cos(theta / 2) * np.eye(4) - 1j * math.sin(theta / 2) * p
+
+
+def _swap() -> Matrix:
+    return np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]])
+
+
+def _iswap() -> Matrix:
+    return np.array([[1, 0, 0, 0], [0, 0, 1j, 0], [0, 1j, 0, 0], [0, 0, 0, 1]])
+
+
+def _ecr() -> Matrix:
+    return _SQ2 * np.array([[0, 1, 0, 1j], [1, 0, -1j, 0], [0, 1j, 0, 1], [-1j, 0, 1, 0]])
+
+
+def _xx_minus_yy(theta: float, beta: float) -> Matrix:
+    c, s = math.cos(theta / 2), math.sin(theta / 2)
+    m = np.eye(4, dtype=np.complex128)
+    m[0, 0] = m[3, 3] = c
+    m[0, 3] = -1j * s * cmath.exp(-1j * beta)
+    m[3, 0] = -1j * s * cmath.exp(1j * beta)
+    return m
+
+
+def _xx_plus_yy(theta: float, beta: float) -> Matrix:
+    c, s = math.cos(theta / 2), math.sin(theta / 2)
+    m = np.eye(4, dtype=np.complex128)
+    m[1, 1] = m[2, 2] = c
+    m[1, 2] = -1j * s * cmath.exp(-1j * beta)
+    m[2, 1] = -1j * s * cmath.exp(1j * beta)
+    return m
+
+
+def _cswap() -> Matrix:
+    # control is qubit 0; swap qubits 1 and 2
+    m = np.eye(8)
+    m[[3, 5]] = m[[5, 3]]
+    return m
+
+
+def _compose(num_qubits: int, ops: Sequence[tuple[str, tuple[int, ...], tuple[float, ...]]]) -> Matrix:
+    """Matrix of a short sequence of table gates (used for gates defined by a decomposition)."""
+    from .backends.reference import apply_unitary  # local: avoids an import cycle
+
+    dim = 1 << num_qubits
+    cols = []
+    for basis in range(dim):
+        psi = np.zeros(dim, dtype=np.complex128)
+        psi[basis] = 1
+        for name, qubits, params in ops:
+            psi = apply_unitary(psi, GATES[name].matrix(params), qubits)
+        cols.append(psi)
+    return np.stack(cols, axis=1)
+
+
+def _rccx() -> Matrix:
+    pi = math.pi
+    return _compose(3, [
+        ("u2", (2,), (0, pi)), ("u1", (2,), (pi / 4,)), ("cx", (1, 2), ()),
+        ("u1", (2,), (-pi / 4,)), ("cx", (0, 2), ()), ("u1", (2,), (pi / 4,)),
+        ("cx", (1, 2), ()), ("u1", (2,), (-pi / 4,)), ("u2", (2,), (0, pi)),
+    ])
+
+
+def _rc3x() -> Matrix:
+    pi = math.pi
+    return _compose(4, [
+        ("u2", (3,), (0, pi)), ("u1", (3,), (pi / 4,)), ("cx", (2, 3), ()),
+        ("u1", (3,), (-pi / 4,)), ("u2", (3,), (0, pi)), ("cx", (0, 3), ()),
+        ("u1", (3,), (pi / 4,)), ("cx", (1, 3), ()), ("u1", (3,), (-pi / 4,)),
+        ("cx", (0, 3), ()), ("u1", (3,), (pi / 4,)), ("cx", (1, 3), ()),
+        ("u1", (3,), (-pi / 4,)), ("u2", (3,), (0, pi)), ("u1", (3,), (pi / 4,)),
+        ("cx", (2, 3), ()), ("u1", (3,), (-pi / 4,)), ("u2", (3,), (0, pi)),
+    ])
+
+
+# ---- the table -------------------------------------------------------------------------------
+
+GATES: dict[str, GateSpec] = {}
+
+
+def _add(name, nq, npar, fn, *, diagonal=False, permutation=False, qelib1=True, stdgates=False,
+         definition=None, param_names=()):
+    GATES[name] = GateSpec(name, nq, npar, fn, diagonal, permutation, qelib1, stdgates, definition,
+                           tuple(param_names) or tuple(f"p{i}" for i in range(npar)))
+
+
+_T3 = ("theta", "phi", "lambda")
+# one-qubit
+_add("id", 1, 0, lambda: _I, diagonal=True, stdgates=True)
+_add("x", 1, 0, lambda: _X, permutation=True, stdgates=True)
+_add("y", 1, 0, lambda: _Y, stdgates=True)
+_add("z", 1, 0, lambda: _Z, diagonal=True, stdgates=True)
+_add("h", 1, 0, lambda: _H, stdgates=True)
+_add("s", 1, 0, lambda: _S, diagonal=True, stdgates=True)
+_add("sdg", 1, 0, lambda: _S.conj(), diagonal=True, stdgates=True)
+_add("t", 1, 0, lambda: _T, diagonal=True, stdgates=True)
+_add("tdg", 1, 0, lambda: _T.conj(), diagonal=True, stdgates=True)
+_add("sx", 1, 0, lambda: _SX, stdgates=True)
+_add("sxdg", 1, 0, lambda: _SX.conj().T)
+_add("rx", 1, 1, _rx, stdgates=True, param_names=("theta",))
+_add("ry", 1, 1, _ry, stdgates=True, param_names=("theta",))
+_add("rz", 1, 1, _rz, diagonal=True, stdgates=True, param_names=("theta",))
+_add("p", 1, 1, _p, diagonal=True, stdgates=True, param_names=("lambda",))
+_add("phase", 1, 1, _p, diagonal=True, qelib1=False, stdgates=True, definition="u1({0}) {q0};",
+     param_names=("lambda",))
+_add("u0", 1, 1, lambda g: _I, diagonal=True, param_names=("gamma",))
+_add("u1", 1, 1, _p, diagonal=True, stdgates=True, param_names=("lambda",))
+_add("u2", 1, 2, lambda phi, lam: _u3(math.pi / 2, phi, lam), stdgates=True,
+     param_names=("phi", "lambda"))
+_add("u3", 1, 3, _u3, stdgates=True, param_names=_T3)
+_add("u", 1, 3, _u3, param_names=_T3)
+_add("U", 1, 3, _u3, param_names=_T3)
+_add("r", 1, 2, _r, qelib1=False, definition="u3({0}, {1} - pi/2, -{1} + pi/2) {q0};",
+     param_names=("theta", "phi"))
+# two-qubit
+_add("cx", 2, 0, lambda: controlled(_X), permutation=True, stdgates=True)
+_add("CX", 2, 0, lambda: controlled(_X), permutation=True, stdgates=True)
+_add("cy", 2, 0, lambda: controlled(_Y), stdgates=True)
+_add("cz", 2, 0, lambda: controlled(_Z), diagonal=True, stdgates=True)
+_add("ch", 2, 0, lambda: controlled(_H), stdgates=True)
+_add("cs", 2, 0, lambda: controlled(_S), diagonal=True, qelib1=False,
+     definition="u1(pi/4) {q0}; cx {q0},{q1}; u1(-pi/4) {q1}; cx {q0},{q1}; u1(pi/4) {q1};")
+_add("csdg", 2, 0, lambda: controlled(_S.conj()), diagonal=True, qelib1=False,
+     definition="u1(-pi/4) {q0}; cx {q0},{q1}; u1(pi/4) {q1}; cx {q0},{q1}; u1(-pi/4) {q1};")
+_add("cp", 2, 1, lambda lam: controlled(_p(lam)), diagonal=True, stdgates=True,
+     param_names=("lambda",))
+_add("cphase", 2, 1, lambda lam: controlled(_p(lam)), diagonal=True, qelib1=False, stdgates=True,
+     definition="cu1({0}) {q0},{q1};", param_names=("lambda",))
+_add("cu1", 2, 1, lambda lam: controlled(_p(lam)), diagonal=True, param_names=("lambda",))
+_add("cu3", 2, 3, lambda t, ph, la: controlled(_u3(t, ph, la)), param_names=_T3)
+_add("cu", 2, 4, lambda t, ph, la, g: controlled(cmath.exp(1j * g) * _u3(t, ph, la)),
+     stdgates=True, param_names=_T3 + ("gamma",))
+_add("crx", 2, 1, lambda t: controlled(_rx(t)), stdgates=True, param_names=("theta",))
+_add("cry", 2, 1, lambda t: controlled(_ry(t)), stdgates=True, param_names=("theta",))
+_add("crz", 2, 1, lambda t: controlled(_rz(t)), diagonal=True, stdgates=True,
+     param_names=("theta",))
+_add("csx", 2, 0, lambda: controlled(_SX))
+_add("swap", 2, 0, _swap, permutation=True, stdgates=True)
+_add("iswap", 2, 0, _iswap, qelib1=False,
+     definition="s {q0}; s {q1}; h {q0}; cx {q0},{q1}; cx {q1},{q0}; h {q1};")
+_add("dcx", 2, 0, lambda: _compose(2, [("cx", (0, 1), ()), ("cx", (1, 0), ())]),
+     permutation=True, qelib1=False, definition="cx {q0},{q1}; cx {q1},{q0};")
+_add("ecr", 2, 0, _ecr, qelib1=False,
+     definition="rzx(pi/4) {q0},{q1}; x {q0}; rzx(-pi/4) {q0},{q1};")
+_add("rxx", 2, 1, lambda t: _exp_pauli2(_X, _X, t), param_names=("theta",))
+_add("ryy", 2, 1, lambda t: _exp_pauli2(_Y, _Y, t), qelib1=False, param_names=("theta",),
+     definition="rx(pi/2) {q0}; rx(pi/2) {q1}; cx {q0},{q1}; rz({0}) {q1}; cx {q0},{q1}; "
+                "rx(-pi/2) {q0}; rx(-pi/2) {q1};")
+_add("rzz", 2, 1, lambda t: _exp_pauli2(_Z, _Z, t), diagonal=True, param_names=("theta",))
+_add("rzx", 2, 1, lambda t: _exp_pauli2(_Z, _X, t), qelib1=False, param_names=("theta",),
+     definition="h {q1}; cx {q0},{q1}; rz({0}) {q1}; cx {q0},{q1}; h {q1};")
+_add("xx_minus_yy", 2, 2, _xx_minus_yy, qelib1=False, param_names=("theta", "beta"),
+     definition="rz(-{1}) {q1}; rz(-pi/2) {q0}; sx {q0}; rz(pi/2) {q0}; s {q1}; cx {q0},{q1}; "
+                "ry({0}/2) {q0}; ry(-{0}/2) {q1}; cx {q0},{q1}; sdg {q1}; rz(-pi/2) {q0}; "
+                "sxdg {q0}; rz(pi/2) {q0}; rz({1}) {q1};")
+_add("xx_plus_yy", 2, 2, _xx_plus_yy, qelib1=False, param_names=("theta", "beta"),
+     definition="rz({1}) {q0}; rz(-pi/2) {q1}; sx {q1}; rz(pi/2) {q1}; s {q0}; cx {q1},{q0}; "
+                "ry(-{0}/2) {q1}; ry(-{0}/2) {q0}; cx {q1},{q0}; sdg {q0}; rz(-pi/2) {q1}; "
+                "sxdg {q1}; rz(pi/2) {q1}; rz(-{1}) {q0};")
+# three and more qubits
+_add("ccx", 3, 0, lambda: controlled(_X, 2), permutation=True, stdgates=True)
+_add("ccz", 3, 0, lambda: controlled(_Z, 2), diagonal=True, qelib1=False,
+     definition="h {q2}; ccx {q0},{q1},{q2}; h {q2};")
+_add("cswap", 3, 0, _cswap, permutation=True, stdgates=True)
+_add("rccx", 3, 0, _rccx)
+_add("c3x", 4, 0, lambda: controlled(_X, 3), permutation=True)
+_add("c3sqrtx", 4, 0, lambda: controlled(_SX, 3))
+_add("rc3x", 4, 0, _rc3x)
+_add("c4x", 5, 0, lambda: controlled(_X, 4), permutation=True)
+
+
+def gate_spec(name: str) -> GateSpec:
+    """The table entry for ``name``; a clear error for an unknown gate."""
+    try:
+        return GATES[name]
+    except KeyError:
+        raise CircuitError(f"unknown gate '{name}'") from None
+
+
+def gate_matrix(name: str, params: Sequence[float] = ()) -> Matrix:
+    """The ``2^k x 2^k`` complex128 matrix of gate ``name`` (little-endian in its qubits)."""
+    return gate_spec(name).matrix(params)
