@@ -1,0 +1,122 @@
+"""Reference backend: dense numpy statevector and density matrix, short and obviously correct.
+
+Every other backend is tested against this one. No fusion, no tricks: each gate is one tensordot.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..circuit import Circuit
+from .base import Backend, State
+
+
+def _as_tensor(vec: np.ndarray, n: int) -> np.ndarray:
+    # Axis a of the tensor is qubit n-1-a (numpy is row-major, qubit 0 is the last axis).
+    return vec.reshape((2,) * n)
+
+
+def apply_unitary(psi: np.ndarray, matrix: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
+    """Return ``matrix`` applied to ``qubits`` of the statevector ``psi`` (a new array)."""
+    n = int(psi.size).bit_length() - 1
+    k = len(qubits)
+    # Matrix index bit j is qubits[j]: reshape to (2,)*2k with axis 0 = highest bit = qubits[k-1].
+    u = np.asarray(matrix, dtype=psi.dtype).reshape((2,) * (2 * k))
+    axes = [n - 1 - q for q in reversed(qubits)]
+    t = np.tensordot(u, _as_tensor(psi, n), axes=(list(range(k, 2 * k)), axes))
+    return np.moveaxis(t, list(range(k)), axes).reshape(-1)
+
+
+def apply_unitary_dm(rho: np.ndarray, matrix: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
+    """Return U rho U^dagger for ``matrix`` on ``qubits`` of the density matrix ``rho``."""
+    dim = rho.shape[0]
+    rho = np.stack([apply_unitary(col, matrix, qubits) for col in rho.T], axis=1)  # U rho
+    rho = np.stack([apply_unitary(row, matrix.conj(), qubits) for row in rho], axis=0)  # (.)U^dag
+    return rho.reshape(dim, dim)
+
+
+def marginal_probabilities(probs: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
+    """Probabilities of the outcomes of ``qubits`` (outcome bit j = qubits[j])."""
+    n = int(probs.size).bit_length() - 1
+    t = probs.reshape((2,) * n)
+    keep = [n - 1 - q for q in reversed(qubits)]
+    other = tuple(a for a in range(n) if a not in keep)
+    t = t.sum(axis=other) if other else t
+    # remaining axes are in increasing tensor-axis order; sort them into `keep` order
+    order = sorted(keep)
+    t = np.transpose(t, [order.index(a) for a in keep])
+    return t.reshape(-1)
+
+
+class ReferenceState(State):
+    """A dense numpy statevector."""
+
+    def __init__(self, num_qubits: int, dtype=np.complex128):
+        self.num_qubits = num_qubits
+        self.vec = np.zeros(1 << num_qubits, dtype=dtype)
+        self.vec[0] = 1
+
+    def apply_gate(self, matrix: np.ndarray, qubits: Sequence[int]) -> None:
+        self.vec = apply_unitary(self.vec, matrix, qubits)
+
+    def probabilities(self, qubits: Sequence[int] | None = None) -> np.ndarray:
+        p = np.abs(self.vec) ** 2
+        return p if qubits is None else marginal_probabilities(p, qubits)
+
+    def collapse(self, qubit: int, outcome: int, probability: float) -> None:
+        idx = np.arange(self.vec.size)
+        self.vec = np.where(((idx >> qubit) & 1) == outcome, self.vec, 0) / np.sqrt(probability)
+
+    def flip(self, qubit: int) -> None:
+        self.apply_gate(np.array([[0, 1], [1, 0]]), (qubit,))
+
+    def statevector(self) -> np.ndarray:
+        return self.vec.astype(np.complex128, copy=True)
+
+    def copy(self) -> "ReferenceState":
+        other = ReferenceState.__new__(ReferenceState)
+        other.num_qubits, other.vec = self.num_qubits, self.vec.copy()
+        return other
+
+
+class ReferenceBackend(Backend):
+    """Dense numpy statevector (complex128 by default): the yardstick for every other backend."""
+
+    name = "reference"
+    default_precision = "double"
+
+    def new_state(self, num_qubits: int, precision: str) -> ReferenceState:
+        return ReferenceState(num_qubits, np.complex64 if precision == "single" else np.complex128)
+
+
+def density_matrix(circuit: Circuit) -> np.ndarray:
+    """Final density matrix of ``circuit`` with every measurement and reset applied as a channel
+    (outcomes averaged, not sampled). Conditions on classical bits are not supported here."""
+    from ..errors import CircuitError
+
+    n = circuit.num_qubits
+    rho = np.zeros((1 << n, 1 << n), dtype=np.complex128)
+    rho[0, 0] = 1
+    idx = np.arange(1 << n)
+    for inst in circuit:
+        if inst.condition is not None:
+            raise CircuitError("density_matrix: classically conditioned gates are not supported")
+        if inst.name == "barrier":
+            continue
+        if inst.name in ("measure", "reset"):
+            bit = (idx >> inst.qubits[0]) & 1
+            same = bit[:, None] == bit[None, :]
+            rho = np.where(same, rho, 0)  # dephase: the measurement channel
+            if inst.name == "reset":  # move the |1> population onto |0>
+                flipped = idx ^ (1 << inst.qubits[0])
+                ones = bit == 1
+                moved = np.zeros_like(rho)
+                sel = np.ix_(flipped[ones], flipped[ones])
+                moved[sel] = rho[np.ix_(idx[ones], idx[ones])]
+                zeros = ~ones
+                rho = np.where(np.outer(zeros, zeros), rho, 0) + moved
+            continue
+        rho = apply_unitary_dm(rho, inst.matrix(), inst.qubits)
+    return rho
