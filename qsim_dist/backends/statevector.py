@@ -1,0 +1,137 @@
+"""The fast single-device statevector backend: fused blocks applied by a kernel set.
+
+On a GPU the kernels are JAX/XLA; on a CPU they are numba loops updating the state in place
+(``kernels="auto"`` picks; ``"jax"`` or ``"numba"`` forces one). Gate runs are fused once per run
+(:mod:`qsim_dist.passes.fusion`); the kernels are compiled once per kernel shape and cached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..circuit import Instruction
+from ..observables import pauli_phase
+from ..passes.fusion import fuse
+from .base import Backend, State
+
+_DTYPES = {"single": np.complex64, "double": np.complex128}
+
+# Fusion limits per kernel set: the largest dense block that stays memory-bound (measured, see
+# benchmarks/), and diagonal tables up to 2^12 entries (one gather per amplitude).
+_MAX_DENSE = {"numba": 4, "jax": 5}
+_MAX_DIAGONAL = 12
+
+
+class FusedState(State):
+    def __init__(self, kernels, num_qubits: int, precision: str, max_dense: int,
+                 max_diagonal: int):
+        self.K = kernels
+        self.num_qubits = num_qubits
+        self.dtype = _DTYPES[precision]
+        self.max_dense = max_dense
+        self.max_diagonal = max_diagonal
+        self.compile_time = 0.0
+        with self._x64():
+            self.vec = kernels.zero_state(num_qubits, self.dtype)
+
+    def _x64(self):
+        # JAX needs 64-bit types switched on, locally, for complex128.
+        if self.K.name == "jax" and self.dtype == np.complex128:
+            import jax
+
+            return jax.enable_x64(True)
+        return contextlib.nullcontext()
+
+    # -- gate runs -------------------------------------------------------------------------
+    def prepare(self, gates: Sequence[Instruction]) -> list[tuple[bool, Any, tuple[int, ...]]]:
+        t0 = time.perf_counter()
+        blocks = fuse(gates, self.max_dense, self.max_diagonal)
+        with self._x64():
+            program = [(b.diagonal, self.K.prepare_matrix(b.matrix, self.dtype), b.qubits)
+                       for b in blocks]
+        self.compile_time += time.perf_counter() - t0
+        return program
+
+    def execute(self, program, progress: Callable[[int], None] | None = None) -> None:
+        K = self.K
+        with self._x64():
+            for diagonal, m, qubits in program:
+                if diagonal:
+                    self.vec = K.apply_diagonal(self.vec, m, qubits)
+                else:
+                    self.vec = K.apply_dense(self.vec, m, qubits)
+                if progress:
+                    progress(1)
+
+    def apply_gate(self, matrix: np.ndarray, qubits: Sequence[int]) -> None:
+        order = np.argsort(qubits)
+        qs = tuple(int(qubits[i]) for i in order)
+        k = len(qs)
+        if list(order) != list(range(k)):  # permute the matrix to the sorted qubit order
+            t = np.asarray(matrix).reshape((2,) * (2 * k))
+            perm = [k - 1 - int(order[k - 1 - a]) for a in range(k)]
+            t = t.transpose(perm + [k + p for p in perm])
+            matrix = t.reshape(1 << k, 1 << k)
+        with self._x64():
+            self.vec = self.K.apply_dense(self.vec, self.K.prepare_matrix(matrix, self.dtype), qs)
+
+    # -- measurement -----------------------------------------------------------------------
+    def probabilities(self, qubits: Sequence[int] | None = None) -> np.ndarray:
+        if qubits is not None and len(qubits) == 1:
+            with self._x64():
+                p1 = min(max(self.K.qubit_one_probability(self.vec, qubits[0]), 0.0), 1.0)
+            return np.array([1.0 - p1, p1])
+        with self._x64():
+            p = self.K.probabilities(self.vec)
+        if qubits is None or list(qubits) == list(range(self.num_qubits)):
+            return p
+        from .reference import marginal_probabilities
+
+        return marginal_probabilities(p, qubits)
+
+    def collapse(self, qubit: int, outcome: int, probability: float) -> None:
+        with self._x64():
+            self.vec = self.K.collapse(self.vec, qubit, outcome, 1.0 / np.sqrt(probability))
+
+    def flip(self, qubit: int) -> None:
+        self.apply_gate(np.array([[0, 1], [1, 0]]), (qubit,))
+
+    def statevector(self) -> np.ndarray:
+        return np.asarray(self.K.to_numpy(self.vec), dtype=np.complex128)
+
+    def amplitudes(self, indices: Sequence[int]) -> np.ndarray:
+        idx = np.asarray(indices, dtype=np.int64)
+        return np.asarray(self.K.to_numpy(self.vec)[idx], dtype=np.complex128)
+
+    def pauli_expectation(self, x_mask: int, z_mask: int) -> complex:
+        with self._x64():
+            return pauli_phase(x_mask, z_mask) * self.K.pauli_expectation(self.vec, x_mask, z_mask)
+
+    def copy(self) -> "FusedState":
+        other = object.__new__(FusedState)
+        other.__dict__.update(self.__dict__)
+        with self._x64():
+            other.vec = self.K.copy(self.vec)
+        return other
+
+
+class StatevectorBackend(Backend):
+    """Fused statevector simulation on one device (GPU through JAX, else CPU through numba)."""
+
+    name = "statevector"
+    default_precision = "single"
+
+    def __init__(self, kernels: str = "auto", max_dense: int | None = None,
+                 max_diagonal: int = _MAX_DIAGONAL):
+        from qsim_dist.kernels import get_kernels
+
+        self.kernels = get_kernels(kernels)
+        self.max_dense = max_dense or _MAX_DENSE[self.kernels.name]
+        self.max_diagonal = max_diagonal
+
+    def new_state(self, num_qubits: int, precision: str) -> FusedState:
+        return FusedState(self.kernels, num_qubits, precision, self.max_dense, self.max_diagonal)

@@ -1,0 +1,327 @@
+"""The ``qsim-dist`` command line.
+
+::
+
+    qsim-dist run CIRCUIT.qasm [--shots N] [--seed S] [--precision single|double]
+                               [--backend NAME] [--save-state] [--out results.h5] [--json]
+    qsim-dist info [--json]
+
+Every user mistake (bad option, missing or malformed circuit file, unknown gate, qubit out of range,
+...) is reported as one line ``qsim-dist: error: ...`` on stderr with exit status 2; nothing is
+written. Ctrl-C exits with status 130. JAX, numba and MPI are imported only when needed, so
+errors come back at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .backends import BACKENDS
+from .errors import OptionError, QsimDistError
+
+PROG = "qsim-dist"
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+MAX_SEED = (1 << 63) - 1
+TOP_COUNTS = 10
+
+
+class _UsageError(Exception):
+    """An argparse error, reported like every other user mistake."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage dump); subparsers inherit it."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise _UsageError(message)
+
+
+def _non_negative_int(what: str, maximum: int | None = None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 10)
+        except ValueError:
+            value = -1
+        if value < 0 or (maximum is not None and value > maximum):
+            bound = f" at most {maximum}" if maximum is not None else ""
+            raise argparse.ArgumentTypeError(
+                f"{what} must be a non-negative integer{bound}, got '{text}'")
+        return value
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(prog=PROG, description="Exact simulator for distributed quantum computing.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="simulate an OpenQASM circuit and sample its measurements",
+                         description="Simulate an OpenQASM 2/3 circuit and sample its "
+                                     "measurements.")
+    run.add_argument("circuit", metavar="CIRCUIT.qasm", help="OpenQASM 2 or 3 file")
+    run.add_argument("--shots", type=_non_negative_int("shots"), default=1024,
+                     help="number of measurement samples (default 1024)")
+    run.add_argument("--seed", type=_non_negative_int("seed", MAX_SEED), default=None,
+                     help="random seed (default: fresh entropy, reported in the output)")
+    run.add_argument("--precision", choices=("single", "double"), default=None,
+                     help="complex64 or complex128 amplitudes (default: the backend's; "
+                          "single for statevector, double for reference)")
+    run.add_argument("--backend", choices=BACKENDS, default="statevector",
+                     help="simulator backend (default statevector)")
+    run.add_argument("--save-state", action="store_true",
+                     help="store the final statevector in the --out file (needs --out)")
+    run.add_argument("--out", metavar="RESULTS.h5", default=None,
+                     help="write counts, statevector and metadata to this HDF5 file")
+    run.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+
+    info = sub.add_parser("info", help="show versions, devices and MPI library",
+                          description="Show versions of qsim_dist and its dependencies, JAX "
+                                      "devices, the MPI library and the CPU count.")
+    info.add_argument("--json", action="store_true", help="print JSON on stdout")
+    return parser
+
+
+# ---- run ------------------------------------------------------------------------------------
+
+def _check_run_options(args: argparse.Namespace) -> Path:
+    """Everything that can be checked before the circuit is read or simulated."""
+    path = Path(args.circuit)
+    if not path.exists():
+        raise OptionError(f"cannot read circuit '{path}': no such file")
+    if not path.is_file():
+        raise OptionError(f"cannot read circuit '{path}': not a file")
+    if not os.access(path, os.R_OK):
+        raise OptionError(f"cannot read circuit '{path}': permission denied")
+    if args.save_state and args.out is None:
+        raise OptionError("--save-state needs --out (the statevector is written to the "
+                          "results file)")
+    if args.out is not None:
+        from .io.hdf5 import check_writable
+
+        check_writable(args.out)
+    return path
+
+
+def _load_circuit(path: Path):
+    from .errors import QasmError
+    from .io.qasm import load
+
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise OptionError(f"cannot read circuit '{path}': {exc.strerror or exc}") from None
+    if not text.strip():
+        raise QasmError(f"'{path}' is empty: no OpenQASM program")
+    circuit = load(path)
+    if getattr(circuit, "name", "circuit") in ("", "circuit"):
+        circuit.name = path.stem
+    return circuit
+
+
+def _json_default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, complex):
+        return [obj.real, obj.imag]
+    return str(obj)
+
+
+def _print_human(result, out: str | None) -> None:
+    w = sys.stdout.write
+    w(f"circuit    {result.circuit_name} ({result.num_qubits} qubits, "
+      f"{result.num_clbits} clbits)\n")
+    w(f"backend    {result.backend}, {result.precision} precision, seed {result.seed}\n")
+    w(f"time       {result.wall_time:.3f} s wall, {result.compile_time:.3f} s compile\n")
+    total = sum(result.counts.values())
+    if not result.counts:
+        w(f"shots      {result.shots} (no measurements: no counts)\n")
+    else:
+        top = sorted(result.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_COUNTS]
+        w(f"shots      {result.shots}, {len(result.counts)} distinct outcomes"
+          + (f", top {len(top)}" if len(top) < len(result.counts) else "") + "\n")
+        width = max(len(k) for k, _ in top)
+        for key, count in top:
+            w(f"  {key:>{width}}  {count:>8}  {count / total:7.4f}\n")
+    if out is not None:
+        w(f"results    {out}" + (" (with statevector)" if result.statevector is not None
+                                 else "") + "\n")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    path = _check_run_options(args)
+    circuit = _load_circuit(path)
+
+    from .backends import get_backend
+
+    backend = get_backend(args.backend)
+    result = backend.run(circuit, shots=args.shots, seed=args.seed, precision=args.precision,
+                         save_state=args.save_state, progress=None)
+    if args.out is not None:
+        from .io.hdf5 import save_result
+
+        save_result(result, args.out)
+    if args.json:
+        summary = result.summary()
+        if args.out is not None:
+            summary["results_file"] = str(args.out)
+        sys.stdout.write(json.dumps(summary, indent=2, default=_json_default) + "\n")
+    else:
+        _print_human(result, args.out)
+    return 0
+
+
+# ---- info -----------------------------------------------------------------------------------
+
+def _version_of(module_name: str) -> str:
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return "not installed"
+    return str(getattr(module, "__version__", "unknown"))
+
+
+def _jax_info() -> dict[str, Any]:
+    try:
+        import jax
+    except ImportError:
+        return {"version": "not installed"}
+    info: dict[str, Any] = {"version": jax.__version__}
+    try:
+        info["default_backend"] = jax.default_backend()
+        info["devices"] = [str(d) for d in jax.devices()]
+    except Exception as exc:  # a broken accelerator setup is information, not a crash
+        info["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return info
+
+
+def _mpi_info() -> dict[str, Any]:
+    try:
+        import mpi4py
+    except ImportError:
+        return {"version": "not installed"}
+    info: dict[str, Any] = {"version": mpi4py.__version__}
+    try:
+        from mpi4py import MPI
+
+        major, minor = MPI.Get_version()
+        info["mpi_standard"] = f"{major}.{minor}"
+        library = MPI.Get_library_version().strip()
+        info["library"] = " ".join(library.splitlines()[0].split()) if library else "unknown"
+    except Exception as exc:
+        info["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return info
+
+
+def collect_info() -> dict[str, Any]:
+    """Versions and devices, as ``qsim-dist info --json`` prints them."""
+    from . import __version__
+
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count()
+    h5 = {"version": _version_of("h5py")}
+    if h5["version"] != "not installed":
+        import h5py
+
+        h5["hdf5"] = h5py.version.hdf5_version
+    return {
+        "qsim_dist": __version__,
+        "python": f"{platform.python_version()} ({platform.python_implementation()}, "
+                  f"{sys.executable})",
+        "platform": platform.platform(),
+        "numpy": _version_of("numpy"),
+        "jax": _jax_info(),
+        "numba": _version_of("numba"),
+        "h5py": h5,
+        "mpi4py": _mpi_info(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "backends": list(BACKENDS),
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = collect_info()
+    if args.json:
+        sys.stdout.write(json.dumps(info, indent=2) + "\n")
+        return 0
+    jax, mpi, h5 = info["jax"], info["mpi4py"], info["h5py"]
+    if "devices" in jax:
+        jax_line = (f"{jax['version']} (default backend {jax['default_backend']}; devices: "
+                    f"{', '.join(jax['devices'])})")
+    else:
+        jax_line = jax["version"] + (f" ({jax['error']})" if "error" in jax else "")
+    if "library" in mpi:
+        mpi_line = f"{mpi['version']} (MPI {mpi['mpi_standard']}: {mpi['library']})"
+    else:
+        mpi_line = mpi["version"] + (f" ({mpi['error']})" if "error" in mpi else "")
+    h5_line = h5["version"] + (f" (HDF5 {h5['hdf5']})" if "hdf5" in h5 else "")
+    rows = [
+        ("qsim_dist", info["qsim_dist"]), ("python", info["python"]),
+        ("platform", info["platform"]), ("numpy", info["numpy"]), ("jax", jax_line),
+        ("numba", info["numba"]), ("h5py", h5_line), ("mpi4py", mpi_line),
+        ("cpus", f"{info['cpu_count']} ({info['cpus_usable']} usable)"),
+        ("backends", ", ".join(info["backends"])),
+    ]
+    for name, value in rows:
+        sys.stdout.write(f"{name:<11}{value}\n")
+    return 0
+
+
+# ---- entry point ----------------------------------------------------------------------------
+
+def _fail(message: str, status: int = EXIT_USAGE) -> int:
+    line = " ".join(str(message).split()) or "unknown error"
+    sys.stderr.write(f"{PROG}: error: {line}\n")
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, --version
+            return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+        if args.command is None:
+            return _fail("missing command (choose from run, info; see qsim-dist --help)")
+        if args.command == "run":
+            return cmd_run(args)
+        return cmd_info(args)
+    except _UsageError as exc:
+        return _fail(str(exc))
+    except QsimDistError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `qsim-dist info | head -1`
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
