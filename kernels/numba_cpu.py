@@ -38,67 +38,99 @@ def _offsets(qubits):
     return offs
 
 
-@nb.njit(parallel=True, **_OPTS)
-def apply_1q(state, m, q):
-    """2x2 matrix ``m`` on qubit ``q``."""
-    half = state.size >> 1
-    m00, m01, m10, m11 = m[0, 0], m[0, 1], m[1, 0], m[1, 1]
-    stride = 1 << q
-    for g_ in nb.prange(half):
-        g = np.int64(g_)
-        i0 = ((g >> q) << (q + 1)) | (g & (stride - 1))
-        i1 = i0 | stride
-        a, b = state[i0], state[i1]
-        state[i0] = m00 * a + m01 * b
-        state[i1] = m10 * a + m11 * b
+# Work is done in tiles of _TILE groups: a group is the 2^k amplitudes a k-qubit block mixes.
+# Each tile is gathered into separate real and imaginary rows, so the inner loops over the tile
+# are plain float loops that LLVM vectorises, whatever the qubits (gathers are cheap next to the
+# 2^k x 2^k multiply). Above the lowest block qubit, consecutive groups are consecutive in memory.
+_TILE = 32
 
 
-@nb.njit(parallel=True, **_OPTS)
-def apply_2q(state, m, q0, q1):
-    """4x4 matrix ``m`` on qubits ``q0 < q1`` (matrix bit 0 = q0)."""
-    quarter = state.size >> 2
-    s0, s1 = 1 << q0, 1 << q1
-    for g_ in nb.prange(quarter):
-        g = np.int64(g_)
-        i = ((g >> q0) << (q0 + 1)) | (g & (s0 - 1))
-        i = ((i >> q1) << (q1 + 1)) | (i & (s1 - 1))
-        a0, a1, a2, a3 = state[i], state[i | s0], state[i | s1], state[i | s0 | s1]
-        state[i] = m[0, 0] * a0 + m[0, 1] * a1 + m[0, 2] * a2 + m[0, 3] * a3
-        state[i | s0] = m[1, 0] * a0 + m[1, 1] * a1 + m[1, 2] * a2 + m[1, 3] * a3
-        state[i | s1] = m[2, 0] * a0 + m[2, 1] * a1 + m[2, 2] * a2 + m[2, 3] * a3
-        state[i | s0 | s1] = m[3, 0] * a0 + m[3, 1] * a1 + m[3, 2] * a2 + m[3, 3] * a3
+@nb.njit(parallel=True, fastmath=True, **_OPTS)
+def apply_dense(state, m_re, m_im, qubits):
+    """``2^k x 2^k`` matrix (given as real and imaginary parts) on sorted ``qubits``.
 
-
-@nb.njit(parallel=True, **_OPTS)
-def apply_dense(state, m, qubits):
-    """``2^k x 2^k`` matrix ``m`` on sorted ``qubits`` (matrix bit j = qubits[j])."""
+    ``state`` is the float view of the complex state: amplitude i is (state[2i], state[2i+1]).
+    """
     k = qubits.size
     dim = 1 << k
-    offs = _offsets(qubits)
-    groups = state.size >> k
-    for g_ in nb.prange(groups):
-        g = np.int64(g_)
-        base = _insert_zero_bits(g, qubits)
-        v = np.empty(dim, dtype=state.dtype)
-        for j in range(dim):
-            v[j] = state[base + offs[j]]
-        for r in range(dim):
-            acc = state.dtype.type(0)
+    offs = 2 * _offsets(qubits)
+    groups = (state.size >> 1) >> k
+    tile = min(_TILE, groups)
+    tiles = groups // tile
+    contiguous = (np.int64(1) << qubits[0]) >= tile
+    chunks = min(tiles, 256)
+    for ch in nb.prange(chunks):
+        base = np.empty(tile, dtype=np.int64)
+        v_re = np.empty((dim, tile), dtype=state.dtype)
+        v_im = np.empty((dim, tile), dtype=state.dtype)
+        a_re = np.empty(tile, dtype=state.dtype)
+        a_im = np.empty(tile, dtype=state.dtype)
+        t_lo = tiles * np.int64(ch) // chunks
+        t_hi = tiles * np.int64(ch + 1) // chunks
+        for t in range(t_lo, t_hi):
+            if contiguous:  # the tile's groups are consecutive amplitudes
+                b0 = 2 * _insert_zero_bits(t * tile, qubits)
+                for l in range(tile):
+                    base[l] = b0 + 2 * l
+            else:
+                for l in range(tile):
+                    base[l] = 2 * _insert_zero_bits(t * tile + l, qubits)
             for c in range(dim):
-                acc += m[r, c] * v[c]
-            state[base + offs[r]] = acc
+                for l in range(tile):
+                    o = base[l] + offs[c]
+                    v_re[c, l] = state[o]
+                    v_im[c, l] = state[o + 1]
+            for r in range(dim):
+                for l in range(tile):
+                    a_re[l] = 0
+                    a_im[l] = 0
+                for c in range(dim):
+                    mr = m_re[r, c]
+                    mi = m_im[r, c]
+                    if mr == 0 and mi == 0:  # permutation and controlled blocks are sparse
+                        continue
+                    for l in range(tile):
+                        a_re[l] += mr * v_re[c, l] - mi * v_im[c, l]
+                        a_im[l] += mr * v_im[c, l] + mi * v_re[c, l]
+                for l in range(tile):
+                    o = base[l] + offs[r]
+                    state[o] = a_re[l]
+                    state[o + 1] = a_im[l]
 
 
-@nb.njit(parallel=True, **_OPTS)
-def apply_diagonal(state, diag, qubits):
-    """Multiply each amplitude by ``diag[bits of its index at qubits]`` (bit j = qubits[j])."""
+@nb.njit(parallel=True, fastmath=True, **_OPTS)
+def apply_diagonal(state, d_re, d_im, qubits):
+    """Multiply amplitude i by ``d[bits of i at qubits]`` (bit j = qubits[j]); float view.
+
+    Runs of _TILE consecutive amplitudes share the table bits above the tile; the bits inside
+    it come from a small precomputed table, so the inner loop is a short gather and multiply.
+    """
     k = qubits.size
-    for i_ in nb.prange(state.size):
-        i = np.int64(i_)
-        idx = 0
+    n_amp = state.size >> 1
+    tile = min(_TILE, n_amp)
+    low = np.zeros(tile, dtype=np.int64)  # table-index bits contributed by the low index bits
+    for l in range(tile):
         for b in range(k):
-            idx |= ((i >> qubits[b]) & 1) << b
-        state[i] *= diag[idx]
+            low[l] |= ((l >> qubits[b]) & 1) << b
+    runs = n_amp // tile
+    chunks = min(runs, 1024)
+    for ch in nb.prange(chunks):
+        r_lo = runs * np.int64(ch) // chunks
+        r_hi = runs * np.int64(ch + 1) // chunks
+        for r in range(r_lo, r_hi):
+            i = r * tile
+            high = 0
+            for b in range(k):
+                high |= ((i >> qubits[b]) & 1) << b
+            o = 2 * i
+            for l in range(tile):
+                idx = high | low[l]
+                dr = d_re[idx]
+                di = d_im[idx]
+                x = state[o + 2 * l]
+                y = state[o + 2 * l + 1]
+                state[o + 2 * l] = dr * x - di * y
+                state[o + 2 * l + 1] = dr * y + di * x
 
 
 @nb.njit(parallel=True, **_OPTS)
@@ -154,13 +186,14 @@ def pauli_expectation(state, x_mask, z_mask):
         while z:
             parity ^= 1
             z &= z - 1
-        if parity:
-            re -= a.real
-            im -= a.imag
-        else:
-            re += a.real
-            im += a.imag
+        sign = 1 - 2 * parity
+        re += sign * a.real
+        im += sign * a.imag
     return complex(re, im)
+
+
+def _floats(state: np.ndarray) -> np.ndarray:
+    return state.view(np.float32 if state.dtype == np.complex64 else np.float64)
 
 
 class NumbaKernels:
@@ -175,22 +208,18 @@ class NumbaKernels:
         return state
 
     @staticmethod
-    def prepare_matrix(m: np.ndarray, dtype) -> np.ndarray:
-        return np.ascontiguousarray(m, dtype=dtype)
+    def prepare_matrix(m: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
+        real = np.float32 if np.dtype(dtype) == np.complex64 else np.float64
+        return (np.ascontiguousarray(m.real, dtype=real), np.ascontiguousarray(m.imag, dtype=real))
 
     @staticmethod
     def apply_dense(state, m, qubits):
-        if len(qubits) == 1:
-            apply_1q(state, m, qubits[0])
-        elif len(qubits) == 2:
-            apply_2q(state, m, qubits[0], qubits[1])
-        else:
-            apply_dense(state, m, np.asarray(qubits, dtype=np.int64))
+        apply_dense(_floats(state), m[0], m[1], np.asarray(qubits, dtype=np.int64))
         return state
 
     @staticmethod
     def apply_diagonal(state, diag, qubits):
-        apply_diagonal(state, diag, np.asarray(qubits, dtype=np.int64))
+        apply_diagonal(_floats(state), diag[0], diag[1], np.asarray(qubits, dtype=np.int64))
         return state
 
     @staticmethod

@@ -1,0 +1,190 @@
+"""Standard circuits, built deterministically: used by tests, benchmarks and examples.
+
+Every function returns a :class:`~qsim_dist.circuit.Circuit`; none measures unless it says so.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .circuit import Circuit, Condition
+
+
+def ghz(n: int, measure: bool = False) -> Circuit:
+    c = Circuit(n, n if measure else 0, name=f"ghz{n}")
+    c.add("h", 0)
+    for q in range(n - 1):
+        c.add("cx", q, q + 1)
+    if measure:
+        for q in range(n):
+            c.measure(q, q)
+    return c
+
+
+def qft(n: int, swaps: bool = True, inverse: bool = False) -> Circuit:
+    """Textbook QFT on qubits 0..n-1 (qubit n-1 most significant): H and controlled phases."""
+    c = Circuit(n, name=f"qft{n}")
+    ops: list[tuple] = []
+    for j in reversed(range(n)):
+        ops.append(("h", (j,), ()))
+        for k in reversed(range(j)):
+            ops.append(("cp", (k, j), (math.pi / 2 ** (j - k),)))
+    if swaps:
+        ops.extend(("swap", (q, n - 1 - q), ()) for q in range(n // 2))
+    if inverse:
+        ops = [(name, qs, tuple(-p for p in ps)) for name, qs, ps in reversed(ops)]
+    for name, qs, ps in ops:
+        c.add(name, *qs, params=ps)
+    return c
+
+
+def random_circuit(n: int, depth: int, seed: int = 0, two_qubit: str = "cx") -> Circuit:
+    """``depth`` layers; each: u3 with uniform random angles on every qubit, then ``two_qubit``
+    on a uniformly random perfect matching of the qubits."""
+    rng = np.random.default_rng(seed)
+    c = Circuit(n, name=f"random{n}x{depth}")
+    for _ in range(depth):
+        for q in range(n):
+            c.add("u3", q, params=rng.uniform(0, 2 * np.pi, 3))
+        perm = rng.permutation(n)
+        for a, b in zip(perm[::2], perm[1::2]):
+            c.add(two_qubit, int(a), int(b))
+    return c
+
+
+def qpe(num_counting: int, phase: float) -> Circuit:
+    """Phase estimation of P(2*pi*phase) on an eigenstate |1>; the counting register is qubits
+    0..num_counting-1 and, for phase = j / 2^num_counting, ends in |j> exactly."""
+    n = num_counting + 1
+    target = num_counting
+    c = Circuit(n, name=f"qpe{num_counting}")
+    c.add("x", target)
+    for q in range(num_counting):
+        c.add("h", q)
+    for q in range(num_counting):
+        c.add("cp", q, target, params=[2 * math.pi * phase * (1 << q)])
+    for inst in qft(num_counting, swaps=True, inverse=True):
+        c.append(inst)
+    return c
+
+
+def qaoa_maxcut(edges: list[tuple[int, int]], n: int, gammas, betas) -> Circuit:
+    c = Circuit(n, name="qaoa")
+    for q in range(n):
+        c.add("h", q)
+    for gamma, beta in zip(gammas, betas):
+        for a, b in edges:
+            c.add("rzz", a, b, params=[2 * gamma])
+        for q in range(n):
+            c.add("rx", q, params=[2 * beta])
+    return c
+
+
+def cuccaro_adder(bits: int, a: int, b: int) -> Circuit:
+    """Ripple-carry adder (Cuccaro et al. 2004) computing b := a + b.
+
+    Qubit layout: 0 = carry-in, then a_i at 1 + 2i and b_i at 2 + 2i, last qubit = carry-out.
+    Inputs a and b are prepared with X gates, so the output is one basis state.
+    """
+    n = 2 * bits + 2
+    c = Circuit(n, name=f"adder{bits}")
+    qa = [1 + 2 * i for i in range(bits)]
+    qb = [2 + 2 * i for i in range(bits)]
+    cin, cout = 0, n - 1
+    for i in range(bits):
+        if (a >> i) & 1:
+            c.add("x", qa[i])
+        if (b >> i) & 1:
+            c.add("x", qb[i])
+
+    def maj(x, y, z):
+        c.add("cx", z, y)
+        c.add("cx", z, x)
+        c.add("ccx", x, y, z)
+
+    def uma(x, y, z):
+        c.add("ccx", x, y, z)
+        c.add("cx", z, x)
+        c.add("cx", x, y)
+
+    maj(cin, qb[0], qa[0])
+    for i in range(1, bits):
+        maj(qa[i - 1], qb[i], qa[i])
+    c.add("cx", qa[-1], cout)
+    for i in reversed(range(1, bits)):
+        uma(qa[i - 1], qb[i], qa[i])
+    uma(cin, qb[0], qa[0])
+    return c
+
+
+def adder_output(bits: int, a: int, b: int) -> int:
+    """Basis-state index that :func:`cuccaro_adder` ends in."""
+    s = a + b
+    idx = 0
+    for i in range(bits):
+        idx |= ((a >> i) & 1) << (1 + 2 * i)
+        idx |= ((s >> i) & 1) << (2 + 2 * i)
+    idx |= ((s >> bits) & 1) << (2 * bits + 1)
+    return idx
+
+
+def grover(n: int, marked: int, iterations: int | None = None) -> Circuit:
+    """Grover search for one marked basis state on n qubits (n >= 2), multi-controlled Z built
+    from ccx ladders on ancillas: qubits 0..n-1 search, n..2n-3 ancillas (clean, returned to 0)."""
+    if iterations is None:
+        iterations = int(math.floor(math.pi / 4 * math.sqrt(2 ** n)))
+    anc = list(range(n, n + max(n - 2, 0)))
+    c = Circuit(n + len(anc), name=f"grover{n}")
+
+    def mcz():  # Z on |1...1> of the search qubits
+        if n == 2:
+            c.add("cz", 0, 1)
+            return
+        chain = []
+        c.add("ccx", 0, 1, anc[0])
+        chain.append((0, 1, anc[0]))
+        for i in range(2, n - 1):
+            c.add("ccx", i, anc[i - 2], anc[i - 1])
+            chain.append((i, anc[i - 2], anc[i - 1]))
+        c.add("cz", anc[n - 3], n - 1)
+        for x, y, z in reversed(chain):
+            c.add("ccx", x, y, z)
+
+    def flip_zeros(pattern):
+        for q in range(n):
+            if not (pattern >> q) & 1:
+                c.add("x", q)
+
+    for q in range(n):
+        c.add("h", q)
+    for _ in range(iterations):
+        flip_zeros(marked)
+        mcz()
+        flip_zeros(marked)
+        for q in range(n):
+            c.add("h", q)
+            c.add("x", q)
+        mcz()
+        for q in range(n):
+            c.add("x", q)
+            c.add("h", q)
+    return c
+
+
+def teleport_dynamic() -> Circuit:
+    """Teleport ry(1.1)|0> from qubit 0 to qubit 2 with mid-circuit measurement and
+    feed-forward; the final state of qubit 2 is ry(1.1)|0> whatever the outcomes."""
+    c = Circuit(3, 3, name="teleport")
+    c.add("ry", 0, params=[1.1])
+    c.add("h", 1)
+    c.add("cx", 1, 2)
+    c.add("cx", 0, 1)
+    c.add("h", 0)
+    c.measure(0, 0)
+    c.measure(1, 1)
+    c.add("x", 2, condition=Condition((1,), 1))
+    c.add("z", 2, condition=Condition((0,), 1))
+    c.measure(2, 2)
+    return c
