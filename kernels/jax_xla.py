@@ -117,6 +117,22 @@ class JaxKernels:
         return float(qubit_one_probability(state, int(q)))
 
     @staticmethod
+    def marginal(state, qubits) -> np.ndarray:
+        from qsim_dist.backends.reference import marginal_probabilities
+
+        return marginal_probabilities(JaxKernels.probabilities(state), qubits)
+
+    @staticmethod
+    def sample_sorted(state, draws: np.ndarray) -> np.ndarray:
+        cdf = jnp.cumsum(probabilities(state))
+        idx = jnp.searchsorted(cdf, jnp.asarray(draws, cdf.dtype) * cdf[-1], side="right")
+        return np.minimum(np.asarray(idx, dtype=np.int64), state.size - 1)
+
+    @staticmethod
+    def warm_up() -> None:
+        """Nothing to load ahead: XLA compiles each kernel shape on first use (and times it)."""
+
+    @staticmethod
     def collapse(state, q: int, outcome: int, scale: float):
         return collapse(state, int(q), int(outcome), scale)
 

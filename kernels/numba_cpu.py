@@ -144,6 +144,66 @@ def probabilities(state):
 
 
 @nb.njit(parallel=True, **_OPTS)
+def _chunk_norms(state, chunks):
+    out = np.zeros(chunks, dtype=np.float64)
+    n = state.size
+    for c in nb.prange(chunks):
+        acc = 0.0
+        for i in range(n * np.int64(c) // chunks, n * np.int64(c + 1) // chunks):
+            a = state[i]
+            acc += a.real * a.real + a.imag * a.imag
+        out[c] = acc
+    return out
+
+
+@nb.njit(parallel=True, **_OPTS)
+def sample_sorted(state, draws):
+    """Basis indices for sorted uniform ``draws`` in [0, 1), by inverse transform over |psi|^2,
+    in one parallel pass and without an N-sized cumulative array."""
+    chunks = min(state.size, 256)
+    norms = _chunk_norms(state, chunks)
+    ends = np.cumsum(norms)
+    total = ends[-1]
+    out = np.empty(draws.size, dtype=np.int64)
+    n = state.size
+    for c in nb.prange(chunks):
+        start = ends[c] - norms[c]
+        lo = np.searchsorted(draws * total, start, side="left") if c else 0
+        hi = np.searchsorted(draws * total, ends[c], side="left") if c < chunks - 1 else draws.size
+        i = n * np.int64(c) // chunks
+        stop = n * np.int64(c + 1) // chunks
+        acc = start
+        for d in range(lo, hi):
+            target = draws[d] * total
+            while i < stop - 1:
+                a = state[i]
+                p = a.real * a.real + a.imag * a.imag
+                if acc + p > target:
+                    break
+                acc += p
+                i += 1
+            out[d] = i
+    return out
+
+
+@nb.njit(parallel=True, **_OPTS)
+def marginal(state, qubits):
+    """Probabilities of the outcomes of ``qubits`` (bit j = qubits[j])."""
+    k = qubits.size
+    chunks = min(state.size, 64)
+    hist = np.zeros((chunks, 1 << k), dtype=np.float64)
+    n = state.size
+    for c in nb.prange(chunks):
+        for i in range(n * np.int64(c) // chunks, n * np.int64(c + 1) // chunks):
+            idx = 0
+            for b in range(k):
+                idx |= ((i >> qubits[b]) & 1) << b
+            a = state[i]
+            hist[c, idx] += a.real * a.real + a.imag * a.imag
+    return hist.sum(axis=0)
+
+
+@nb.njit(parallel=True, **_OPTS)
 def qubit_one_probability(state, q):
     """Probability that qubit ``q`` reads 1."""
     half = state.size >> 1
@@ -229,6 +289,29 @@ class NumbaKernels:
     @staticmethod
     def qubit_one_probability(state, q: int) -> float:
         return float(qubit_one_probability(state, q))
+
+    @staticmethod
+    def marginal(state, qubits) -> np.ndarray:
+        return marginal(state, np.asarray(qubits, dtype=np.int64))
+
+    @staticmethod
+    def sample_sorted(state, draws: np.ndarray) -> np.ndarray:
+        return sample_sorted(state, draws)
+
+    @staticmethod
+    def warm_up() -> None:
+        """Load every compiled kernel (from numba's disk cache, or compile it) on a tiny state."""
+        for dtype in (np.complex64, np.complex128):
+            s = NumbaKernels.zero_state(3, dtype)
+            for qs in ((0,), (0, 2)):
+                m = NumbaKernels.prepare_matrix(np.eye(1 << len(qs)), dtype)
+                NumbaKernels.apply_dense(s, m, qs)
+                NumbaKernels.apply_diagonal(s, (m[0][0], m[1][0]), qs)
+            NumbaKernels.marginal(s, (0, 1))
+            NumbaKernels.sample_sorted(s, np.array([0.5]))
+            NumbaKernels.qubit_one_probability(s, 1)
+            NumbaKernels.collapse(s, 1, 0, 1.0)
+            NumbaKernels.pauli_expectation(s, 1, 2)
 
     @staticmethod
     def collapse(state, q: int, outcome: int, scale: float):

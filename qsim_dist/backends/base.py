@@ -50,7 +50,8 @@ class State(ABC):
 
     @abstractmethod
     def statevector(self) -> np.ndarray:
-        """The full state as a complex128 numpy array (qubit 0 = least significant index bit)."""
+        """The full state as a numpy array in the state's precision (qubit 0 = least significant
+        index bit); it may share memory with the state, so copy it before changing the state."""
 
     @abstractmethod
     def copy(self) -> "State":
@@ -72,6 +73,13 @@ class State(ABC):
         return len(program)
 
     # -- readout ---------------------------------------------------------------------------
+    def sample_indices(self, draws: np.ndarray) -> np.ndarray:
+        """Basis indices for sorted uniform ``draws`` in [0, 1) (inverse transform over the
+        probabilities, renormalised so that rounding of the total does not bias the last one)."""
+        cdf = np.cumsum(self.probabilities(), dtype=np.float64)
+        idx = np.searchsorted(cdf, draws * cdf[-1], side="right")
+        return np.minimum(idx, cdf.size - 1)
+
     def amplitudes(self, indices: Sequence[int]) -> np.ndarray:
         return self.statevector()[np.asarray(indices, dtype=np.int64)]
 
@@ -232,13 +240,11 @@ class Backend(ABC):
         sv = state.statevector() if save_state else None
         counts: dict[str, int] = {}
         if shots and measures:
-            qubits = [m.qubits[0] for m in measures]
-            probs = state.probabilities(qubits)
-            outcomes = _sample(probs, shots, rng)
-            for outcome, count in zip(*np.unique(outcomes, return_counts=True)):
+            indices = state.sample_indices(np.sort(rng.random(shots)))
+            for index, count in zip(*np.unique(indices, return_counts=True)):
                 bits = [0] * circuit.num_clbits
-                for j, m in enumerate(measures):  # later measures into one clbit win, as in order
-                    bits[m.clbits[0]] = (int(outcome) >> j) & 1
+                for m in measures:  # later measures into one clbit win, as in program order
+                    bits[m.clbits[0]] = (int(index) >> m.qubits[0]) & 1
                 key = _bitstring(bits)
                 counts[key] = counts.get(key, 0) + int(count)
         elif shots and circuit.num_clbits:
@@ -279,14 +285,6 @@ class Backend(ABC):
             if shot == 0 and save_state:
                 sv = st.statevector()
         return dict(counts), sv
-
-
-def _sample(probs: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
-    """``shots`` outcome indices drawn from ``probs`` by inverse transform (renormalised, so that
-    single-precision rounding of the total does not bias the last outcome)."""
-    cdf = np.cumsum(probs, dtype=np.float64)
-    draws = rng.random(shots) * cdf[-1]
-    return np.minimum(np.searchsorted(cdf, draws, side="right"), probs.size - 1)
 
 
 class _Progress:

@@ -73,7 +73,7 @@ class ReferenceState(State):
         self.apply_gate(np.array([[0, 1], [1, 0]]), (qubit,))
 
     def statevector(self) -> np.ndarray:
-        return self.vec.astype(np.complex128, copy=True)
+        return self.vec
 
     def copy(self) -> "ReferenceState":
         other = ReferenceState.__new__(ReferenceState)
