@@ -5,8 +5,9 @@ holds the state of ``q0`` in bit 0 (least significant), ``q1`` in bit 1, and so 
 Controlled gates list their controls first: ``cx(control, target)``, ``ccx(c0, c1, target)``.
 
 ``GATES[name]`` gives a :class:`GateSpec`; :func:`gate_matrix` builds a matrix for given parameters.
-Gates outside OpenQASM 2's ``qelib1.inc`` carry a ``definition`` in terms of qelib1 gates, which the
-OpenQASM exporter writes into the file so that any reader can use it.
+Every gate outside OpenQASM 2's ``qelib1.inc`` or outside OpenQASM 3's ``stdgates.inc`` carries a
+``definition``: a gate body in other table gates, ``U`` and ``CX``, valid as OpenQASM 2 and 3 and
+exact up to global phase, which the OpenQASM exporter writes into the file for any reader to use.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class GateSpec:
     permutation: bool = False  # matrix is a 0/1 permutation matrix
     qelib1: bool = True  # part of OpenQASM 2's qelib1.inc (as Qiskit ships it)
     stdgates: bool = False  # part of OpenQASM 3's stdgates.inc
-    definition: str | None = None  # QASM body in qelib1 gates, for gates outside qelib1.inc
+    definition: str | None = None  # QASM gate body; {0}.. are params, {q0}.. qubits
     param_names: tuple[str, ...] = ()
 
     def matrix(self, params: Sequence[float] = ()) -> Matrix:
@@ -207,19 +208,22 @@ _add("sdg", 1, 0, lambda: _S.conj(), diagonal=True, stdgates=True)
 _add("t", 1, 0, lambda: _T, diagonal=True, stdgates=True)
 _add("tdg", 1, 0, lambda: _T.conj(), diagonal=True, stdgates=True)
 _add("sx", 1, 0, lambda: _SX, stdgates=True)
-_add("sxdg", 1, 0, lambda: _SX.conj().T)
+_add("sxdg", 1, 0, lambda: _SX.conj().T,
+     definition="s {q0}; h {q0}; s {q0};")
 _add("rx", 1, 1, _rx, stdgates=True, param_names=("theta",))
 _add("ry", 1, 1, _ry, stdgates=True, param_names=("theta",))
 _add("rz", 1, 1, _rz, diagonal=True, stdgates=True, param_names=("theta",))
 _add("p", 1, 1, _p, diagonal=True, stdgates=True, param_names=("lambda",))
 _add("phase", 1, 1, _p, diagonal=True, qelib1=False, stdgates=True, definition="u1({0}) {q0};",
      param_names=("lambda",))
-_add("u0", 1, 1, lambda g: _I, diagonal=True, param_names=("gamma",))
+_add("u0", 1, 1, lambda g: _I, diagonal=True, param_names=("gamma",),
+     definition="U(0,0,0) {q0};")
 _add("u1", 1, 1, _p, diagonal=True, stdgates=True, param_names=("lambda",))
 _add("u2", 1, 2, lambda phi, lam: _u3(math.pi / 2, phi, lam), stdgates=True,
      param_names=("phi", "lambda"))
 _add("u3", 1, 3, _u3, stdgates=True, param_names=_T3)
-_add("u", 1, 3, _u3, param_names=_T3)
+_add("u", 1, 3, _u3, param_names=_T3,
+     definition="U({0},{1},{2}) {q0};")
 _add("U", 1, 3, _u3, param_names=_T3)
 _add("r", 1, 2, _r, qelib1=False, definition="u3({0}, {1} - pi/2, -{1} + pi/2) {q0};",
      param_names=("theta", "phi"))
@@ -237,15 +241,19 @@ _add("cp", 2, 1, lambda lam: controlled(_p(lam)), diagonal=True, stdgates=True,
      param_names=("lambda",))
 _add("cphase", 2, 1, lambda lam: controlled(_p(lam)), diagonal=True, qelib1=False, stdgates=True,
      definition="cu1({0}) {q0},{q1};", param_names=("lambda",))
-_add("cu1", 2, 1, lambda lam: controlled(_p(lam)), diagonal=True, param_names=("lambda",))
-_add("cu3", 2, 3, lambda t, ph, la: controlled(_u3(t, ph, la)), param_names=_T3)
+_add("cu1", 2, 1, lambda lam: controlled(_p(lam)), diagonal=True, param_names=("lambda",),
+     definition="u1({0}/2) {q0}; cx {q0},{q1}; u1(-{0}/2) {q1}; cx {q0},{q1}; u1({0}/2) {q1};")
+_add("cu3", 2, 3, lambda t, ph, la: controlled(_u3(t, ph, la)), param_names=_T3,
+     definition="u1(({2}+{1})/2) {q0}; u1(({2}-{1})/2) {q1}; cx {q0},{q1}; "
+                "u3(-{0}/2,0,-({1}+{2})/2) {q1}; cx {q0},{q1}; u3({0}/2,{1},0) {q1};")
 _add("cu", 2, 4, lambda t, ph, la, g: controlled(cmath.exp(1j * g) * _u3(t, ph, la)),
      stdgates=True, param_names=_T3 + ("gamma",))
 _add("crx", 2, 1, lambda t: controlled(_rx(t)), stdgates=True, param_names=("theta",))
 _add("cry", 2, 1, lambda t: controlled(_ry(t)), stdgates=True, param_names=("theta",))
 _add("crz", 2, 1, lambda t: controlled(_rz(t)), diagonal=True, stdgates=True,
      param_names=("theta",))
-_add("csx", 2, 0, lambda: controlled(_SX))
+_add("csx", 2, 0, lambda: controlled(_SX),
+     definition="h {q1}; cu1(pi/2) {q0},{q1}; h {q1};")
 _add("swap", 2, 0, _swap, permutation=True, stdgates=True)
 _add("iswap", 2, 0, _iswap, qelib1=False,
      definition="s {q0}; s {q1}; h {q0}; cx {q0},{q1}; cx {q1},{q0}; h {q1};")
@@ -253,11 +261,14 @@ _add("dcx", 2, 0, lambda: _compose(2, [("cx", (0, 1), ()), ("cx", (1, 0), ())]),
      permutation=True, qelib1=False, definition="cx {q0},{q1}; cx {q1},{q0};")
 _add("ecr", 2, 0, _ecr, qelib1=False,
      definition="rzx(pi/4) {q0},{q1}; x {q0}; rzx(-pi/4) {q0},{q1};")
-_add("rxx", 2, 1, lambda t: _exp_pauli2(_X, _X, t), param_names=("theta",))
+_add("rxx", 2, 1, lambda t: _exp_pauli2(_X, _X, t), param_names=("theta",),
+     definition="u3(pi/2,{0},0) {q0}; h {q1}; cx {q0},{q1}; u1(-{0}) {q1}; cx {q0},{q1}; h {q1}; "
+                "u2(-pi,pi-{0}) {q0};")
 _add("ryy", 2, 1, lambda t: _exp_pauli2(_Y, _Y, t), qelib1=False, param_names=("theta",),
      definition="rx(pi/2) {q0}; rx(pi/2) {q1}; cx {q0},{q1}; rz({0}) {q1}; cx {q0},{q1}; "
                 "rx(-pi/2) {q0}; rx(-pi/2) {q1};")
-_add("rzz", 2, 1, lambda t: _exp_pauli2(_Z, _Z, t), diagonal=True, param_names=("theta",))
+_add("rzz", 2, 1, lambda t: _exp_pauli2(_Z, _Z, t), diagonal=True, param_names=("theta",),
+     definition="cx {q0},{q1}; u1({0}) {q1}; cx {q0},{q1};")
 _add("rzx", 2, 1, lambda t: _exp_pauli2(_Z, _X, t), qelib1=False, param_names=("theta",),
      definition="h {q1}; cx {q0},{q1}; rz({0}) {q1}; cx {q0},{q1}; h {q1};")
 _add("xx_minus_yy", 2, 2, _xx_minus_yy, qelib1=False, param_names=("theta", "beta"),
@@ -273,11 +284,35 @@ _add("ccx", 3, 0, lambda: controlled(_X, 2), permutation=True, stdgates=True)
 _add("ccz", 3, 0, lambda: controlled(_Z, 2), diagonal=True, qelib1=False,
      definition="h {q2}; ccx {q0},{q1},{q2}; h {q2};")
 _add("cswap", 3, 0, _cswap, permutation=True, stdgates=True)
-_add("rccx", 3, 0, _rccx)
-_add("c3x", 4, 0, lambda: controlled(_X, 3), permutation=True)
-_add("c3sqrtx", 4, 0, lambda: controlled(_SX, 3))
-_add("rc3x", 4, 0, _rc3x)
-_add("c4x", 5, 0, lambda: controlled(_X, 4), permutation=True)
+_add("rccx", 3, 0, _rccx,
+     definition="u2(0,pi) {q2}; u1(pi/4) {q2}; cx {q1},{q2}; u1(-pi/4) {q2}; "
+                "cx {q0},{q2}; u1(pi/4) {q2}; cx {q1},{q2}; u1(-pi/4) {q2}; "
+                "u2(0,pi) {q2};")
+_add("c3x", 4, 0, lambda: controlled(_X, 3), permutation=True,
+     definition="h {q3}; p(pi/8) {q0}; p(pi/8) {q1}; p(pi/8) {q2}; p(pi/8) {q3}; "
+                "cx {q0},{q1}; p(-pi/8) {q1}; cx {q0},{q1}; cx {q1},{q2}; p(-pi/8) {q2}; "
+                "cx {q0},{q2}; p(pi/8) {q2}; cx {q1},{q2}; p(-pi/8) {q2}; cx {q0},{q2}; "
+                "cx {q2},{q3}; p(-pi/8) {q3}; cx {q1},{q3}; p(pi/8) {q3}; cx {q2},{q3}; "
+                "p(-pi/8) {q3}; cx {q0},{q3}; p(pi/8) {q3}; cx {q2},{q3}; p(-pi/8) {q3}; "
+                "cx {q1},{q3}; p(pi/8) {q3}; cx {q2},{q3}; p(-pi/8) {q3}; cx {q0},{q3}; "
+                "h {q3};")
+_add("c3sqrtx", 4, 0, lambda: controlled(_SX, 3),
+     definition="h {q3}; cu1(pi/8) {q0},{q3}; h {q3}; cx {q0},{q1}; h {q3}; "
+                "cu1(-pi/8) {q1},{q3}; h {q3}; cx {q0},{q1}; h {q3}; cu1(pi/8) {q1},{q3}; "
+                "h {q3}; cx {q1},{q2}; h {q3}; cu1(-pi/8) {q2},{q3}; h {q3}; "
+                "cx {q0},{q2}; h {q3}; cu1(pi/8) {q2},{q3}; h {q3}; cx {q1},{q2}; h {q3}; "
+                "cu1(-pi/8) {q2},{q3}; h {q3}; cx {q0},{q2}; h {q3}; cu1(pi/8) {q2},{q3}; "
+                "h {q3};")
+_add("rc3x", 4, 0, _rc3x,
+     definition="u2(0,pi) {q3}; u1(pi/4) {q3}; cx {q2},{q3}; u1(-pi/4) {q3}; "
+                "u2(0,pi) {q3}; cx {q0},{q3}; u1(pi/4) {q3}; cx {q1},{q3}; "
+                "u1(-pi/4) {q3}; cx {q0},{q3}; u1(pi/4) {q3}; cx {q1},{q3}; "
+                "u1(-pi/4) {q3}; u2(0,pi) {q3}; u1(pi/4) {q3}; cx {q2},{q3}; "
+                "u1(-pi/4) {q3}; u2(0,pi) {q3};")
+_add("c4x", 5, 0, lambda: controlled(_X, 4), permutation=True,
+     definition="h {q4}; cu1(pi/2) {q3},{q4}; h {q4}; c3x {q0},{q1},{q2},{q3}; h {q4}; "
+                "cu1(-pi/2) {q3},{q4}; h {q4}; c3x {q0},{q1},{q2},{q3}; "
+                "c3sqrtx {q0},{q1},{q2},{q4};")
 
 
 def gate_spec(name: str) -> GateSpec:

@@ -128,7 +128,8 @@ def _write(f, result: Result) -> None:
 
     if result.statevector is not None:
         dtype = np.complex64 if result.precision == "single" else np.complex128
-        f.create_dataset("statevector", data=np.asarray(result.statevector).astype(dtype, copy=False))
+        psi = np.asarray(result.statevector).astype(dtype, copy=False)
+        f.create_dataset("statevector", data=psi)
 
 
 def save_result(result: Result, path: str | os.PathLike) -> Path:
@@ -219,6 +220,7 @@ def load_result(path: str | os.PathLike) -> Result:
         return Result(
             num_qubits=int(a["num_qubits"]), num_clbits=int(a["num_clbits"]),
             shots=int(a["shots"]), seed=int(a["seed"]) if "seed" in a else None,
-            precision=_str(a["precision"]), backend=_str(a["backend"]), counts=counts, statevector=sv,
+            precision=_str(a["precision"]), backend=_str(a["backend"]), counts=counts,
+            statevector=sv,
             wall_time=float(a["wall_time_s"]), compile_time=float(a["compile_time_s"]),
             circuit_name=_str(a["circuit"]), metadata=metadata)
