@@ -110,6 +110,8 @@ def _check_run_options(args: argparse.Namespace) -> Path:
         from .io.hdf5 import check_writable
 
         check_writable(args.out)
+        if Path(args.out).resolve() == path.resolve():
+            raise OptionError(f"--out '{args.out}' would overwrite the circuit file")
     return path
 
 
@@ -311,6 +313,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     except QsimDistError as exc:
         return _fail(str(exc))
+    except MemoryError:
+        return _fail("not enough memory for this simulation (try --precision single or fewer "
+                     "qubits)")
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")
         return EXIT_INTERRUPTED

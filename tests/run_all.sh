@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every test: the unit tests in one process, then tests/mpi under mpiexec -n 1, 2 and 4.
+# Expects the project's environment to be active (bash .ci/setup-and-test does that).
+# Any failure, including "no tests collected" (pytest exit status 5), fails the run.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export JAX_PLATFORMS="${JAX_PLATFORMS:-cpu}"
+export PYTHONDONTWRITEBYTECODE=1
+
+echo "== unit tests"
+python -m pytest -q --ignore=tests/mpi
+
+shopt -s nullglob
+mpi_tests=(tests/mpi/test_*.py tests/mpi/*_test.py)
+shopt -u nullglob
+if [ "${#mpi_tests[@]}" -eq 0 ]; then
+    echo "== MPI tests: skipped (no test files in tests/mpi yet)"
+    exit 0
+fi
+if ! command -v mpiexec >/dev/null 2>&1; then
+    echo "mpiexec not found: install the MPI extra (pip install -e \".[mpi]\")" >&2
+    exit 1
+fi
+for n in 1 2 4; do
+    echo "== MPI tests: mpiexec -n $n"
+    # python -m mpi4py: an unhandled exception on one rank aborts all ranks instead of hanging.
+    timeout 600 mpiexec -n "$n" python -m mpi4py -m pytest -q -p no:cacheprovider tests/mpi
+done
+echo "== all tests passed"

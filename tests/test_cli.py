@@ -1,0 +1,335 @@
+"""The qsim-dist command line: happy paths, and one clean line with exit status 2 for every mistake.
+
+Tests that run without ``--backend`` use the default backend ("statevector"); the others use the
+reference backend.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import qsim_dist
+from qsim_dist.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+BELL = EXAMPLES / "bell.qasm"
+
+HEADER = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\n'
+BAD_CIRCUITS = {
+    "malformed": HEADER + "h q[0\n",
+    "empty": "",
+    "blank": "\n   \n",
+    "unknown_gate": HEADER + "frobnicate q[0];\n",
+    "qubit_out_of_range": HEADER + "h q[5];\n",
+    "repeated_qubit": HEADER + "cx q[0], q[0];\n",
+}
+
+
+def _assert_one_line_error(rc: int, err: str, out_file: Path | None = None) -> str:
+    assert rc == 2, err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("qsim-dist: error: "), err
+    assert "Traceback" not in err
+    if out_file is not None:
+        assert not out_file.exists()
+        assert not [p for p in out_file.parent.iterdir() if ".tmp-" in p.name]
+    return lines[0]
+
+
+def _cli_command() -> list[str]:
+    """The installed console script next to this interpreter, else ``python -m qsim_dist.cli``."""
+    script = Path(sys.executable).parent / "qsim-dist"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "qsim_dist.cli"]
+
+
+def _subprocess(args: list[str], cwd: Path, command: list[str] | None = None):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    return subprocess.run((command or _cli_command()) + args, cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+# ---- happy paths ------------------------------------------------------------------------------
+
+def _run_bell_json(capsys, tmp_path, backend_args):
+    out = tmp_path / "bell.h5"
+    rc = main(["run", str(BELL), "--json", "--seed", "1", "--shots", "100", "--out", str(out),
+               *backend_args])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    summary = json.loads(captured.out)
+    assert sum(summary["counts"].values()) == 100
+    assert set(summary["counts"]) <= {"00", "11"}
+    assert summary["shots"] == 100 and summary["seed"] == 1
+    assert summary["num_qubits"] == 2 and summary["num_clbits"] == 2
+    assert summary["results_file"] == str(out)
+    with h5py.File(out) as f:
+        a = f.attrs
+        assert a["format"] == "qsim_dist.result"
+        assert a["num_qubits"] == 2 and a["num_clbits"] == 2
+        assert a["shots"] == 100 and a["seed"] == 1
+        assert a["backend"] == summary["backend"] and a["precision"] == summary["precision"]
+        assert a["version"] == qsim_dist.__version__
+        assert a["wall_time_s"] >= 0 and a["compile_time_s"] >= 0
+        assert isinstance(a["circuit"], str) and a["created"]
+        assert "statevector" not in f
+        counts = dict(zip(f["counts/bitstrings"].asstr()[()], f["counts/values"][()].tolist()))
+    assert counts == summary["counts"]
+    return summary
+
+
+def test_run_bell_json_reference(capsys, tmp_path):
+    summary = _run_bell_json(capsys, tmp_path, ["--backend", "reference"])
+    assert summary["backend"] == "reference" and summary["precision"] == "double"
+
+
+def test_run_bell_json_default_backend(capsys, tmp_path):
+    """Needs the default backend (statevector)."""
+    summary = _run_bell_json(capsys, tmp_path, [])
+    assert summary["backend"] == "statevector"
+
+
+@pytest.mark.parametrize("backend_args", [["--backend", "reference"], []],
+                         ids=["reference", "default"])
+@pytest.mark.parametrize("precision", ["single", "double"])
+def test_save_state(capsys, tmp_path, backend_args, precision):
+    out = tmp_path / "state.h5"
+    rc = main(["run", str(BELL), "--save-state", "--out", str(out), "--shots", "10",
+               "--seed", "5", "--precision", precision, *backend_args])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "with statevector" in captured.out
+    with h5py.File(out) as f:
+        psi = f["statevector"][()]
+        assert psi.dtype == (np.complex64 if precision == "single" else np.complex128)
+        assert f.attrs["precision"] == precision
+    np.testing.assert_allclose(psi, np.array([1, 0, 0, 1]) / np.sqrt(2), atol=1e-6)
+
+
+def test_same_seed_same_counts(capsys):
+    args = ["run", str(BELL), "--json", "--seed", "123", "--shots", "500", "--backend", "reference"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)["counts"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["counts"] == first
+    assert first.keys() == {"00", "11"}
+
+
+def test_human_summary(capsys):
+    rc = main(["run", str(EXAMPLES / "qft.qasm"), "--seed", "2", "--shots", "1000",
+               "--backend", "reference"])
+    captured = capsys.readouterr()
+    assert rc == 0 and captured.err == ""
+    out = captured.out
+    assert "5 qubits" in out and "reference" in out and "seed 2" in out
+    assert "1000" in out
+    for key in ("00000", "01000", "10000", "11000"):
+        assert key in out
+    assert "{" not in out  # not JSON
+
+
+def test_examples_run(capsys):
+    expected = {"bell.qasm": {"00", "11"}, "ghz.qasm": {"00000", "11111"},
+                "qft.qasm": {"00000", "01000", "10000", "11000"}}
+    for name, keys in expected.items():
+        assert main(["run", str(EXAMPLES / name), "--json", "--seed", "0", "--shots", "400",
+                     "--backend", "reference"]) == 0
+        counts = json.loads(capsys.readouterr().out)["counts"]
+        assert set(counts) == keys, name
+        assert sum(counts.values()) == 400
+
+
+def test_zero_shots(capsys, tmp_path):
+    out = tmp_path / "r.h5"
+    assert main(["run", str(BELL), "--shots", "0", "--json", "--backend", "reference",
+                 "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["shots"] == 0 and summary["counts"] == {}
+    assert out.exists()
+
+
+def test_version_and_help(capsys):
+    assert main(["--version"]) == 0
+    assert qsim_dist.__version__ in capsys.readouterr().out
+    assert main(["run", "--help"]) == 0
+    help_text = capsys.readouterr().out
+    for option in ("--shots", "--seed", "--precision", "--backend", "--save-state", "--out",
+                   "--json"):
+        assert option in help_text
+
+
+def test_info_without_optional_modules(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # import fails: "not installed"
+    monkeypatch.setitem(sys.modules, "jax", None)
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert qsim_dist.__version__ in out
+    assert "mpi4py     not installed" in out
+    assert "jax        not installed" in out
+    assert "numpy" in out and "h5py" in out and "cpus" in out
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["mpi4py"] == {"version": "not installed"}
+
+
+# ---- mistakes: one line, exit 2, no results file ------------------------------------------------
+
+@pytest.mark.parametrize("kind", sorted(BAD_CIRCUITS))
+def test_bad_circuit(capsys, tmp_path, kind):
+    src = tmp_path / f"{kind}.qasm"
+    src.write_text(BAD_CIRCUITS[kind])
+    out = tmp_path / "out.h5"
+    rc = main(["run", str(src), "--backend", "reference", "--out", str(out)])
+    _assert_one_line_error(rc, capsys.readouterr().err, out)
+
+
+def test_bad_circuit_default_backend(capsys, tmp_path):
+    src = tmp_path / "bad.qasm"
+    src.write_text(BAD_CIRCUITS["unknown_gate"])
+    out = tmp_path / "out.h5"
+    _assert_one_line_error(main(["run", str(src), "--out", str(out)]), capsys.readouterr().err,
+                           out)
+
+
+BAD_OPTIONS = {
+    "missing_file": (["run", "{tmp}/nope.qasm"], "no such file"),
+    "directory_as_circuit": (["run", "{tmp}"], "not a file"),
+    "negative_shots": (["run", "{bell}", "--shots", "-1"], "shots"),
+    "negative_shots_eq": (["run", "{bell}", "--shots=-5"], "shots"),
+    "non_integer_shots": (["run", "{bell}", "--shots", "1.5"], "shots"),
+    "negative_seed": (["run", "{bell}", "--seed", "-3"], "seed"),
+    "huge_seed": (["run", "{bell}", "--seed", str(1 << 64)], "seed"),
+    "unknown_precision": (["run", "{bell}", "--precision", "quad"], "precision"),
+    "unknown_backend": (["run", "{bell}", "--backend", "warp-drive"], "backend"),
+    "unknown_option": (["run", "{bell}", "--frobnicate"], "--frobnicate"),
+    "missing_circuit": (["run"], "CIRCUIT"),
+    "no_command": ([], "missing command"),
+    "unknown_command": (["explode"], "explode"),
+    "out_dir_missing": (["run", "{bell}", "--out", "{tmp}/no/such/dir/r.h5"], "does not exist"),
+    "out_is_directory": (["run", "{bell}", "--out", "{tmp}"], "directory"),
+    "save_state_without_out": (["run", "{bell}", "--save-state"], "--out"),
+    "out_overwrites_circuit": (["run", "{tmp}/copy.qasm", "--out", "{tmp}/copy.qasm"],
+                               "overwrite"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_OPTIONS))
+def test_bad_options(capsys, tmp_path, case):
+    args, needle = BAD_OPTIONS[case]
+    out = tmp_path / "out.h5"
+    (tmp_path / "copy.qasm").write_text(BELL.read_text())
+    args = [a.format(tmp=tmp_path, bell=BELL) for a in args]
+    if args and args[0] == "run" and "--out" not in args and "--save-state" not in args:
+        args += ["--out", str(out)]
+    line = _assert_one_line_error(main(args), capsys.readouterr().err)
+    assert needle in line
+    assert not out.exists()
+
+
+def test_error_keeps_existing_results_file(capsys, tmp_path):
+    out = tmp_path / "out.h5"
+    assert main(["run", str(BELL), "--backend", "reference", "--out", str(out), "--seed", "1"]) == 0
+    before = out.read_bytes()
+    capsys.readouterr()
+    src = tmp_path / "bad.qasm"
+    src.write_text(BAD_CIRCUITS["repeated_qubit"])
+    _assert_one_line_error(main(["run", str(src), "--backend", "reference", "--out", str(out)]),
+                           capsys.readouterr().err)
+    assert out.read_bytes() == before
+
+
+def test_keyboard_interrupt(capsys, tmp_path, monkeypatch):
+    from qsim_dist.backends.reference import ReferenceBackend
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ReferenceBackend, "run", interrupted)
+    out = tmp_path / "out.h5"
+    rc = main(["run", str(BELL), "--backend", "reference", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 130
+    assert err.splitlines() == ["qsim-dist: interrupted"]
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_out_of_memory_is_one_line(capsys, tmp_path, monkeypatch):
+    from qsim_dist.backends.reference import ReferenceBackend
+
+    def too_big(self, *args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(ReferenceBackend, "run", too_big)
+    out = tmp_path / "out.h5"
+    rc = main(["run", str(BELL), "--backend", "reference", "--out", str(out)])
+    assert "memory" in _assert_one_line_error(rc, capsys.readouterr().err, out)
+
+
+# ---- the real console script ------------------------------------------------------------------
+
+def test_console_script_happy_path(tmp_path):
+    out = tmp_path / "bell.h5"
+    proc = _subprocess(["run", str(BELL), "--json", "--seed", "1", "--shots", "100",
+                        "--backend", "reference", "--save-state", "--out", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert sum(summary["counts"].values()) == 100 and set(summary["counts"]) <= {"00", "11"}
+    with h5py.File(out) as f:
+        assert f.attrs["shots"] == 100 and f.attrs["seed"] == 1
+        np.testing.assert_allclose(f["statevector"][()], np.array([1, 0, 0, 1]) / np.sqrt(2),
+                                   atol=1e-12)
+
+
+def test_console_script_errors(tmp_path):
+    bad = tmp_path / "bad.qasm"
+    bad.write_text(BAD_CIRCUITS["malformed"])
+    out = tmp_path / "out.h5"
+    cases = [
+        ["run", str(bad), "--out", str(out)],
+        ["run", str(tmp_path / "missing.qasm"), "--out", str(out)],
+        ["run", str(BELL), "--shots", "-1", "--out", str(out)],
+        ["run", str(BELL), "--precision", "half", "--out", str(out)],
+        ["run", str(BELL), "--backend", "nope", "--out", str(out)],
+    ]
+    for args in cases:
+        proc = _subprocess(args, tmp_path)
+        _assert_one_line_error(proc.returncode, proc.stderr, out)
+        assert proc.stdout == ""
+
+
+def test_errors_do_not_import_jax(tmp_path):
+    """A mistake is reported before any heavy import (the CLI answers at once)."""
+    bad = tmp_path / "bad.qasm"
+    bad.write_text(BAD_CIRCUITS["unknown_gate"])
+    code = ("import sys; from qsim_dist.cli import main; "
+            f"rc = main(['run', {str(bad)!r}]); "
+            "print(rc, 'jax' in sys.modules, 'numba' in sys.modules, 'mpi4py' in sys.modules)")
+    proc = _subprocess(["-c", code], tmp_path, command=[sys.executable])
+    assert proc.stdout.split() == ["2", "False", "False", "False"], proc.stderr
+
+
+def test_console_script_info_json(tmp_path):
+    proc = _subprocess(["info", "--json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["qsim_dist"] == qsim_dist.__version__
+    for key in ("python", "numpy", "jax", "numba", "h5py", "mpi4py", "cpu_count"):
+        assert key in info
+    assert info["jax"]["version"] != "not installed"
+    assert info["jax"]["devices"] and info["jax"]["default_backend"]
+    assert info["cpu_count"] >= 1
+    if info["mpi4py"]["version"] != "not installed":
+        assert info["mpi4py"]["library"]
