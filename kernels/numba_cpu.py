@@ -45,6 +45,27 @@ def _offsets(qubits):
 _TILE = 32
 
 
+_RUN = 256  # contiguous amplitude pairs per work item of the one-qubit kernel
+
+
+@nb.njit(parallel=True, fastmath=True, **_OPTS)
+def apply_1q(state, m, q):
+    """2x2 matrix on qubit ``q``: plain complex loops over contiguous runs, which LLVM
+    vectorises (twice as fast as the tiled kernel for the cheapest, most common block)."""
+    stride = np.int64(1) << q
+    m00, m01, m10, m11 = m[0, 0], m[0, 1], m[1, 0], m[1, 1]
+    run = stride if stride < _RUN else _RUN
+    items = (state.size >> 1) // run
+    for it_ in nb.prange(items):
+        g = np.int64(it_) * run
+        i0 = ((g >> q) << (q + 1)) | (g & (stride - 1))
+        for i in range(i0, i0 + run):
+            a = state[i]
+            b = state[i + stride]
+            state[i] = m00 * a + m01 * b
+            state[i + stride] = m10 * a + m11 * b
+
+
 @nb.njit(parallel=True, fastmath=True, **_OPTS)
 def apply_dense(state, m_re, m_im, qubits):
     """``2^k x 2^k`` matrix (given as real and imaginary parts) on sorted ``qubits``.
@@ -268,18 +289,23 @@ class NumbaKernels:
         return state
 
     @staticmethod
-    def prepare_matrix(m: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
+    def prepare_matrix(m: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The complex matrix (for the one-qubit kernel) and its real and imaginary parts."""
         real = np.float32 if np.dtype(dtype) == np.complex64 else np.float64
-        return (np.ascontiguousarray(m.real, dtype=real), np.ascontiguousarray(m.imag, dtype=real))
+        return (np.ascontiguousarray(m, dtype=dtype), np.ascontiguousarray(m.real, dtype=real),
+                np.ascontiguousarray(m.imag, dtype=real))
 
     @staticmethod
     def apply_dense(state, m, qubits):
-        apply_dense(_floats(state), m[0], m[1], np.asarray(qubits, dtype=np.int64))
+        if len(qubits) == 1:
+            apply_1q(state, m[0], qubits[0])
+        else:
+            apply_dense(_floats(state), m[1], m[2], np.asarray(qubits, dtype=np.int64))
         return state
 
     @staticmethod
     def apply_diagonal(state, diag, qubits):
-        apply_diagonal(_floats(state), diag[0], diag[1], np.asarray(qubits, dtype=np.int64))
+        apply_diagonal(_floats(state), diag[1], diag[2], np.asarray(qubits, dtype=np.int64))
         return state
 
     @staticmethod
@@ -306,7 +332,7 @@ class NumbaKernels:
             for qs in ((0,), (0, 2)):
                 m = NumbaKernels.prepare_matrix(np.eye(1 << len(qs)), dtype)
                 NumbaKernels.apply_dense(s, m, qs)
-                NumbaKernels.apply_diagonal(s, (m[0][0], m[1][0]), qs)
+                NumbaKernels.apply_diagonal(s, tuple(a[0] for a in m), qs)
             NumbaKernels.marginal(s, (0, 1))
             NumbaKernels.sample_sorted(s, np.array([0.5]))
             NumbaKernels.qubit_one_probability(s, 1)

@@ -22,7 +22,7 @@ _DTYPES = {"single": np.complex64, "double": np.complex128}
 
 # Fusion limits per kernel set: the largest dense block that stays memory-bound (measured, see
 # benchmarks/), and diagonal tables up to 2^12 entries (one gather per amplitude).
-_MAX_DENSE = {"numba": 3, "jax": 5}
+_MAX_DENSE = {"numba": 4, "jax": 5}
 _MAX_DIAGONAL = 12
 
 
