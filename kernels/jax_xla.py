@@ -129,7 +129,7 @@ class JaxKernels:
         return np.minimum(np.asarray(idx, dtype=np.int64), state.size - 1)
 
     @staticmethod
-    def warm_up() -> None:
+    def warm_up(dtype) -> None:
         """Nothing to load ahead: XLA compiles each kernel shape on first use (and times it)."""
 
     @staticmethod

@@ -325,19 +325,18 @@ class NumbaKernels:
         return sample_sorted(state, draws)
 
     @staticmethod
-    def warm_up() -> None:
-        """Load every compiled kernel (from numba's disk cache, or compile it) on a tiny state."""
-        for dtype in (np.complex64, np.complex128):
-            s = NumbaKernels.zero_state(3, dtype)
-            for qs in ((0,), (0, 2)):
-                m = NumbaKernels.prepare_matrix(np.eye(1 << len(qs)), dtype)
-                NumbaKernels.apply_dense(s, m, qs)
-                NumbaKernels.apply_diagonal(s, tuple(a[0] for a in m), qs)
-            NumbaKernels.marginal(s, (0, 1))
-            NumbaKernels.sample_sorted(s, np.array([0.5]))
-            NumbaKernels.qubit_one_probability(s, 1)
-            NumbaKernels.collapse(s, 1, 0, 1.0)
-            NumbaKernels.pauli_expectation(s, 1, 2)
+    def warm_up(dtype) -> None:
+        """Load every compiled kernel for ``dtype`` (from numba's disk cache, or compile it)."""
+        s = NumbaKernels.zero_state(3, dtype)
+        for qs in ((0,), (0, 2)):
+            m = NumbaKernels.prepare_matrix(np.eye(1 << len(qs)), dtype)
+            NumbaKernels.apply_dense(s, m, qs)
+            NumbaKernels.apply_diagonal(s, tuple(a[0] for a in m), qs)
+        NumbaKernels.marginal(s, (0, 1))
+        NumbaKernels.sample_sorted(s, np.array([0.5]))
+        NumbaKernels.qubit_one_probability(s, 1)
+        NumbaKernels.collapse(s, 1, 0, 1.0)
+        NumbaKernels.pauli_expectation(s, 1, 2)
 
     @staticmethod
     def collapse(state, q: int, outcome: int, scale: float):

@@ -1,0 +1,34 @@
+"""Small helpers for a state shard that the common kernel interface does not cover: host staging
+for MPI (whatever the kernel set's array type) and the Pauli term between two shards."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def to_host(K, state) -> np.ndarray:
+    """A writable numpy array holding ``state``: the array itself for the numba set (no copy),
+    a host copy for a device array."""
+    host = K.to_numpy(state)
+    return host if host.flags.writeable else np.array(host)
+
+
+def from_host(K, host: np.ndarray, state):
+    """The state of kernel set ``K`` holding ``host`` (``state`` itself when it is that array)."""
+    if host is state:
+        return state
+    return K.prepare_matrix(host, host.dtype)
+
+
+def pauli_partner_sum(mine: np.ndarray, partner: np.ndarray, start: int, z_mask: int) -> complex:
+    """sum_x conj(mine[x]) (-1)^popcount((start + x) & z_mask) partner[x]: one piece of a Pauli
+    expectation whose X part moves amplitudes to another rank (``partner`` already permuted)."""
+    j = np.arange(start, start + mine.size, dtype=np.int64) & z_mask
+    parity = np.zeros(mine.size, dtype=np.int64)
+    while z_mask:
+        parity ^= j & 1
+        j >>= 1
+        z_mask >>= 1
+    terms = np.conj(mine) * partner
+    return complex(terms[parity == 0].sum(dtype=np.complex128)
+                   - terms[parity == 1].sum(dtype=np.complex128))
