@@ -66,16 +66,27 @@ def checksum(sv: np.ndarray, n: int) -> dict:
             "p0": abs(complex(sv[0])) ** 2, "dtype": str(sv.dtype)}
 
 
+def rss_kib() -> int:
+    """Current resident set size: read just before the simulation call, so that the growth
+    from there to the peak is the simulator's own memory (state, buffers, copies)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def run_qsim_dist(circ, args):
     t = time.perf_counter()
     from qsim_dist.backends import get_backend
 
     backend = get_backend(args.qsim_dist_backend)
     import_s = time.perf_counter() - t
+    rss_before = rss_kib()
     t = time.perf_counter()
     res = backend.run(circ, shots=0, seed=1, precision=args.precision, save_state=True)
     sim_s = time.perf_counter() - t
-    return {"sv": res.statevector, "sim_s": sim_s, "compile_s": float(res.compile_time),
+    return {"sv": res.statevector, "sim_s": sim_s, "rss_before_sim_kib": rss_before, "compile_s": float(res.compile_time),
             "import_s": import_s, "translate_s": 0.0, "gates_translated": circ.num_gates,
             "precision": res.precision, "backend_wall_s": float(res.wall_time),
             "version": _version("qsim_dist")}
@@ -92,11 +103,12 @@ def run_qsim(circ, args):
     ngates = sum(1 for _ in cc.all_operations())
     opts = qsimcirq.QSimOptions(cpu_threads=args.threads, max_fused_gate_size=args.qsim_fuse)
     sim = qsimcirq.QSimSimulator(opts)
+    rss_before = rss_kib()
     t = time.perf_counter()
     r = sim.simulate(cc, qubit_order=order)
     sv = r.final_state_vector
     sim_s = time.perf_counter() - t
-    return {"sv": sv, "sim_s": sim_s, "compile_s": None, "import_s": import_s,
+    return {"sv": sv, "sim_s": sim_s, "rss_before_sim_kib": rss_before, "compile_s": None, "import_s": import_s,
             "translate_s": translate_s, "gates_translated": ngates, "precision": "single",
             "version": qsimcirq.__version__,
             "options": f"cpu_threads={args.threads} max_fused_gate_size={args.qsim_fuse}"}
@@ -114,6 +126,7 @@ def run_aer(circ, args):
     translate_s = time.perf_counter() - t
     sim = AerSimulator(method="statevector", precision="single",
                        max_parallel_threads=args.threads)
+    rss_before = rss_kib()
     t = time.perf_counter()
     result = sim.run(qc, shots=1).result()
     if not result.success:
@@ -121,7 +134,7 @@ def run_aer(circ, args):
     sv = np.asarray(result.data(0)["statevector"])
     sim_s = time.perf_counter() - t
     meta = result.results[0].metadata
-    return {"sv": sv, "sim_s": sim_s, "compile_s": None, "import_s": import_s,
+    return {"sv": sv, "sim_s": sim_s, "rss_before_sim_kib": rss_before, "compile_s": None, "import_s": import_s,
             "translate_s": translate_s, "gates_translated": ngates, "precision": "single",
             "version": aer_version, "aer_time_taken_s": float(result.results[0].time_taken),
             "aer_fusion": meta.get("fusion", {}),
@@ -137,12 +150,13 @@ def run_qulacs(circ, args):
     qc = circuits.to_qulacs(circ)
     translate_s = time.perf_counter() - t
     ngates = qc.get_gate_count()
+    rss_before = rss_kib()
     t = time.perf_counter()
     state = qulacs.QuantumState(circ.num_qubits)
     qc.update_quantum_state(state)
     sv = state.get_vector()
     sim_s = time.perf_counter() - t
-    return {"sv": sv, "sim_s": sim_s, "compile_s": None, "import_s": import_s,
+    return {"sv": sv, "sim_s": sim_s, "rss_before_sim_kib": rss_before, "compile_s": None, "import_s": import_s,
             "translate_s": translate_s, "gates_translated": ngates, "precision": "double",
             "version": _version("qulacs"),
             "options": f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"}

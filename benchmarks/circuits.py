@@ -54,52 +54,30 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, _ROOT)
 
-from qsim_dist import Circuit  # noqa: E402
+from qsim_dist import Circuit, library  # noqa: E402
 
 CIRCUITS = ("qft", "random")
 DEFAULT_DEPTH = 20
 DEFAULT_SEED = 1234
-_ONE_QUBIT = ("u3", "rx", "ry", "rz")
 
 
 # ---- generators ------------------------------------------------------------------------------
 
 def qft(n: int, prepare: bool = True) -> Circuit:
-    """Textbook QFT on ``n`` qubits (see the module docstring for the exact gate list)."""
+    """The library's textbook QFT, after the optional input layer (see the module docstring)."""
     c = Circuit(n, name=f"qft_{n}")
     if prepare:
         for q in range(n):
             c.add("ry", q, params=(math.pi * (q + 1) / (n + 2),))
-    for j in range(n - 1, -1, -1):
-        c.add("h", j)
-        for k in range(j - 1, -1, -1):
-            c.add("cp", k, j, params=(math.pi / 2 ** (j - k),))
-    for i in range(n // 2):
-        c.add("swap", i, n - 1 - i)
+    for inst in library.qft(n):
+        c.append(inst)
     return c
 
 
 def random_circuit(n: int, depth: int = DEFAULT_DEPTH, seed: int = DEFAULT_SEED,
                    entangler: str = "cx") -> Circuit:
-    """Layered random circuit (see the module docstring for the exact recipe)."""
-    if entangler not in ("cx", "cz", "mixed"):
-        raise ValueError(f"entangler must be cx, cz or mixed, got {entangler!r}")
-    rng = np.random.default_rng(seed)
-    c = Circuit(n, name=f"random_{n}_d{depth}_s{seed}")
-    for _ in range(depth):
-        kinds = rng.integers(0, len(_ONE_QUBIT), size=n)
-        for q in range(n):
-            name = _ONE_QUBIT[int(kinds[q])]
-            k = 3 if name == "u3" else 1
-            c.add(name, q, params=tuple(float(a) for a in rng.uniform(0.0, 2 * math.pi, size=k)))
-        perm = rng.permutation(n)
-        for i in range(n // 2):
-            a, b = int(perm[2 * i]), int(perm[2 * i + 1])
-            gate = entangler
-            if entangler == "mixed":
-                gate = ("cx", "cz")[int(rng.integers(0, 2))]
-            c.add(gate, a, b)
-    return c
+    """:func:`qsim_dist.library.random_circuit` with the benchmark's default seed."""
+    return library.random_circuit(n, depth, seed, entangler)
 
 
 def random_circuit_gates(n: int, num_gates: int, seed: int = DEFAULT_SEED) -> Circuit:

@@ -37,12 +37,12 @@ CIRCUITS = ("qft", "random")
 TOLERANCE = 1e-3
 
 COLUMNS = ["sim", "circuit", "n", "precision", "process_s", "sim_s", "compile_s", "peak_rss_mib",
-           "rss_over_state", "gates",
+           "rss_over_state", "sim_rss_over_state", "gates",
            # extra columns (after the fixed ones): how the row was measured
            "cache", "repeats", "threads", "p0", "version", "options"]
 RUN_COLUMNS = ["sim", "circuit", "n", "repeat", "cache", "precision", "process_s", "sim_s",
                "compile_s", "import_s", "build_s", "translate_s", "peak_rss_mib", "child_rss_mib",
-               "rss_over_state", "gates", "threads", "p0", "norm"]
+               "rss_over_state", "sim_rss_over_state", "gates", "threads", "p0", "norm"]
 
 
 class HarnessError(RuntimeError):
@@ -164,6 +164,9 @@ def run_row(r: dict, repeat: int) -> dict:
         "build_s": r["build_s"], "translate_s": r["translate_s"], "peak_rss_mib": peak_mib,
         "child_rss_mib": r["maxrss_kib"] / 1024,
         "rss_over_state": peak_mib * 2**20 / _state_bytes(r["n"], r["precision"]),
+        # growth from just before the simulation call to the peak, over the state's size
+        "sim_rss_over_state": (r["peak_rss_kib"] - r["rss_before_sim_kib"]) * 1024
+        / _state_bytes(r["n"], r["precision"]),
         "gates": r["gates"], "threads": r["threads"], "p0": r["checksum"]["p0"],
         "norm": r["checksum"]["norm"], "version": r.get("version", "?"),
         "options": r.get("options", ""),
@@ -184,6 +187,7 @@ def summarise(runs: list[dict]) -> list[dict]:
             "process_s": med("process_s"), "sim_s": med("sim_s"),
             "compile_s": statistics.median(comp) if comp else None,
             "peak_rss_mib": med("peak_rss_mib"), "rss_over_state": med("rss_over_state"),
+            "sim_rss_over_state": med("sim_rss_over_state"),
             "gates": rs[0]["gates"], "cache": cache, "repeats": len(rs), "threads": rs[0]["threads"],
             "p0": rs[0]["p0"], "version": rs[0]["version"], "options": rs[0]["options"],
         })
@@ -237,10 +241,11 @@ def _table(header: list[str], body: list[list[str]], markdown: bool) -> str:
 
 def long_table(rows: list[dict], markdown: bool = False) -> str:
     header = ["sim", "circuit", "n", "precision", "cache", "process_s", "sim_s", "compile_s",
-              "peak_rss_mib", "rss/state", "gates"]
+              "peak_rss_mib", "rss/state", "sim rss/state", "gates"]
     body = [[r["sim"], r["circuit"], str(r["n"]), r["precision"], r["cache"], _fmt(r["process_s"]),
              _fmt(r["sim_s"]), _fmt(r["compile_s"]), _fmt(r["peak_rss_mib"]),
-             _fmt(r["rss_over_state"], 2), str(r["gates"])] for r in rows]
+             _fmt(r["rss_over_state"], 2), _fmt(r["sim_rss_over_state"], 2),
+             str(r["gates"])] for r in rows]
     return _table(header, body, markdown)
 
 

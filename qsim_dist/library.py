@@ -40,17 +40,34 @@ def qft(n: int, swaps: bool = True, inverse: bool = False) -> Circuit:
     return c
 
 
-def random_circuit(n: int, depth: int, seed: int = 0, two_qubit: str = "cx") -> Circuit:
-    """``depth`` layers; each: u3 with uniform random angles on every qubit, then ``two_qubit``
-    on a uniformly random perfect matching of the qubits."""
+_ONE_QUBIT = ("u3", "rx", "ry", "rz")
+
+
+def random_circuit(n: int, depth: int, seed: int = 0, entangler: str = "cx") -> Circuit:
+    """``depth`` layers of random one-qubit gates and a random matching of two-qubit gates.
+
+    ``rng = numpy.random.default_rng(seed)``; each layer: ``kinds = rng.integers(0, 4, size=n)``
+    picks ``("u3", "rx", "ry", "rz")[kinds[q]]`` for qubit q, its angles drawn in order by
+    ``rng.uniform(0, 2*pi, size=k)`` (k = 3 for u3, else 1); then ``perm = rng.permutation(n)``
+    and the two-qubit gate on ``(perm[2i], perm[2i+1])`` for i < n//2: ``cx`` or ``cz`` as
+    ``entangler`` says, or for ``"mixed"`` one more draw ``rng.integers(0, 2)`` per pair.
+    """
+    if entangler not in ("cx", "cz", "mixed"):
+        raise ValueError(f"entangler must be cx, cz or mixed, got {entangler!r}")
     rng = np.random.default_rng(seed)
-    c = Circuit(n, name=f"random{n}x{depth}")
+    c = Circuit(n, name=f"random_{n}_d{depth}_s{seed}")
     for _ in range(depth):
+        kinds = rng.integers(0, len(_ONE_QUBIT), size=n)
         for q in range(n):
-            c.add("u3", q, params=rng.uniform(0, 2 * np.pi, 3))
+            name = _ONE_QUBIT[int(kinds[q])]
+            k = 3 if name == "u3" else 1
+            c.add(name, q, params=tuple(float(a) for a in rng.uniform(0.0, 2 * math.pi, size=k)))
         perm = rng.permutation(n)
-        for a, b in zip(perm[::2], perm[1::2]):
-            c.add(two_qubit, int(a), int(b))
+        for i in range(n // 2):
+            gate = entangler
+            if entangler == "mixed":
+                gate = ("cx", "cz")[int(rng.integers(0, 2))]
+            c.add(gate, int(perm[2 * i]), int(perm[2 * i + 1]))
     return c
 
 
