@@ -48,10 +48,21 @@ def test_random_circuits_match_reference(fast, n, seed):
     assert_states_close(got, want, TOL[precision])
 
 
-@pytest.mark.parametrize("max_dense", [1, 2, 3, 5])
+STRUCTURED = {
+    "table": lambda seed: random_gate_circuit(8, 150, seed),
+    "layered": lambda seed: lib.random_circuit(8, 12, seed, entangler="mixed"),
+    "qft": lambda seed: lib.qft(8),
+    "qaoa": lambda seed: lib.qaoa_maxcut([(i, (i + 1 + seed % 7) % 8) for i in range(8)], 8,
+                                         [0.3, 0.9], [0.4, 0.1]),
+    "adder": lambda seed: lib.cuccaro_adder(3, 5, 3 + seed),
+}
+
+
+@pytest.mark.parametrize("kind", STRUCTURED)
+@pytest.mark.parametrize("max_dense", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("max_diagonal", [1, 4, 12])
-def test_fusion_preserves_the_circuit(max_dense, max_diagonal):
-    c = random_gate_circuit(8, 150, seed=max_dense * 7 + max_diagonal)
+def test_fusion_preserves_the_circuit(kind, max_dense, max_diagonal):
+    c = STRUCTURED[kind](max_dense * 7 + max_diagonal)
     backend = get_backend("statevector", kernels="numba", max_dense=max_dense,
                           max_diagonal=max_diagonal)
     blocks = fuse(list(c), max_dense, max_diagonal)
