@@ -89,18 +89,23 @@ def apply_dense(state, m_re, m_im, qubits):
         t_lo = tiles * np.int64(ch) // chunks
         t_hi = tiles * np.int64(ch + 1) // chunks
         for t in range(t_lo, t_hi):
-            if contiguous:  # the tile's groups are consecutive amplitudes
+            if contiguous:  # the tile's groups are consecutive amplitudes: plain strided loads
                 b0 = 2 * _insert_zero_bits(t * tile, qubits)
                 for l in range(tile):
                     base[l] = b0 + 2 * l
+                for c in range(dim):
+                    o = b0 + offs[c]
+                    for l in range(tile):
+                        v_re[c, l] = state[o + 2 * l]
+                        v_im[c, l] = state[o + 2 * l + 1]
             else:
                 for l in range(tile):
                     base[l] = 2 * _insert_zero_bits(t * tile + l, qubits)
-            for c in range(dim):
-                for l in range(tile):
-                    o = base[l] + offs[c]
-                    v_re[c, l] = state[o]
-                    v_im[c, l] = state[o + 1]
+                for c in range(dim):
+                    for l in range(tile):
+                        o = base[l] + offs[c]
+                        v_re[c, l] = state[o]
+                        v_im[c, l] = state[o + 1]
             for r in range(dim):
                 for l in range(tile):
                     a_re[l] = 0
@@ -133,6 +138,7 @@ def apply_diagonal(state, d_re, d_im, qubits):
     for l in range(tile):
         for b in range(k):
             low[l] |= ((l >> qubits[b]) & 1) << b
+    uniform = (np.int64(1) << qubits[0]) >= tile
     runs = n_amp // tile
     chunks = min(runs, 1024)
     for ch in nb.prange(chunks):
@@ -144,6 +150,15 @@ def apply_diagonal(state, d_re, d_im, qubits):
             for b in range(k):
                 high |= ((i >> qubits[b]) & 1) << b
             o = 2 * i
+            if uniform:  # no table bit inside the tile: one phase for the whole run
+                dr = d_re[high]
+                di = d_im[high]
+                for l in range(tile):
+                    x = state[o + 2 * l]
+                    y = state[o + 2 * l + 1]
+                    state[o + 2 * l] = dr * x - di * y
+                    state[o + 2 * l + 1] = dr * y + di * x
+                continue
             for l in range(tile):
                 idx = high | low[l]
                 dr = d_re[idx]
