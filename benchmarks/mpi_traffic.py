@@ -1,14 +1,15 @@
 """Traffic of the distributed backend's layout planner against per-gate swap-in/swap-out.
 
-    python benchmarks/mpi_traffic.py                          # qft and random, n = 20..26, P = 2, 4, 8
+    python benchmarks/mpi_traffic.py              # qft and random, n = 20..26, P = 2, 4, 8
     python benchmarks/mpi_traffic.py --qubits 24 --ranks 4 --csv benchmarks/out/mpi_traffic.csv
 
 Count-only: no state is allocated and no MPI is started. Both columns come from plans:
 
-- ``planner``: the gates fused as the distributed backend fuses them (numba limits by default),
-  then :func:`qsim_dist.passes.layout.plan_swaps` from the identity layout; each exchange of ``m``
-  bit swaps sends ``P * shard * (1 - 2^-m)`` bytes (:func:`~qsim_dist.passes.layout.exchange_bytes`,
-  the same formula the backend's ``bytes_sent`` counter matches, see tests/mpi);
+- ``planner``: SWAP gates turned into renaming, the other gates fused as the distributed backend
+  fuses them (numba limits by default), then :func:`qsim_dist.passes.layout.plan_swaps` from the
+  identity layout; each exchange of ``m`` bit swaps sends ``P * shard * (1 - 2^-m)`` bytes
+  (:func:`~qsim_dist.passes.layout.exchange_bytes`, the formula that the backend's ``bytes_sent``
+  counter is tested against in tests/mpi);
 - ``per-gate``: the baseline of issue 3, gate by gate without fusion: every qubit a gate mixes
   that sits on a global bit is swapped in before the gate and back after it, each swap its own
   exchange moving half of every shard.
@@ -28,14 +29,15 @@ import circuits  # noqa: E402
 
 from qsim_dist.gates import gate_spec  # noqa: E402
 from qsim_dist.passes.fusion import fuse  # noqa: E402
-from qsim_dist.passes.layout import Layout, exchange_bytes, mixing_qubits, plan_swaps  # noqa: E402
+from qsim_dist.passes.layout import (Layout, exchange_bytes, mixing_qubits,  # noqa: E402
+                                     plan_swaps, relabel_swaps)
 
 ITEMSIZE = {"single": 8, "double": 16}
 
 
 def planner_traffic(gates, n: int, g: int, shard: int, max_dense: int) -> tuple[int, int]:
     """(exchanges, bytes) of the backend's plan."""
-    blocks = fuse(gates, min(max_dense, n - g), 12)
+    blocks = fuse(relabel_swaps(gates, n)[0], min(max_dense, n - g), 12)
     plan, _ = plan_swaps(Layout(n, g), [mixing_qubits(b.matrix, b.qubits, b.diagonal)
                                         for b in blocks])
     return sum(1 for p in plan if p), sum(exchange_bytes(len(p), shard, 1 << g) for p in plan)

@@ -1,9 +1,22 @@
-"""Small helpers for a state shard that the common kernel interface does not cover: host staging
-for MPI (whatever the kernel set's array type) and the Pauli term between two shards."""
+"""Small helpers for a state shard that the common kernel interface does not cover: the precision
+context, host staging for MPI (whatever the kernel set's array type) and the Pauli term between
+two shards."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
+
+
+def precision_context(K, dtype) -> contextlib.AbstractContextManager:
+    """Where kernels of set ``K`` must run for ``dtype``: JAX computes in complex128 only with
+    64-bit types switched on, which is done locally, never for the whole process."""
+    if K.name == "jax" and np.dtype(dtype) == np.complex128:
+        import jax
+
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
 
 
 def to_host(K, state) -> np.ndarray:

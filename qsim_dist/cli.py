@@ -4,7 +4,12 @@
 
     qsim-dist run CIRCUIT.qasm [--shots N] [--seed S] [--precision single|double]
                                [--backend NAME] [--save-state] [--out results.h5] [--json]
+                               [--stats]
     qsim-dist info [--json]
+
+Under ``mpiexec -n P`` (P > 1) the ``distributed`` backend is the default, every rank runs
+through :func:`qsim_dist.mpi_launch.run_main` (an error on one rank ends all of them), and only
+rank 0 prints; the results file is written by all ranks together.
 
 Every user mistake (bad option, missing or malformed circuit file, unknown gate, qubit out of range,
 ...) is reported as one line ``qsim-dist: error: ...`` on stderr with exit status 2; nothing is
@@ -77,13 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--precision", choices=("single", "double"), default=None,
                      help="complex64 or complex128 amplitudes (default: the backend's; "
                           "single for statevector, double for reference)")
-    run.add_argument("--backend", choices=BACKENDS, default="statevector",
-                     help="simulator backend (default statevector)")
+    run.add_argument("--backend", choices=BACKENDS, default=None,
+                     help="simulator backend (default: statevector; distributed when started "
+                          "by mpiexec with more than one rank)")
     run.add_argument("--save-state", action="store_true",
                      help="store the final statevector in the --out file (needs --out)")
     run.add_argument("--out", metavar="RESULTS.h5", default=None,
                      help="write counts, statevector and metadata to this HDF5 file")
     run.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    run.add_argument("--stats", action="store_true",
+                     help="add communication statistics to the JSON summary: exchanges, "
+                          "bytes_sent (all ranks), per-rank comm_time_s and compute_time_s")
 
     info = sub.add_parser("info", help="show versions, devices and MPI library",
                           description="Show versions of qsim_dist and its dependencies, JAX "
@@ -94,8 +103,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---- run ------------------------------------------------------------------------------------
 
+def mpi_world_size(environ=None) -> int:
+    """Ranks in this MPI job, read from the launcher's environment (1 outside mpiexec/srun);
+    mpi4py is not imported for this, so a plain run starts no MPI."""
+    env = os.environ if environ is None else environ
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE",
+                 "SLURM_STEP_NUM_TASKS"):
+        if env.get(name, "").strip().isdigit():
+            return int(env[name])
+    return 1
+
+
+# The run statistics --stats adds to the JSON summary (and that are kept out of it otherwise).
+STATS_KEYS = ("ranks", "exchanges", "bytes_sent", "comm_time_s", "compute_time_s")
+
+
 def _check_run_options(args: argparse.Namespace) -> Path:
     """Everything that can be checked before the circuit is read or simulated."""
+    ranks = mpi_world_size()
+    if args.backend is None:
+        args.backend = "distributed" if ranks > 1 else "statevector"
+    elif args.backend != "distributed" and ranks > 1:
+        raise OptionError(f"backend '{args.backend}' runs in one process, but mpiexec started "
+                          f"{ranks}: use --backend distributed (the default under mpiexec)")
     path = Path(args.circuit)
     if not path.exists():
         raise OptionError(f"cannot read circuit '{path}': no such file")
@@ -174,11 +204,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = backend.run(circuit, shots=args.shots, seed=args.seed, precision=args.precision,
                          save_state=args.save_state, progress=None)
     if args.out is not None:
-        from .io.hdf5 import save_result
+        if hasattr(backend, "save_result"):  # collective: every rank writes its shard
+            backend.save_result(result, args.out)
+        else:
+            from .io.hdf5 import save_result
 
-        save_result(result, args.out)
+            save_result(result, args.out)
+    if getattr(getattr(backend, "comm", None), "rank", 0) != 0:
+        return 0  # one report per job
     if args.json:
         summary = result.summary()
+        if args.stats:
+            summary.setdefault("ranks", 1)
+            summary.setdefault("exchanges", 0)
+            summary.setdefault("bytes_sent", 0)
+            summary.setdefault("comm_time_s", [0.0])
+            summary.setdefault("compute_time_s", [round(result.wall_time, 6)])
+        else:
+            for key in STATS_KEYS:
+                summary.pop(key, None)
         if args.out is not None:
             summary["results_file"] = str(args.out)
         sys.stdout.write(json.dumps(summary, indent=2, default=_json_default) + "\n")
@@ -297,7 +341,19 @@ def _fail(message: str, status: int = EXIT_USAGE) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status.
+
+    Under an MPI launcher with more than one rank, the run goes through
+    :func:`qsim_dist.mpi_launch.run_main`, so that a failure on one rank ends every rank."""
+    if mpi_world_size() > 1:  # (inside `python -m qsim_dist.mpi_launch` too: nesting is harmless)
+        from .mpi_launch import bind_local_gpu, run_main
+
+        bind_local_gpu()  # before anything starts JAX
+        run_main(lambda: _main(argv))
+    return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         parser = build_parser()
         try:

@@ -205,3 +205,55 @@ def teleport_dynamic() -> Circuit:
     c.add("z", 2, condition=Condition((0,), 1))
     c.measure(2, 2)
     return c
+
+
+def cat_entangler_chain(modules: int, data_qubits: int) -> Circuit:
+    """Issue 4's distributed-program workload: ``modules`` QPU modules in a line, each with
+    ``data_qubits`` data qubits and 2 communication qubits, joined by cat-entangler remote CNOTs.
+
+    Module m holds qubits ``m*(d+2) .. m*(d+2)+d-1`` (data), ``m*(d+2)+d`` (link to the left) and
+    ``m*(d+2)+d+1`` (link to the right). Each module runs a GHZ-like CNOT chain on its data; then
+    for each pair of consecutive modules, a remote CNOT from the last data qubit of module m to the
+    first of module m+1: reset both link qubits, H + CNOT make an EPR pair (see
+    :func:`cat_entangler_epr_pairs`: where the link noise goes), CNOT data->link, measure,
+    conditional X on the far link qubit, CNOT link->data, H, measure, conditional Z on the control.
+    Finally RX(0.3*(i+1)) on data qubit i (i counted over all modules) and every data qubit
+    measured. Clbits: ``2*(modules-1)`` link outcomes first, then one per data qubit in order.
+    """
+    d = data_qubits
+    width = d + 2
+    links = modules - 1
+    c = Circuit(modules * width, 2 * links + modules * d,
+                name=f"cat_entangler_k{modules}_d{d}")
+    data = [m * width + j for m in range(modules) for j in range(d)]
+    for m in range(modules):
+        c.add("h", m * width)
+        for j in range(d - 1):
+            c.add("cx", m * width + j, m * width + j + 1)
+    for m, (near, far) in enumerate(cat_entangler_epr_pairs(modules, d)):
+        control, target = m * width + d - 1, (m + 1) * width
+        c.add("reset", near)
+        c.add("reset", far)
+        c.add("h", near)
+        c.add("cx", near, far)
+        c.add("cx", control, near)
+        c.measure(near, 2 * m)
+        c.add("x", far, condition=Condition((2 * m,), 1))
+        c.add("cx", far, target)
+        c.add("h", far)
+        c.measure(far, 2 * m + 1)
+        c.add("z", control, condition=Condition((2 * m + 1,), 1))
+    for i, q in enumerate(data):
+        c.add("rx", q, params=[0.3 * (i + 1)])
+    for i, q in enumerate(data):
+        c.measure(q, 2 * links + i)
+    return c
+
+
+def cat_entangler_epr_pairs(modules: int, data_qubits: int) -> list[tuple[int, int]]:
+    """The (near, far) link qubits of each EPR pair of :func:`cat_entangler_chain`: the EPR-making
+    ``cx(near, far)`` is the only gate on that pair, so a noise rule on ``("cx", (near, far))``
+    models the link noise."""
+    width = data_qubits + 2
+    return [(m * width + data_qubits + 1, (m + 1) * width + data_qubits)
+            for m in range(modules - 1)]

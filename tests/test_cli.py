@@ -333,3 +333,58 @@ def test_console_script_info_json(tmp_path):
     assert info["cpu_count"] >= 1
     if info["mpi4py"]["version"] != "not installed":
         assert info["mpi4py"]["library"]
+
+
+# ---- under mpiexec ----------------------------------------------------------------------------
+
+GHZ_GLOBAL = """OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[8];
+creg c[8];
+h q[7];
+cx q[7],q[0];
+cx q[0],q[3];
+ry(0.7) q[6];
+ccx q[6],q[7],q[1];
+measure q -> c;
+"""
+
+
+def _mpiexec(ranks: int, args: list[str], cwd: Path):
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    assert mpiexec.exists(), "the MPI extra (mpich wheel) provides mpiexec in the venv"
+    return _subprocess(["-n", str(ranks)] + _cli_command() + args, cwd,
+                       command=[str(mpiexec)])
+
+
+def test_stats_on_one_process(capsys):
+    assert main(["run", str(BELL), "--json", "--stats", "--seed", "3"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["exchanges"] == 0 and summary["bytes_sent"] == 0 and summary["ranks"] == 1
+    assert main(["run", str(BELL), "--json", "--seed", "3"]) == 0
+    assert "bytes_sent" not in json.loads(capsys.readouterr().out)
+
+
+def test_mpiexec_picks_distributed_and_reports_once(tmp_path):
+    circuit = tmp_path / "ghz.qasm"
+    circuit.write_text(GHZ_GLOBAL)
+    args = ["run", str(circuit), "--json", "--stats", "--seed", "11", "--shots", "300"]
+    single = json.loads(_subprocess(args, tmp_path).stdout)
+    proc = _mpiexec(4, args, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)  # one JSON document: rank 0 alone prints
+    assert summary["backend"] == "distributed" and summary["ranks"] == 4
+    assert summary["counts"] == single["counts"]
+    assert summary["exchanges"] > 0 and summary["bytes_sent"] > 0
+    assert len(summary["comm_time_s"]) == len(summary["compute_time_s"]) == 4
+
+
+def test_mpiexec_user_error_ends_every_rank(tmp_path):
+    bad = tmp_path / "bad.qasm"
+    bad.write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncx q[0],q[0];\n')
+    proc = _mpiexec(2, ["run", str(bad), "--out", str(tmp_path / "r.h5")], tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "more than once" in proc.stderr
+    assert not (tmp_path / "r.h5").exists()
+    proc = _mpiexec(2, ["run", str(bad), "--backend", "statevector"], tmp_path)
+    assert proc.returncode == 2 and "--backend distributed" in proc.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import BackendError
 
-BACKENDS = ("statevector", "reference")
+BACKENDS = ("statevector", "reference", "distributed")
 
 
 def get_backend(name: str = "statevector", **options):
@@ -17,4 +17,8 @@ def get_backend(name: str = "statevector", **options):
         from .statevector import StatevectorBackend
 
         return StatevectorBackend(**options)
+    if name == "distributed":
+        from .distributed import DistributedBackend
+
+        return DistributedBackend(**options)
     raise BackendError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")

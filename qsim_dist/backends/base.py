@@ -1,11 +1,24 @@
 """What every statevector backend shares: the State interface and the one circuit executor.
 
 A backend only says how to hold and update a state (:class:`State`); how a circuit becomes gate
-runs, measurements, resets, conditions and shots is decided here, once, for all backends.
+runs, measurements, resets, conditions, noise and shots is decided here, once, for all backends.
 
 Shots: a circuit whose measurements are all terminal is simulated once and its shots are sampled
 from the final probabilities. A dynamic circuit (mid-circuit measurement, reset, feed-forward) is
-simulated once up to its first non-unitary step; each shot then continues from a copy of that state.
+simulated once up to its first non-unitary step; from there the shots branch: a group of shots
+shares one state until a random step (measurement, reset, noise) splits it by outcome, each part
+continuing on its own state (a copy, or the original for the last part), and each branch samples
+its terminal measurements from its final state at once. The counts are those of independent
+per-shot trajectories; the work is one state update per distinct branch, not per shot.
+
+Noise (:mod:`qsim_dist.noise`): a circuit run with a noise model that inserts channels is dynamic,
+each shot one trajectory. A Pauli channel splits its shots over the Paulis by their fixed
+probabilities and applies each as a gate, without computing a norm; a general channel splits them
+by ``||K_i psi||^2``, all read from the reduced density matrix of the channel's qubits (one pass,
+no ``K_i psi`` materialised), then applies ``K_i / ||K_i psi||``. Readout errors change the
+recorded bit, not the state; with readout errors only, shots are still sampled from one final
+state. Every split draws one uniform per shot from the run's seeded stream, in a fixed order, so
+one seed gives one result, and rounding-level differences between backends do not change it.
 """
 
 from __future__ import annotations
@@ -20,6 +33,7 @@ import numpy as np
 
 from ..circuit import Circuit, Condition, Instruction
 from ..errors import OptionError
+from ..noise import PAULI_GATES, NoiseModel, NoiseOp, pauli_digits
 from ..observables import PauliSum, as_pauli_sum
 from ..results import Result
 
@@ -83,6 +97,15 @@ class State(ABC):
     def amplitudes(self, indices: Sequence[int]) -> np.ndarray:
         return self.statevector()[np.asarray(indices, dtype=np.int64)]
 
+    def reduced_density_matrix(self, qubits: Sequence[int]) -> np.ndarray:
+        """The ``2^k x 2^k`` reduced density matrix of ``qubits`` (bit j = qubits[j]),
+        complex128; kernel sets override it with one pass that allocates nothing state-sized."""
+        n, k = self.num_qubits, len(qubits)
+        t = self.statevector().astype(np.complex128).reshape((2,) * n)
+        # tensor axis a is qubit n-1-a; put qubits[k-1] .. qubits[0] first (row-major bit order)
+        t = np.moveaxis(t, [n - 1 - q for q in reversed(qubits)], range(k)).reshape(1 << k, -1)
+        return t @ t.conj().T
+
     def pauli_expectation(self, x_mask: int, z_mask: int) -> complex:
         """<psi| P |psi> for the Pauli string with X on ``x_mask`` bits and Z on ``z_mask`` bits
         (Y where both are set). See :mod:`qsim_dist.observables` for the sign convention."""
@@ -96,8 +119,8 @@ class State(ABC):
 
 @dataclass
 class _Step:
-    kind: str  # "gates" | "measure" | "reset"
-    payload: Any = None  # prepared program, or (qubit, clbit), or qubit
+    kind: str  # "gates" | "measure" | "reset" | "pauli" | "kraus"
+    payload: Any = None  # see _steps
     condition: Condition | None = None
 
 
@@ -108,7 +131,12 @@ def _split_terminal_measurements(circuit: Circuit) -> tuple[list[Instruction], l
     return gates, measures
 
 
-def _steps(state: State, instructions: Sequence[Instruction]) -> list[_Step]:
+def _steps(state: State, instructions: Sequence[Instruction | NoiseOp],
+           readout: dict[int, np.ndarray] | None = None) -> list[_Step]:
+    """Payloads: "gates" a prepared program; "measure" (qubit, clbit, readout matrix or None);
+    "reset" a qubit; "pauli" (probabilities, prepared program per Pauli or None for the
+    identity); "kraus" (qubits, operators, K_i^dagger K_i stacked)."""
+    readout = readout or {}
     steps: list[_Step] = []
     run: list[Instruction] = []
     run_condition: Condition | None = None
@@ -120,6 +148,10 @@ def _steps(state: State, instructions: Sequence[Instruction]) -> list[_Step]:
             run = []
 
     for inst in instructions:
+        if isinstance(inst, NoiseOp):
+            flush()
+            steps.append(_noise_step(state, inst))
+            continue
         if inst.name == "barrier":
             continue
         if inst.is_gate:
@@ -130,18 +162,106 @@ def _steps(state: State, instructions: Sequence[Instruction]) -> list[_Step]:
             continue
         flush()
         if inst.name == "measure":
-            steps.append(_Step("measure", (inst.qubits[0], inst.clbits[0]), inst.condition))
+            q = inst.qubits[0]
+            steps.append(_Step("measure", (q, inst.clbits[0], readout.get(q)), inst.condition))
         else:  # reset
             steps.append(_Step("reset", inst.qubits[0], inst.condition))
     flush()
     return steps
 
 
-def _measure(state: State, qubit: int, rng: np.random.Generator) -> int:
-    p1 = float(state.probabilities([qubit])[1])
-    outcome = int(rng.random() < p1)
-    state.collapse(qubit, outcome, p1 if outcome else 1.0 - p1)
-    return outcome
+def _noise_step(state: State, op: NoiseOp) -> _Step:
+    ch = op.channel
+    if ch.is_pauli:
+        programs = []
+        for a in range(ch.pauli_probabilities.size):
+            gates = [Instruction(PAULI_GATES[d], (q,))
+                     for d, q in zip(pauli_digits(a, ch.num_qubits), op.qubits) if d]
+            programs.append(state.prepare(gates) if gates else None)
+        return _Step("pauli", (ch.pauli_probabilities, programs), op.condition)
+    kraus = [np.asarray(k) for k in ch.kraus]
+    povm = np.array([k.conj().T @ k for k in kraus])
+    return _Step("kraus", (op.qubits, kraus, povm), op.condition)
+
+
+def _split(weights: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
+    """How many of ``shots`` independent draws land on each outcome of ``weights`` (need not sum
+    to 1). One uniform per shot, so a rounding-level change of a weight (another backend or
+    precision) almost never changes the result, unlike numpy's binomial/multinomial."""
+    cdf = np.cumsum(weights)
+    picks = np.searchsorted(cdf, rng.random(shots) * cdf[-1], side="right")
+    return np.bincount(np.minimum(picks, cdf.size - 1), minlength=cdf.size)
+
+
+def _branches(state: State, step: _Step, shots: int,
+              rng: np.random.Generator) -> list[tuple[Any, int]]:
+    """Split ``shots`` trajectories in ``state`` over the outcomes of a random step: a list of
+    (outcome, number of shots), numbers > 0 (a multinomial draw: the shots are independent)."""
+    if step.kind == "pauli":
+        probs, _ = step.payload
+        return [(a, int(c)) for a, c in enumerate(_split(probs, shots, rng)) if c]
+    if step.kind == "kraus":
+        qubits, _, povm = step.payload
+        # ||K_i psi||^2 = Tr(K_i^dagger K_i rho_qubits), all i from one reduced density matrix
+        rho = state.reduced_density_matrix(qubits)
+        weights = np.clip(np.real(np.einsum("kij,ji->k", povm, rho)), 0.0, None)
+        counts = _split(weights, shots, rng)
+        return [((i, weights[i]), int(c)) for i, c in enumerate(counts) if c]
+    qubit = step.payload if step.kind == "reset" else step.payload[0]
+    p1 = min(max(float(state.probabilities([qubit])[1]), 0.0), 1.0)
+    ones = int(_split(np.array([1.0 - p1, p1]), shots, rng)[1])
+    groups = [((o, p), c) for o, p, c in ((0, 1.0 - p1, shots - ones), (1, p1, ones)) if c]
+    confusion = step.payload[2] if step.kind == "measure" else None
+    if step.kind == "reset" or confusion is None:
+        return [((o, p, o), c) for (o, p), c in groups]
+    out = []
+    for (o, p), c in groups:  # readout error: recorded bit != outcome with P(flip | outcome)
+        flips = int(_split(confusion[o], c, rng)[1 - o])
+        out += [((o, p, r), n) for r, n in ((o, c - flips), (1 - o, flips)) if n]
+    return out
+
+
+def _apply_branch(state: State, step: _Step, outcome: Any, bits: list[int]) -> None:
+    """Put ``state`` (and ``bits``) on the branch ``outcome`` of :func:`_branches`."""
+    if step.kind == "pauli":
+        program = step.payload[1][outcome]
+        if program is not None:
+            state.execute(program)
+    elif step.kind == "kraus":
+        qubits, kraus, _ = step.payload
+        i, weight = outcome
+        state.apply_gate(kraus[i] / np.sqrt(weight), qubits)
+    elif step.kind == "measure":
+        qubit, clbit, _ = step.payload
+        o, p, recorded = outcome
+        state.collapse(qubit, o, p)
+        bits[clbit] = recorded
+    else:  # reset
+        o, p, _ = outcome
+        state.collapse(step.payload, o, p)
+        if o:
+            state.flip(step.payload)
+
+
+def _record(indices: np.ndarray, measures: Sequence[tuple[int, int, np.ndarray | None]],
+            bits: Sequence[int], rng: np.random.Generator) -> dict[str, int]:
+    """Counts of shots that sampled basis ``indices`` and then measured (qubit, clbit, readout
+    confusion or None) in program order (a later measure into a clbit wins); ``bits`` holds the
+    clbits recorded before. Readout errors draw once per shot and confused measurement."""
+    indices = np.asarray(indices)  # a kernel set may return its own array type
+    if all(confusion is None for _, _, confusion in measures):
+        indices, weights = np.unique(indices, return_counts=True)  # bits follow from the index
+    else:
+        weights = np.ones(len(indices), dtype=np.int64)
+    table = np.tile(np.asarray(bits, dtype=np.uint8), (len(indices), 1))
+    for qubit, clbit, confusion in measures:
+        value = (indices >> qubit) & 1
+        if confusion is not None:
+            value = value ^ (rng.random(len(indices)) < confusion[value, 1 - value])
+        table[:, clbit] = value
+    rows, inverse = np.unique(table, axis=0, return_inverse=True)
+    totals = np.bincount(inverse.ravel(), weights=weights, minlength=len(rows))
+    return {_bitstring(row): int(t) for row, t in zip(rows, totals)}
 
 
 def _bitstring(bits: Sequence[int]) -> str:
@@ -161,12 +281,14 @@ class Backend(ABC):
     # -- public API ------------------------------------------------------------------------
     def run(self, circuit: Circuit, shots: int = 1024, seed: int | None = None,
             precision: str | None = None, save_state: bool = False,
-            progress: bool | None = None) -> Result:
+            progress: bool | None = None, noise: NoiseModel | None = None) -> Result:
         """Simulate ``circuit``; sample ``shots`` outcomes of its measurements.
 
         ``save_state`` keeps the final statevector: for a circuit whose measurements are all
-        terminal, the state just before them (they are sampled, not applied); for a dynamic
-        circuit, the state at the end of the first shot.
+        terminal, the state just before them (they are sampled, not applied); for a dynamic or
+        noisy circuit, the state of the first branch (one trajectory) at its end, before its
+        terminal measurements.
+        ``noise`` inserts a noise model's channels and readout errors (see the module docstring).
         """
         precision = self._check_precision(precision)
         if not isinstance(shots, (int, np.integer)) or isinstance(shots, bool) or shots < 0:
@@ -178,11 +300,12 @@ class Backend(ABC):
         rng = np.random.default_rng(seed)
         t0 = time.perf_counter()
         state = self.new_state(circuit.num_qubits, precision)
+        noisy = noise.lower(circuit) if noise is not None else None
         with _Progress(progress) as bar:
-            if circuit.is_dynamic():
-                counts, sv = self._run_dynamic(circuit, state, shots, rng, save_state, bar)
+            if circuit.is_dynamic() or (noisy is not None and noisy.has_channels):
+                counts, sv = self._run_dynamic(circuit, state, shots, rng, save_state, bar, noisy)
             else:
-                counts, sv = self._run_static(circuit, state, shots, rng, save_state, bar)
+                counts, sv = self._run_static(circuit, state, shots, rng, save_state, bar, noisy)
         return Result(
             num_qubits=circuit.num_qubits, num_clbits=circuit.num_clbits, shots=shots, seed=seed,
             precision=precision, backend=self.name, counts=counts, statevector=sv,
@@ -232,59 +355,80 @@ class Backend(ABC):
             raise OptionError(f"unknown precision '{precision}' (choose single or double)")
         return precision
 
-    def _run_static(self, circuit, state, shots, rng, save_state, bar):
+    def _run_static(self, circuit, state, shots, rng, save_state, bar, noisy=None):
         gates, measures = _split_terminal_measurements(circuit)
         program = state.prepare(gates)
         bar.add_total(state.program_size(program))
         state.execute(program, bar.update)
         sv = state.statevector() if save_state else None
         counts: dict[str, int] = {}
+        readout = noisy.readout if noisy is not None else {}
         if shots and measures:
             indices = state.sample_indices(np.sort(rng.random(shots)))
-            for index, count in zip(*np.unique(indices, return_counts=True)):
-                bits = [0] * circuit.num_clbits
-                for m in measures:  # later measures into one clbit win, as in program order
-                    bits[m.clbits[0]] = (int(index) >> m.qubits[0]) & 1
-                key = _bitstring(bits)
-                counts[key] = counts.get(key, 0) + int(count)
+            counts = _record(indices, [(m.qubits[0], m.clbits[0], readout.get(m.qubits[0]))
+                                       for m in measures], [0] * circuit.num_clbits, rng)
         elif shots and circuit.num_clbits:
             counts = {_bitstring([0] * circuit.num_clbits): shots}
         return counts, sv
 
-    def _run_dynamic(self, circuit, state, shots, rng, save_state, bar):
-        instructions = [i for i in circuit if i.name != "barrier"]
-        first = next(k for k, i in enumerate(instructions)
-                     if not i.is_gate or i.condition is not None)
+    def _run_dynamic(self, circuit, state, shots, rng, save_state, bar, noisy=None):
+        if noisy is not None:
+            instructions, readout = noisy.ops, noisy.readout
+        else:
+            instructions, readout = [i for i in circuit if i.name != "barrier"], {}
+        first = next(k for k, i in enumerate(instructions) if isinstance(i, NoiseOp)
+                     or not i.is_gate or i.condition is not None)
         prefix = state.prepare(instructions[:first])
-        steps = _steps(state, instructions[first:])
-        per_shot = sum(state.program_size(s.payload) if s.kind == "gates" else 1 for s in steps)
+        steps = _steps(state, instructions[first:], readout)
+        # terminal measurements: sampled together from each branch's final state
+        body = len(steps)
+        while body and steps[body - 1].kind == "measure" and steps[body - 1].condition is None:
+            body -= 1
+        final = [s.payload for s in steps[body:]]
         trajectories = max(shots, 1)
-        bar.add_total(state.program_size(prefix) + per_shot * trajectories)
+        bar.add_total(state.program_size(prefix) + trajectories)
         state.execute(prefix, bar.update)
         counts: Counter[str] = Counter()
-        sv = None
-        for shot in range(trajectories):
-            st = state.copy() if shot < trajectories - 1 else state
-            bits = [0] * circuit.num_clbits
-            for step in steps:
+        saved: list[np.ndarray] = []
+        # Shot branching: a group of trajectories shares one state until a random step splits it;
+        # a frame [step index, state before the split, step, outcomes left, bits] waits on the
+        # stack, and its last outcome reuses the state instead of a copy.
+        stack: list[list] = []
+
+        def advance(k: int, st: State, group: int, bits: list[int]) -> None:
+            while k < body:
+                step = steps[k]
+                k += 1
                 if step.condition is not None and not step.condition.holds(bits):
-                    bar.update(state.program_size(step.payload) if step.kind == "gates" else 1)
                     continue
                 if step.kind == "gates":
-                    st.execute(step.payload, bar.update)
+                    st.execute(step.payload)
                     continue
-                if step.kind == "measure":
-                    qubit, clbit = step.payload
-                    bits[clbit] = _measure(st, qubit, rng)
-                else:
-                    if _measure(st, step.payload, rng):
-                        st.flip(step.payload)
-                bar.update(1)
-            if shots:
-                counts[_bitstring(bits)] += 1
-            if shot == 0 and save_state:
-                sv = st.statevector()
-        return dict(counts), sv
+                branches = _branches(st, step, group, rng)
+                if len(branches) > 1:
+                    stack.append([k, st, step, branches, bits])
+                    return
+                _apply_branch(st, step, branches[0][0], bits)
+            if save_state and not saved:
+                saved.append(st.statevector())
+            if shots and final:
+                indices = st.sample_indices(np.sort(rng.random(group)))
+                counts.update(_record(indices, final, bits, rng))
+            elif shots:
+                counts[_bitstring(bits)] += group
+            bar.update(group)
+
+        advance(0, state, trajectories, [0] * circuit.num_clbits)
+        while stack:
+            k, st, step, branches, bits = stack[-1]
+            outcome, group = branches.pop()
+            if branches:
+                st, bits = st.copy(), list(bits)
+            else:
+                stack.pop()
+            _apply_branch(st, step, outcome, bits)
+            advance(k, st, group, bits)
+        return dict(counts), (saved[0] if saved else None)
 
 
 class _Progress:

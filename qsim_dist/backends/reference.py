@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from ..circuit import Circuit
+from ..noise import NoiseModel, NoiseOp
 from .base import Backend, State
 
 
@@ -30,7 +31,8 @@ def apply_unitary(psi: np.ndarray, matrix: np.ndarray, qubits: Sequence[int]) ->
 
 
 def apply_unitary_dm(rho: np.ndarray, matrix: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
-    """Return U rho U^dagger for ``matrix`` on ``qubits`` of the density matrix ``rho``."""
+    """Return U rho U^dagger for ``matrix`` on ``qubits`` of the density matrix ``rho`` (any
+    matrix U: a Kraus operator too)."""
     dim = rho.shape[0]
     rho = np.stack([apply_unitary(col, matrix, qubits) for col in rho.T], axis=1)  # U rho
     rho = np.stack([apply_unitary(row, matrix.conj(), qubits) for row in rho], axis=0)  # (.)U^dag
@@ -91,18 +93,24 @@ class ReferenceBackend(Backend):
         return ReferenceState(num_qubits, np.complex64 if precision == "single" else np.complex128)
 
 
-def density_matrix(circuit: Circuit) -> np.ndarray:
+def density_matrix(circuit: Circuit, noise: NoiseModel | None = None) -> np.ndarray:
     """Final density matrix of ``circuit`` with every measurement and reset applied as a channel
-    (outcomes averaged, not sampled). Conditions on classical bits are not supported here."""
+    (outcomes averaged, not sampled) and, with ``noise``, every channel the model inserts applied
+    exactly (``rho -> sum_i K_i rho K_i^dagger``). Readout errors act on recorded bits, not on
+    the state, so they are not part of the result. Conditions on classical bits are not supported
+    here."""
     from ..errors import CircuitError
 
     n = circuit.num_qubits
     rho = np.zeros((1 << n, 1 << n), dtype=np.complex128)
     rho[0, 0] = 1
     idx = np.arange(1 << n)
-    for inst in circuit:
+    for inst in noise.lower(circuit).ops if noise is not None else circuit:
         if inst.condition is not None:
             raise CircuitError("density_matrix: classically conditioned gates are not supported")
+        if isinstance(inst, NoiseOp):
+            rho = sum(apply_unitary_dm(rho, k, inst.qubits) for k in inst.channel.kraus)
+            continue
         if inst.name == "barrier":
             continue
         if inst.name in ("measure", "reset"):

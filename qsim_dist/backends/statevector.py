@@ -107,6 +107,13 @@ class FusedState(State):
     def amplitudes(self, indices: Sequence[int]) -> np.ndarray:
         return self.K.to_numpy(self.vec)[np.asarray(indices, dtype=np.int64)]
 
+    def reduced_density_matrix(self, qubits: Sequence[int]) -> np.ndarray:
+        if self.K.name == "numba":  # one in-place pass; other sets go through numpy
+            from qsim_dist.kernels.noise_kernels import reduced_density_matrix
+
+            return reduced_density_matrix(self.vec, qubits)
+        return super().reduced_density_matrix(qubits)
+
     def pauli_expectation(self, x_mask: int, z_mask: int) -> complex:
         with self._x64():
             return pauli_phase(x_mask, z_mask) * self.K.pauli_expectation(self.vec, x_mask, z_mask)
@@ -133,12 +140,38 @@ class StatevectorBackend(Backend):
         self.max_dense = max_dense or _MAX_DENSE[self.kernels.name]
         self.max_diagonal = max_diagonal
 
+    def _run_dynamic(self, circuit, state, *args):
+        # Trajectories of a small state are many tiny passes: a parallel launch per pass costs
+        # more than the pass (and milliseconds when the cores are busy), so run them on one thread.
+        with _one_thread(self.kernels.name == "numba" and circuit.num_qubits < _SERIAL_QUBITS):
+            return super()._run_dynamic(circuit, state, *args)
+
     def new_state(self, num_qubits: int, precision: str) -> FusedState:
         # inside the run's clock, counted once per process and precision
         warm_up_time = _warm_up(self.kernels, _DTYPES[precision])
         state = FusedState(self.kernels, num_qubits, precision, self.max_dense, self.max_diagonal)
         state.compile_time = warm_up_time
         return state
+
+
+# Below 2^16 amplitudes a pass takes tens of microseconds (kernels/noise_kernels.SERIAL_BELOW).
+_SERIAL_QUBITS = 16
+
+
+@contextlib.contextmanager
+def _one_thread(enabled: bool):
+    """numba's thread count set to one for the calling thread while enabled (restored after)."""
+    if not enabled:
+        yield
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 _WARM: set[tuple[str, type]] = set()

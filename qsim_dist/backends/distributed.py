@@ -1,0 +1,474 @@
+"""The distributed statevector backend: one shard per MPI rank, the shared executor on top.
+
+Under ``mpiexec -n P`` (``P = 2^g``) each rank holds ``2^(n-g)`` amplitudes: those whose top ``g``
+physical index bits spell the rank number (:mod:`qsim_dist.passes.layout`). A gate run is fused
+once on logical qubits (:func:`~qsim_dist.passes.fusion.fuse`), then compiled for the current
+layout: :func:`~qsim_dist.passes.layout.plan_swaps` decides the bit exchanges, and each block is
+restricted to the rank's values of its global bits, so that diagonal blocks and controls on global
+bits cost no traffic (a rank whose controls read 0 skips the block). Compiled runs are cached per
+starting layout, so a run executed from another layout (a skipped conditional run, a copy) is
+compiled again instead of being wrong.
+
+Every rank takes the same decisions: the plan depends on the circuit only; probabilities are
+reduced over all ranks before the shared random draw of :mod:`.base`; samples and amplitudes are
+combined so every rank returns the same values. A seed gives the same counts and amplitudes (to
+rounding) at any rank count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from qsim_dist.kernels.shard import from_host, pauli_partner_sum, precision_context, to_host
+
+from ..circuit import Circuit, Instruction
+from ..errors import BackendError
+from ..comm import (DEFAULT_BUFFER_BYTES, Comm, available_host_memory, check_memory,
+                    validate_ranks)
+from ..observables import pauli_phase
+from ..passes.fusion import fuse
+from ..passes.layout import (Layout, mixing_qubits, plan_swaps, relabel_swaps, renamed,
+                             restrict)
+from ..results import Result
+from .base import Backend, State
+from .statevector import _DTYPES, _MAX_DENSE, _MAX_DIAGONAL, _warm_up
+
+_X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
+_SWAP = np.eye(4, dtype=np.complex128)[[0, 2, 1, 3]]
+
+
+@dataclass
+class _Gate:
+    """A block on logical qubits (any order: bit j of the matrix index is ``qubits[j]``)."""
+
+    qubits: tuple[int, ...]
+    diagonal: bool
+    matrix: np.ndarray
+    mixing: frozenset[int]
+
+    @classmethod
+    def of(cls, matrix: np.ndarray, qubits: Sequence[int], diagonal: bool) -> "_Gate":
+        return cls(tuple(qubits), diagonal, matrix, mixing_qubits(matrix, qubits, diagonal))
+
+
+@dataclass
+class _Program:
+    """A fused gate run and its compiled forms, one per starting layout. ``where`` renames the
+    qubits at the end (SWAP gates, see :func:`~qsim_dist.passes.layout.relabel_swaps`)."""
+
+    gates: list[_Gate]
+    where: tuple[int, ...] = ()
+    compiled: dict[Layout, tuple[list[tuple], Layout]] = field(default_factory=dict)
+
+
+class DistributedState(State):
+    """This rank's shard of a ``num_qubits`` state sharded over ``comm.size`` ranks."""
+
+    def __init__(self, kernels, comm: Comm, num_qubits: int, precision: str, max_dense: int,
+                 max_diagonal: int):
+        self.K = kernels
+        self.comm = comm
+        self.num_qubits = num_qubits
+        self.dtype = _DTYPES[precision]
+        g = validate_ranks(num_qubits, comm.size)
+        self.layout = Layout(num_qubits, g)
+        self._plan_layout = self.layout  # where the last prepared run leaves the state
+        self.max_dense = max_dense
+        self.max_diagonal = max_diagonal
+        self.compile_time = 0.0
+        nl = self.layout.num_local
+        with self._computing():
+            if comm.rank == 0:
+                self.shard = kernels.zero_state(nl, self.dtype)
+            else:  # |0...0> lives on rank 0; a zero table scales the |0> of zero_state away
+                self.shard = self._scale(kernels.zero_state(nl, self.dtype), 0.0)
+
+    # -- helpers ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _computing(self):
+        """Kernel calls: timed as computation, in the state's precision."""
+        with self.comm.computing(), precision_context(self.K, self.dtype):
+            yield
+
+    def _scale(self, shard, factor: complex):
+        # A diagonal table on no qubits multiplies every amplitude.
+        table = self.K.prepare_matrix(np.array([factor], dtype=np.complex128), self.dtype)
+        return self.K.apply_diagonal(shard, table, ())
+
+    def _compile(self, program: _Program, start: Layout) -> tuple[list[tuple], Layout]:
+        """Operations that apply ``program`` to this rank's shard from layout ``start``."""
+        if start in program.compiled:
+            return program.compiled[start]
+        t0 = time.perf_counter()
+        plan, end = plan_swaps(start, [g.mixing for g in program.gates])
+        layout = start
+        ops: list[tuple] = []
+        for gate, pairs in zip(program.gates, plan):
+            if pairs:
+                ops.append(("swap", pairs))
+                layout = layout.swapped(pairs)
+            phys = [layout.phys[q] for q in gate.qubits]
+            sub, bits = restrict(gate.matrix, phys, gate.diagonal,
+                                 layout.global_values(self.comm.rank, gate.qubits))
+            diagonal = gate.diagonal
+            if not diagonal and np.count_nonzero(sub - np.diag(np.diagonal(sub))) == 0:
+                sub, diagonal = np.diagonal(sub), True  # e.g. a controlled gate, sliced
+            if diagonal and np.all(sub == 1):
+                continue  # this rank's slice is untouched (its controls read 0)
+            with precision_context(self.K, self.dtype):
+                table = self.K.prepare_matrix(sub, self.dtype)
+            ops.append(("diagonal" if diagonal else "dense", table, bits))
+        if program.where != tuple(range(len(program.where))):
+            end = renamed(end, program.where)
+            ops.append(("relabel", end))
+        program.compiled[start] = (ops, end)
+        self.compile_time += time.perf_counter() - t0
+        return ops, end
+
+    def _swap(self, pairs: tuple[tuple[int, int], ...]) -> None:
+        host = to_host(self.K, self.shard)  # host staging; the same array on the CPU
+        self.comm.swap_bits(host, pairs, self.layout.num_local)
+        with precision_context(self.K, self.dtype):
+            self.shard = from_host(self.K, host, self.shard)
+        self.layout = self.layout.swapped(pairs)
+
+    def _restore_identity(self) -> None:
+        """Move the amplitudes back to the identity layout (physical index = logical index):
+        one bit exchange for the qubits on the wrong side, local bit swaps, then whole shards
+        to the ranks their global bits now name."""
+        layout, nl, n = self.layout, self.layout.num_local, self.num_qubits
+        out = [q for q in range(nl) if layout.is_global(q)]
+        into = [q for q in range(nl, n) if not layout.is_global(q)]
+        if out:
+            self._swap(tuple((layout.phys[o], layout.phys[i]) for o, i in zip(out, into)))
+        for p in range(nl):
+            other = self.layout.phys[p]  # where logical qubit p sits (local by now)
+            if other != p:
+                with self._computing():
+                    swap = self.K.prepare_matrix(_SWAP, self.dtype)
+                    self.shard = self.K.apply_dense(self.shard, swap, (p, other))
+                self.layout = self.layout.swapped(((other, p),))
+        logical = self.layout.logical
+        if any(logical[p] != p for p in range(nl, n)):
+            g, rank = self.layout.num_global, self.comm.rank
+            # Rank bit j holds logical qubit logical[nl + j]; identity puts it at bit that - nl.
+            dest = sum(((rank >> j) & 1) << (logical[nl + j] - nl) for j in range(g))
+            source = sum(((rank >> (logical[nl + j] - nl)) & 1) << j for j in range(g))
+            host = to_host(self.K, self.shard)
+            self.comm.permute_ranks(host, dest, source)
+            with precision_context(self.K, self.dtype):
+                self.shard = from_host(self.K, host, self.shard)
+            self.layout = Layout(n, g)
+
+    # -- gate runs -------------------------------------------------------------------------
+    def prepare(self, gates: Sequence[Instruction]) -> _Program:
+        t0 = time.perf_counter()
+        gates, where = relabel_swaps(gates, self.num_qubits)
+        program = _Program([_Gate.of(b.matrix, b.qubits, b.diagonal)
+                            for b in fuse(gates, self.max_dense, self.max_diagonal)], where)
+        self.compile_time += time.perf_counter() - t0
+        _, self._plan_layout = self._compile(program, self._plan_layout)
+        return program
+
+    def execute(self, program: _Program, progress: Callable[[int], None] | None = None) -> None:
+        ops, end = self._compile(program, self.layout)
+        K = self.K
+        for op in ops:
+            if op[0] == "swap":
+                self._swap(op[1])
+                continue
+            if op[0] == "relabel":
+                self.layout = op[1]
+                continue
+            with self._computing():
+                if op[0] == "dense":
+                    self.shard = K.apply_dense(self.shard, op[1], op[2])
+                else:
+                    self.shard = K.apply_diagonal(self.shard, op[1], op[2])
+        assert self.layout == end, "the compiled swaps must end in the planned layout"
+        if progress:
+            progress(len(program.gates))
+
+    def program_size(self, program: _Program) -> int:
+        return len(program.gates)
+
+    def apply_gate(self, matrix: np.ndarray, qubits: Sequence[int]) -> None:
+        self.execute(_Program([_Gate.of(np.asarray(matrix, dtype=np.complex128), qubits, False)]))
+
+    def flip(self, qubit: int) -> None:
+        self.apply_gate(_X, (qubit,))
+
+    # -- measurement -----------------------------------------------------------------------
+    def _local_norm(self) -> float:
+        with self._computing():
+            return float(self.K.marginal(self.shard, ())[0])
+
+    def probabilities(self, qubits: Sequence[int] | None = None) -> np.ndarray:
+        if qubits is None:
+            return np.abs(self.statevector().astype(np.complex128)) ** 2
+        layout, nl = self.layout, self.layout.num_local
+        local = [j for j, q in enumerate(qubits) if not layout.is_global(q)]
+        with self._computing():
+            part = self.K.marginal(self.shard, [layout.phys[qubits[j]] for j in local])
+        # Place the local marginal at the outcomes whose global bits read this rank's values.
+        pattern = np.arange(1 << len(local), dtype=np.int64)
+        index = np.zeros_like(pattern)
+        for a, j in enumerate(local):
+            index |= ((pattern >> a) & 1) << j
+        for j, q in enumerate(qubits):
+            if layout.is_global(q):
+                index |= ((self.comm.rank >> (layout.phys[q] - nl)) & 1) << j
+        table = np.zeros(1 << len(qubits), dtype=np.float64)
+        table[index] = part
+        return np.clip(self.comm.allreduce_sum(table), 0.0, 1.0)
+
+    def collapse(self, qubit: int, outcome: int, probability: float) -> None:
+        p, nl = self.layout.phys[qubit], self.layout.num_local
+        scale = 1.0 / np.sqrt(probability)
+        with self._computing():
+            if p < nl:
+                self.shard = self.K.collapse(self.shard, p, outcome, scale)
+            else:  # the whole shard reads one value of a global qubit
+                keep = ((self.comm.rank >> (p - nl)) & 1) == outcome
+                self.shard = self._scale(self.shard, scale if keep else 0.0)
+
+    def sample_indices(self, draws: np.ndarray) -> np.ndarray:
+        """Inverse transform over the ranks' norms, then inside the shard that holds each draw;
+        every rank returns all the indices. The identity layout is restored first, so that
+        amplitudes are visited in logical order, whatever the number of ranks."""
+        self._restore_identity()
+        norms = np.array(self.comm.allgather(self._local_norm()), dtype=np.float64)
+        ends = np.cumsum(norms)
+        targets = np.asarray(draws, dtype=np.float64) * ends[-1]
+        owner = np.searchsorted(ends, targets, side="right")
+        owner = np.minimum(owner, int(np.flatnonzero(norms > 0)[-1]))  # rounding at the end
+        rank, nl = self.comm.rank, self.layout.num_local
+        mine = owner == rank
+        found = np.zeros(len(targets), dtype=np.int64)
+        if mine.any():
+            local = np.clip((targets[mine] - (ends[rank] - norms[rank])) / norms[rank], 0.0, 1.0)
+            with self._computing():
+                idx = np.asarray(self.K.sample_sorted(self.shard, local), dtype=np.int64)
+            found[mine] = (np.int64(rank) << nl) | idx
+        return self.comm.allreduce_sum(found)
+
+    # -- readout ---------------------------------------------------------------------------
+    def statevector(self) -> np.ndarray:
+        """The full state in logical order on every rank (gathered; the shards do not move)."""
+        host = to_host(self.K, self.shard)
+        # Every rank of a node holds the gathered state and its reordered copy at once.
+        available = self.comm.allreduce_min(available_host_memory() // self.comm.ranks_on_node())
+        check_memory(2 * (host.nbytes << self.layout.num_global), available,
+                     "on every rank to gather the statevector")
+        return self.layout.to_logical_order(self.comm.allgather_shards(host))
+
+    def amplitudes(self, indices: Sequence[int]) -> np.ndarray:
+        phys = self.layout.to_physical(np.asarray(indices, dtype=np.int64))
+        nl = self.layout.num_local
+        mine = (phys >> nl) == self.comm.rank
+        out = np.zeros(phys.size, dtype=np.complex128)
+        out[mine] = self.K.to_numpy(self.shard)[phys[mine] & ((1 << nl) - 1)]
+        return self.comm.allreduce_sum(out).astype(self.dtype)
+
+    def reduced_density_matrix(self, qubits: Sequence[int]) -> np.ndarray:
+        """As :meth:`State.reduced_density_matrix`, without gathering: the qubits are made local
+        (one exchange if some are global), each rank reduces its shard, one sum over ranks."""
+        plan, _ = plan_swaps(self.layout, [frozenset(qubits)])
+        if plan[0]:
+            self._swap(plan[0])
+        nl, k = self.layout.num_local, len(qubits)
+        with self._computing():
+            t = to_host(self.K, self.shard).astype(np.complex128).reshape((2,) * nl)
+            # tensor axis a is local bit nl-1-a; row bit j of the result is qubits[j]
+            axes = [nl - 1 - self.layout.phys[q] for q in reversed(qubits)]
+            t = np.moveaxis(t, axes, range(k)).reshape(1 << k, -1)
+            local = t @ t.conj().T
+        return self.comm.allreduce_sum(local)
+
+    def pauli_expectation(self, x_mask: int, z_mask: int) -> complex:
+        layout, nl = self.layout, self.layout.num_local
+        xp = sum(1 << layout.phys[q] for q in range(self.num_qubits) if (x_mask >> q) & 1)
+        zp = sum(1 << layout.phys[q] for q in range(self.num_qubits) if (z_mask >> q) & 1)
+        low = (1 << nl) - 1
+        x_glob, x_loc, z_loc = xp >> nl, xp & low, zp & low
+        sign = -1.0 if bin(self.comm.rank & (zp >> nl)).count("1") & 1 else 1.0
+        if not x_glob:
+            with self._computing():
+                local = self.K.pauli_expectation(self.shard, x_loc, z_loc)
+        else:  # the X part pairs this shard with the shard of rank ^ x_glob
+            host = to_host(self.K, self.shard)
+            acc = [0j]
+
+            def take(start: int, received: np.ndarray) -> None:
+                with self._computing():
+                    acc[0] += pauli_partner_sum(host[start:start + received.size], received,
+                                                start, z_loc)
+
+            self.comm.pair_exchange(
+                self.comm.rank ^ x_glob, host.size, host.itemsize,
+                lambda a, b: host[np.arange(a, b, dtype=np.int64) ^ x_loc], take)
+            local = acc[0]
+        return pauli_phase(x_mask, z_mask) * complex(self.comm.allreduce_sum(sign * local))
+
+    def save(self, result: Result, path: str | os.PathLike) -> Path:
+        """Write ``result``, with this state as its statevector, into the HDF5 file ``path``
+        (the format of :mod:`qsim_dist.io.hdf5`) without gathering the state: each rank writes
+        its own slice, through parallel HDF5 where h5py has it, one rank after the other
+        otherwise. Atomic like :func:`~qsim_dist.io.hdf5.save_result` (a temporary name, renamed
+        at the end). Collective."""
+        import h5py
+
+        from ..io.hdf5 import ResultsFileError, _write, check_writable
+
+        path = Path(path)
+        error = None
+        if self.comm.rank == 0:
+            try:
+                check_writable(path)
+            except ResultsFileError as exc:
+                error = str(exc)
+        error = self.comm.bcast(error)
+        if error:  # every rank refuses, none waits for the others
+            raise ResultsFileError(error)
+        self._restore_identity()  # then each shard is one contiguous slice of the file's vector
+        tmp = path.with_name(self.comm.bcast(f"{path.name}.tmp-{os.getpid()}"))
+        host = to_host(self.K, self.shard)
+        start = self.comm.rank * host.size
+        try:
+            if self.comm.rank == 0:
+                with h5py.File(tmp, "w") as f:
+                    _write(f, dataclasses.replace(result, statevector=None))
+                    f.create_dataset("statevector", shape=(host.size * self.comm.size,),
+                                     dtype=host.dtype)
+            self.comm.barrier()
+            parallel = self.comm.open_parallel_hdf5(str(tmp))
+            if parallel is not None:
+                with parallel as f:
+                    f["statevector"][start:start + host.size] = host
+            else:
+                with self.comm.in_turn(), h5py.File(tmp, "r+") as f:
+                    f["statevector"][start:start + host.size] = host
+            self.comm.barrier()
+            if self.comm.rank == 0:
+                with open(tmp, "rb+") as fh:  # durable before the rename publishes it
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+        except BaseException:
+            if self.comm.rank == 0:
+                tmp.unlink(missing_ok=True)
+            raise
+        self.comm.barrier()  # the file is in place when any rank returns
+        return path
+
+    def copy(self) -> "DistributedState":
+        other = object.__new__(DistributedState)
+        other.__dict__.update(self.__dict__)
+        with self._computing():
+            other.shard = self.K.copy(self.shard)
+        return other
+
+
+def _share_cores(ranks_on_node: int) -> None:
+    """Give each rank of a node its share of the cores for numba's threads, unless the user
+    chose a thread count: oversubscribed threads make every small parallel loop wait."""
+    if "NUMBA_NUM_THREADS" in os.environ or ranks_on_node <= 1:
+        return
+    import numba
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS,
+                                     (cores or 1) // ranks_on_node)))
+
+
+class DistributedBackend(Backend):
+    """Statevector sharded over the ranks of an MPI communicator (``mpiexec -n P``, P = 2^g).
+
+    Parameters
+    ----------
+    kernels
+        Kernel set for the shards: ``auto`` (JAX on a GPU, numba on a CPU), ``numba`` or ``jax``.
+    max_dense, max_diagonal
+        Fusion limits (default: the kernel set's, as the statevector backend); dense blocks are
+        kept to the number of local qubits.
+    buffer_bytes
+        Cap of the exchange staging buffers per rank (default 64 MiB).
+    memory_limit
+        Bytes one rank may use for its shard and buffers; default: the device's free memory
+        (host memory shared by the ranks on the node).
+    comm
+        An mpi4py communicator (default ``MPI.COMM_WORLD``).
+    """
+
+    name = "distributed"
+    default_precision = "single"
+
+    def __init__(self, kernels: str = "auto", max_dense: int | None = None,
+                 max_diagonal: int = _MAX_DIAGONAL, buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+                 memory_limit: int | None = None, comm: Any = None):
+        from qsim_dist.kernels import get_kernels
+
+        self.kernels = get_kernels(kernels)
+        self.comm = Comm(comm, buffer_bytes)
+        if self.kernels.name == "numba":
+            _share_cores(self.comm.ranks_on_node())
+        self.max_dense = max_dense or _MAX_DENSE[self.kernels.name]
+        self.max_diagonal = max_diagonal
+        self.memory_limit = memory_limit
+        self.last_state: DistributedState | None = None
+
+    def _available_memory(self) -> int:
+        if self.memory_limit is not None:
+            return self.memory_limit
+        if self.kernels.name == "jax":
+            import jax
+
+            device = jax.devices()[0]
+            if device.platform != "cpu":
+                stats = device.memory_stats() or {}
+                if "bytes_limit" in stats:
+                    return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+        return available_host_memory() // self.comm.ranks_on_node()
+
+    def new_state(self, num_qubits: int, precision: str) -> DistributedState:
+        g = validate_ranks(num_qubits, self.comm.size)
+        shard = np.dtype(_DTYPES[precision]).itemsize << (num_qubits - g)
+        needed = shard + (min(self.comm.buffer_bytes, 2 * shard) if g else 0)
+        # The poorest rank decides for all, so that every rank refuses together.
+        check_memory(needed, self.comm.allreduce_min(self._available_memory()))
+        # inside the run's clock, counted once per process and precision
+        warm_up_time = _warm_up(self.kernels, _DTYPES[precision])
+        state = DistributedState(self.kernels, self.comm, num_qubits, precision,
+                                 min(self.max_dense, num_qubits - g), self.max_diagonal)
+        state.compile_time = warm_up_time
+        self.last_state = state
+        return state
+
+    def save_result(self, result: Result, path: str | os.PathLike) -> Path:
+        """Write ``result`` with the final state of the last run on this backend into one HDF5
+        file from all ranks (:meth:`DistributedState.save`; no rank gathers the state). For a
+        dynamic circuit the state is that of the last shot. Collective."""
+        if self.last_state is None:
+            raise BackendError("no state to save: run a circuit first")
+        return self.last_state.save(result, path)
+
+    def run(self, circuit: Circuit, shots: int = 1024, seed: int | None = None,
+            progress: bool | None = None, **options: Any) -> Result:
+        """As :meth:`Backend.run` (the same options), on every rank: the same seed everywhere
+        (drawn on rank 0 when None), a progress bar on rank 0 only, and ``metadata`` with the
+        run's ``exchanges``, ``bytes_sent`` (all ranks) and per-rank ``comm_time_s`` and
+        ``compute_time_s``."""
+        if seed is None:
+            seed = self.comm.bcast(int(np.random.SeedSequence().entropy % (1 << 63)))
+        self.comm.reset_stats()
+        result = super().run(circuit, shots=shots, seed=seed,
+                             progress=progress if self.comm.rank == 0 else False, **options)
+        result.metadata.update(self.comm.stats())
+        return result
