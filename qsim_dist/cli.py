@@ -4,7 +4,7 @@
 
     qsim-dist run CIRCUIT.qasm [--shots N] [--seed S] [--precision single|double]
                                [--backend NAME] [--save-state] [--out results.h5] [--json]
-                               [--stats]
+                               [--stats] [--noise NOISE.toml]
     qsim-dist info [--json]
 
 Under ``mpiexec -n P`` (P > 1) the ``distributed`` backend is the default, every rank runs
@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="RESULTS.h5", default=None,
                      help="write counts, statevector and metadata to this HDF5 file")
     run.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    run.add_argument("--noise", metavar="NOISE.toml", default=None,
+                     help="noise model (TOML, see qsim_dist/noise.py and examples/noise.toml); "
+                          "each shot is then one trajectory")
     run.add_argument("--stats", action="store_true",
                      help="add communication statistics to the JSON summary: exchanges, "
                           "bytes_sent (all ranks), per-rank comm_time_s and compute_time_s")
@@ -196,13 +199,20 @@ def _print_human(result, out: str | None) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     path = _check_run_options(args)
+    noise = None
+    if args.noise is not None:
+        from .noise import load_noise_model
+
+        noise = load_noise_model(args.noise)
     circuit = _load_circuit(path)
 
     from .backends import get_backend
 
     backend = get_backend(args.backend)
     result = backend.run(circuit, shots=args.shots, seed=args.seed, precision=args.precision,
-                         save_state=args.save_state, progress=None)
+                         save_state=args.save_state, progress=None, noise=noise)
+    if args.noise is not None:
+        result.metadata["noise_model"] = str(args.noise)
     if args.out is not None:
         if hasattr(backend, "save_result"):  # collective: every rank writes its shard
             backend.save_result(result, args.out)

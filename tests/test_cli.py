@@ -388,3 +388,29 @@ def test_mpiexec_user_error_ends_every_rank(tmp_path):
     assert not (tmp_path / "r.h5").exists()
     proc = _mpiexec(2, ["run", str(bad), "--backend", "statevector"], tmp_path)
     assert proc.returncode == 2 and "--backend distributed" in proc.stderr
+
+
+# ---- noise ------------------------------------------------------------------------------------
+
+def test_noise_model_changes_the_counts(capsys):
+    args = ["run", str(BELL), "--json", "--seed", "2", "--shots", "4000"]
+    assert main(args) == 0
+    clean = json.loads(capsys.readouterr().out)["counts"]
+    assert set(clean) == {"00", "11"}
+    assert main(args + ["--noise", str(EXAMPLES / "noise.toml")]) == 0
+    noisy = json.loads(capsys.readouterr().out)
+    assert noisy["noise_model"].endswith("noise.toml")
+    # readout errors of 1% and 3% alone give ~80 of 4000 shots in 01/10
+    odd = noisy["counts"].get("01", 0) + noisy["counts"].get("10", 0)
+    assert 30 < odd < 250, noisy["counts"]
+
+
+@pytest.mark.parametrize("text", [None, "not = [valid toml", "[[gate]]\ngates='h'\nchannel='bogus'\n",
+                                  "[[gate]]\ngates='h'\nchannel='depolarizing'\np=1.5\n"])
+def test_bad_noise_model(capsys, tmp_path, text):
+    noise = tmp_path / "noise.toml"
+    if text is not None:
+        noise.write_text(text)
+    out = tmp_path / "r.h5"
+    rc = main(["run", str(BELL), "--noise", str(noise), "--out", str(out)])
+    _assert_one_line_error(rc, capsys.readouterr().err, out)
