@@ -71,6 +71,22 @@ def random_circuit(n: int, depth: int, seed: int = 0, entangler: str = "cx") -> 
     return c
 
 
+def random_gate_circuit(n: int, num_gates: int, seed: int = 0,
+                        names: list[str] | None = None) -> Circuit:
+    """``num_gates`` gates drawn uniformly from ``names`` (default: every table gate that fits on
+    ``n`` qubits), each on random distinct qubits with parameters uniform in [-2 pi, 2 pi]."""
+    from .gates import GATES
+
+    rng = np.random.default_rng(seed)
+    names = names or [g for g, spec in GATES.items() if spec.num_qubits <= n]
+    c = Circuit(n, name=f"random_gates_{n}x{num_gates}")
+    for _ in range(num_gates):
+        spec = GATES[names[rng.integers(len(names))]]
+        qs = rng.choice(n, spec.num_qubits, replace=False)
+        c.add(spec.name, *qs, params=rng.uniform(-2 * np.pi, 2 * np.pi, spec.num_params))
+    return c
+
+
 def qpe(num_counting: int, phase: float) -> Circuit:
     """Phase estimation of P(2*pi*phase) on an eigenstate |1>; the counting register is qubits
     0..num_counting-1 and, for phase = j / 2^num_counting, ends in |j> exactly."""

@@ -22,15 +22,7 @@ def fast(request):
     return get_backend("statevector", kernels=kernels), precision
 
 
-def random_gate_circuit(n, num_gates, seed, names=None):
-    rng = np.random.default_rng(seed)
-    names = names or [g for g, s in GATES.items() if s.num_qubits <= n]
-    c = Circuit(n)
-    for _ in range(num_gates):
-        spec = GATES[names[rng.integers(len(names))]]
-        qs = rng.choice(n, spec.num_qubits, replace=False)
-        c.add(spec.name, *qs, params=rng.uniform(-2 * np.pi, 2 * np.pi, spec.num_params))
-    return c
+random_gate_circuit = lib.random_gate_circuit
 
 
 def assert_states_close(a, b, tol):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qsim_dist.backends.reference import ReferenceBackend
-from qsim_dist.circuit import Circuit
+from qsim_dist.backends.reference import unitary as reference_unitary
 from qsim_dist.gates import GATES, gate_matrix
 from qsim_dist.io import loads
 
@@ -25,19 +24,7 @@ def equal_up_to_phase(a: np.ndarray, b: np.ndarray, atol: float = 1e-10) -> bool
     return abs(abs(phase) - 1) < atol and np.allclose(a, phase * b, atol=atol)
 
 
-def unitary(circuit) -> np.ndarray:
-    """Matrix of a measurement-free circuit: column j is the final state from basis state j."""
-    n = circuit.num_qubits
-    cols = []
-    for j in range(1 << n):
-        prep = Circuit(n)
-        for q in range(n):
-            if (j >> q) & 1:
-                prep.add("x", q)
-        for inst in circuit:
-            prep.append(inst)
-        cols.append(ReferenceBackend().statevector(prep))
-    return np.stack(cols, axis=1)
+unitary = reference_unitary
 
 
 @pytest.mark.parametrize("name", ALL)

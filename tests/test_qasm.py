@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qsim_dist.backends.reference import unitary as reference_unitary
 from qsim_dist.backends.reference import ReferenceBackend
 from qsim_dist.circuit import Circuit, Condition, Instruction, Register
 from qsim_dist.errors import QasmError
@@ -23,21 +24,7 @@ def statevector(circuit: Circuit) -> np.ndarray:
     return ReferenceBackend().statevector(circuit)
 
 
-def unitary(circuit: Circuit) -> np.ndarray:
-    """Matrix of the gates of ``circuit`` (barriers skipped): column j evolves basis state j."""
-    n = circuit.num_qubits
-    cols = []
-    for j in range(1 << n):
-        c = Circuit(n)
-        for q in range(n):
-            if (j >> q) & 1:
-                c.add("x", q)
-        for inst in circuit:
-            if inst.name != "barrier":
-                assert inst.is_gate and inst.condition is None
-                c.append(inst)
-        cols.append(statevector(c))
-    return np.stack(cols, axis=1)
+unitary = reference_unitary
 
 
 def equal_up_to_phase(a: np.ndarray, b: np.ndarray, atol: float = 1e-9) -> bool:

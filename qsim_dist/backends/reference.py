@@ -39,6 +39,26 @@ def apply_unitary_dm(rho: np.ndarray, matrix: np.ndarray, qubits: Sequence[int])
     return rho.reshape(dim, dim)
 
 
+def unitary(circuit) -> np.ndarray:
+    """The ``2^n x 2^n`` matrix of a circuit of gates (barriers skipped): column j is the final
+    state from basis state j."""
+    from ..errors import CircuitError
+
+    dim = 1 << circuit.num_qubits
+    cols = []
+    for j in range(dim):
+        psi = np.zeros(dim, dtype=np.complex128)
+        psi[j] = 1
+        for inst in circuit:
+            if inst.name == "barrier":
+                continue
+            if not inst.is_gate or inst.condition is not None:
+                raise CircuitError(f"unitary: '{inst.name}' is not a gate")
+            psi = apply_unitary(psi, inst.matrix(), inst.qubits)
+        cols.append(psi)
+    return np.stack(cols, axis=1)
+
+
 def marginal_probabilities(probs: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
     """Probabilities of the outcomes of ``qubits`` (outcome bit j = qubits[j])."""
     n = int(probs.size).bit_length() - 1
