@@ -13,6 +13,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from qsim_dist.kernels.shard import precision_context
+
 from ..circuit import Instruction
 from ..observables import pauli_phase
 from ..passes.fusion import fuse
@@ -39,12 +41,7 @@ class FusedState(State):
             self.vec = kernels.zero_state(num_qubits, self.dtype)
 
     def _x64(self):
-        # JAX needs 64-bit types switched on, locally, for complex128.
-        if self.K.name == "jax" and self.dtype == np.complex128:
-            import jax
-
-            return jax.enable_x64(True)
-        return contextlib.nullcontext()
+        return precision_context(self.K, self.dtype)
 
     # -- gate runs -------------------------------------------------------------------------
     def prepare(self, gates: Sequence[Instruction]) -> list[tuple[bool, Any, tuple[int, ...]]]:
