@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import sys
+import time
 import traceback
 from typing import Callable, MutableMapping, NoReturn
 
@@ -66,6 +67,19 @@ def bind_local_gpu(environ: MutableMapping[str, str] | None = None,
     return env["CUDA_VISIBLE_DEVICES"]
 
 
+# Time given to the launcher's I/O forwarder to pass this rank's last message on before
+# MPI_Abort kills it; without it the tail of a traceback is sometimes lost.
+_DRAIN_SECONDS = 0.5
+
+
+def _say(message: str) -> None:
+    """Write ``message`` to stderr in one system call, so that it is forwarded whole."""
+    sys.stderr.flush()
+    data = message.encode(errors="replace")
+    while data:
+        data = data[os.write(sys.stderr.fileno(), data):]
+
+
 def _abort(status: int) -> NoReturn:
     """End this rank with ``status``, and every other rank of the job with it."""
     sys.stdout.flush()
@@ -73,6 +87,7 @@ def _abort(status: int) -> NoReturn:
     mpi = sys.modules.get("mpi4py.MPI")
     if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized() \
             and mpi.COMM_WORLD.Get_size() > 1:
+        time.sleep(_DRAIN_SECONDS)
         mpi.COMM_WORLD.Abort(status)
     sys.exit(status)
 
@@ -85,17 +100,17 @@ def run_main(main: Callable[[], int | None]) -> NoReturn:
     except SystemExit as exc:
         status = exc.code if isinstance(exc.code, int) else (exc.code is not None)
         if isinstance(exc.code, str):
-            sys.stderr.write(f"{exc.code}\n")
+            _say(f"{exc.code}\n")
     except QsimDistError as exc:
         rank = os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "?"))
         line = " ".join(str(exc).split())
-        sys.stderr.write(f"qsim-dist: error (rank {rank}): {line}\n")
+        _say(f"qsim-dist: error (rank {rank}): {line}\n")
         status = 2
     except KeyboardInterrupt:
-        sys.stderr.write("qsim-dist: interrupted\n")
+        _say("qsim-dist: interrupted\n")
         status = 130
     except BaseException:  # a bug: the whole traceback
-        traceback.print_exc()
+        _say(traceback.format_exc())
         status = 1
     if status:
         _abort(int(status))
