@@ -27,9 +27,10 @@ def to_host(K, state) -> np.ndarray:
 
 
 def from_host(K, host: np.ndarray, state):
-    """The state of kernel set ``K`` holding ``host`` (``state`` itself when it is that array)."""
-    if host is state:
-        return state
+    """The state of kernel set ``K`` holding ``host``: ``host`` itself for a set whose states
+    are numpy arrays (``state`` is then only its type), a device copy otherwise."""
+    if host is state or isinstance(state, np.ndarray):
+        return host
     return K.prepare_matrix(host, host.dtype)
 
 

@@ -5,6 +5,8 @@
     qsim-dist run CIRCUIT.qasm [--shots N] [--seed S] [--precision single|double]
                                [--backend NAME] [--save-state] [--out results.h5] [--json]
                                [--stats] [--noise NOISE.toml]
+                               [--checkpoint CKPT.h5 [--checkpoint-every SECONDS]]
+                               [--resume CKPT.h5]
     qsim-dist info [--json]
 
 Under ``mpiexec -n P`` (P > 1) the ``distributed`` backend is the default, every rank runs
@@ -64,6 +66,16 @@ def _non_negative_int(what: str, maximum: int | None = None):
     return parse
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a non-negative number of seconds, got '{text}'")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -96,6 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stats", action="store_true",
                      help="add communication statistics to the JSON summary: exchanges, "
                           "bytes_sent (all ranks), per-rank comm_time_s and compute_time_s")
+    run.add_argument("--checkpoint", metavar="CKPT.h5", default=None,
+                     help="write checkpoints of the run to this HDF5 file (atomically; see "
+                          "qsim_dist/io/checkpoint.py), every --checkpoint-every seconds")
+    run.add_argument("--checkpoint-every", metavar="SECONDS", type=_non_negative_float,
+                     default=600.0, help="seconds between checkpoints (default 600; 0 = after "
+                                         "every chunk of gates)")
+    run.add_argument("--checkpoint-gates", metavar="N", type=_non_negative_int("N"),
+                     default=None, help="gates per chunk between checkpoint decisions "
+                                        "(default 256)")
+    run.add_argument("--resume", metavar="CKPT.h5", default=None,
+                     help="continue the run saved in this checkpoint (same circuit, noise, "
+                          "precision and shots; its seed unless --seed repeats it; any rank "
+                          "count)")
 
     info = sub.add_parser("info", help="show versions, devices and MPI library",
                           description="Show versions of qsim_dist and its dependencies, JAX "
@@ -145,7 +170,29 @@ def _check_run_options(args: argparse.Namespace) -> Path:
         check_writable(args.out)
         if Path(args.out).resolve() == path.resolve():
             raise OptionError(f"--out '{args.out}' would overwrite the circuit file")
+    if args.checkpoint_gates == 0:
+        raise OptionError("--checkpoint-gates must be at least 1")
+    if args.checkpoint is None and args.resume is None and args.checkpoint_gates is not None:
+        raise OptionError("--checkpoint-gates needs --checkpoint or --resume")
+    if args.checkpoint is not None:
+        from .io.checkpoint import check_writable as checkpoint_writable
+
+        checkpoint_writable(args.checkpoint)
+        if args.out is not None and Path(args.out).resolve() == Path(args.checkpoint).resolve():
+            raise OptionError("--out and --checkpoint name the same file")
     return path
+
+
+def _checkpointing(args: argparse.Namespace):
+    """The run's checkpoint options, or None when it neither writes nor resumes one."""
+    if args.checkpoint is None and args.resume is None:
+        return None
+    from .io.checkpoint import DEFAULT_CHUNK_GATES, Checkpointing
+
+    return Checkpointing(
+        path=Path(args.checkpoint) if args.checkpoint else None, every=args.checkpoint_every,
+        resume=Path(args.resume) if args.resume else None,
+        gates=args.checkpoint_gates or DEFAULT_CHUNK_GATES)
 
 
 def _load_circuit(path: Path):
@@ -210,7 +257,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     backend = get_backend(args.backend)
     result = backend.run(circuit, shots=args.shots, seed=args.seed, precision=args.precision,
-                         save_state=args.save_state, progress=None, noise=noise)
+                         save_state=args.save_state, progress=None, noise=noise,
+                         checkpoint=_checkpointing(args))
     if args.noise is not None:
         result.metadata["noise_model"] = str(args.noise)
     if args.out is not None:

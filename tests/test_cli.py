@@ -223,6 +223,15 @@ BAD_OPTIONS = {
     "save_state_without_out": (["run", "{bell}", "--save-state"], "--out"),
     "out_overwrites_circuit": (["run", "{tmp}/copy.qasm", "--out", "{tmp}/copy.qasm"],
                                "overwrite"),
+    "checkpoint_dir_missing": (["run", "{bell}", "--checkpoint", "{tmp}/no/c.ckpt"],
+                               "does not exist"),
+    "checkpoint_every_negative": (["run", "{bell}", "--checkpoint", "{tmp}/c.ckpt",
+                                   "--checkpoint-every", "-1"], "seconds"),
+    "checkpoint_gates_zero": (["run", "{bell}", "--checkpoint", "{tmp}/c.ckpt",
+                               "--checkpoint-gates", "0"], "at least 1"),
+    "checkpoint_gates_alone": (["run", "{bell}", "--checkpoint-gates", "5"], "--checkpoint"),
+    "resume_missing": (["run", "{bell}", "--resume", "{tmp}/none.ckpt"], "no such file"),
+    "resume_not_a_checkpoint": (["run", "{bell}", "--resume", "{bell}"], "damaged"),
 }
 
 
@@ -414,3 +423,53 @@ def test_bad_noise_model(capsys, tmp_path, text):
     out = tmp_path / "r.h5"
     rc = main(["run", str(BELL), "--noise", str(noise), "--out", str(out)])
     _assert_one_line_error(rc, capsys.readouterr().err, out)
+
+
+# ---- checkpoint / resume ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["statevector", "reference"])
+def test_sigkill_then_resume(tmp_path, backend):
+    """A run killed with SIGKILL right after a checkpoint resumes to the same state and counts."""
+    import signal
+    import time
+
+    from qsim_dist import library
+    from qsim_dist.io.hdf5 import load_result
+    from qsim_dist.io.qasm import dumps
+
+    c = library.random_circuit(12, 60, seed=3)
+    c.measure_all()
+    (tmp_path / "c.qasm").write_text(dumps(c))
+    common = ["run", "c.qasm", "--shots", "300", "--backend", backend, "--save-state"]
+    whole = _subprocess(common + ["--seed", "9", "--out", "whole.h5"], tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    proc = subprocess.Popen(_cli_command() + common + [
+        "--seed", "9", "--out", "never.h5", "--checkpoint", "c.ckpt", "--checkpoint-every", "0",
+        "--checkpoint-gates", "20"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "c.ckpt").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (tmp_path / "c.ckpt").exists() and not (tmp_path / "never.h5").exists()
+    resumed = _subprocess(common + ["--resume", "c.ckpt", "--out", "resumed.h5", "--json"],
+                          tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    assert summary["seed"] == 9 and summary["resumed_at_gate"] >= 20
+    a, b = load_result(tmp_path / "whole.h5"), load_result(tmp_path / "resumed.h5")
+    assert a.counts == b.counts
+    np.testing.assert_allclose(a.statevector, b.statevector, atol=1e-5)
+
+
+def test_resume_of_another_circuit_is_refused(capsys, tmp_path):
+    ckpt = tmp_path / "c.ckpt"
+    assert main(["run", str(BELL), "--checkpoint", str(ckpt), "--checkpoint-every", "0"]) == 0
+    capsys.readouterr()
+    other = tmp_path / "other.qasm"
+    other.write_text(HEADER + "x q[0];\nmeasure q -> c;\n")
+    line = _assert_one_line_error(main(["run", str(other), "--resume", str(ckpt)]),
+                                  capsys.readouterr().err)
+    assert "another circuit" in line

@@ -23,16 +23,20 @@ one seed gives one result, and rounding-level differences between backends do no
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..circuit import Circuit, Condition, Instruction
 from ..errors import OptionError
+from ..io.checkpoint import Checkpointing, Header, check_resumable, fingerprint, read_header
 from ..noise import PAULI_GATES, NoiseModel, NoiseOp, pauli_digits
 from ..observables import PauliSum, as_pauli_sum
 from ..results import Result
@@ -113,6 +117,41 @@ class State(ABC):
 
         psi = self.statevector()
         return complex(np.vdot(psi, apply_pauli_to_vector(psi, x_mask, z_mask)))
+
+    # -- checkpoints (see qsim_dist.io.checkpoint) ------------------------------------------
+    def agree(self, flag: bool) -> bool:
+        """One decision for all the processes that hold this state (rank 0's, when sharded)."""
+        return flag
+
+    def write_checkpoint(self, path: Path, header: Any) -> None:
+        """Write ``header`` and the state to the checkpoint ``path``, atomically."""
+        import h5py
+
+        from ..io.checkpoint import check_writable, create_state_dataset, write_header
+        from ..io.hdf5 import publish
+
+        check_writable(path)
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        try:
+            with h5py.File(tmp, "w") as f:
+                write_header(f, header)
+                psi = self.statevector()
+                create_state_dataset(f, self.num_qubits, psi.dtype)[...] = psi
+            publish(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def load_checkpoint(self, path: Path, header: Any) -> None:
+        """Replace the state by the one stored in checkpoint ``path``."""
+        from ..io.checkpoint import read_state
+
+        psi = self.statevector()
+        self.load_statevector(read_state(path, 0, 1 << self.num_qubits, psi.dtype))
+
+    def load_statevector(self, psi: np.ndarray) -> None:
+        """Replace the state by ``psi`` (logical order, this state's precision)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be loaded from a checkpoint")
 
 
 # ---- the plan: a circuit split into steps ---------------------------------------------------
@@ -281,7 +320,8 @@ class Backend(ABC):
     # -- public API ------------------------------------------------------------------------
     def run(self, circuit: Circuit, shots: int = 1024, seed: int | None = None,
             precision: str | None = None, save_state: bool = False,
-            progress: bool | None = None, noise: NoiseModel | None = None) -> Result:
+            progress: bool | None = None, noise: NoiseModel | None = None,
+            checkpoint: Checkpointing | None = None) -> Result:
         """Simulate ``circuit``; sample ``shots`` outcomes of its measurements.
 
         ``save_state`` keeps the final statevector: for a circuit whose measurements are all
@@ -289,28 +329,45 @@ class Backend(ABC):
         noisy circuit, the state of the first branch (one trajectory) at its end, before its
         terminal measurements.
         ``noise`` inserts a noise model's channels and readout errors (see the module docstring).
+        ``checkpoint`` writes checkpoints of the run and/or resumes one (see
+        :mod:`qsim_dist.io.checkpoint`); a resumed run takes the checkpoint's seed when ``seed``
+        is None.
         """
         precision = self._check_precision(precision)
         if not isinstance(shots, (int, np.integer)) or isinstance(shots, bool) or shots < 0:
             raise OptionError(f"shots must be a non-negative integer, got {shots!r}")
         if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
             raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
+        t0 = time.perf_counter()
+        noisy = noise.lower(circuit) if noise is not None else None
+        checkpoints = None
+        if checkpoint is not None:
+            ops = noisy.ops if noisy is not None else [i for i in circuit if i.name != "barrier"]
+            checkpoints = _Checkpoints(checkpoint, Header(
+                fingerprint=fingerprint(circuit.num_qubits, circuit.num_clbits, ops),
+                circuit=circuit.name, num_qubits=circuit.num_qubits, precision=precision,
+                seed=-1 if seed is None else int(seed), shots=int(shots), position=0, total=0,
+                clbits=(0,) * circuit.num_clbits))
+            seed = checkpoints.header.seed if checkpoints.resumed else seed
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (1 << 63))
+        if checkpoints is not None:
+            checkpoints.header = dataclasses.replace(checkpoints.header, seed=seed)
         rng = np.random.default_rng(seed)
-        t0 = time.perf_counter()
         state = self.new_state(circuit.num_qubits, precision)
-        noisy = noise.lower(circuit) if noise is not None else None
         with _Progress(progress) as bar:
             if circuit.is_dynamic() or (noisy is not None and noisy.has_channels):
-                counts, sv = self._run_dynamic(circuit, state, shots, rng, save_state, bar, noisy)
+                counts, sv = self._run_dynamic(circuit, state, shots, rng, save_state, bar, noisy,
+                                               checkpoints)
             else:
-                counts, sv = self._run_static(circuit, state, shots, rng, save_state, bar, noisy)
+                counts, sv = self._run_static(circuit, state, shots, rng, save_state, bar, noisy,
+                                              checkpoints)
+        metadata = checkpoints.metadata() if checkpoints is not None else {}
         return Result(
             num_qubits=circuit.num_qubits, num_clbits=circuit.num_clbits, shots=shots, seed=seed,
             precision=precision, backend=self.name, counts=counts, statevector=sv,
             wall_time=time.perf_counter() - t0, compile_time=state.compile_time,
-            circuit_name=circuit.name)
+            circuit_name=circuit.name, metadata=metadata)
 
     def final_state(self, circuit: Circuit, precision: str | None = None) -> State:
         """The state after the gates of a circuit without measurement, reset or conditions."""
@@ -355,11 +412,10 @@ class Backend(ABC):
             raise OptionError(f"unknown precision '{precision}' (choose single or double)")
         return precision
 
-    def _run_static(self, circuit, state, shots, rng, save_state, bar, noisy=None):
+    def _run_static(self, circuit, state, shots, rng, save_state, bar, noisy=None,
+                    checkpoints=None):
         gates, measures = _split_terminal_measurements(circuit)
-        program = state.prepare(gates)
-        bar.add_total(state.program_size(program))
-        state.execute(program, bar.update)
+        _apply_gates(state, gates, bar, checkpoints)
         sv = state.statevector() if save_state else None
         counts: dict[str, int] = {}
         readout = noisy.readout if noisy is not None else {}
@@ -371,14 +427,14 @@ class Backend(ABC):
             counts = {_bitstring([0] * circuit.num_clbits): shots}
         return counts, sv
 
-    def _run_dynamic(self, circuit, state, shots, rng, save_state, bar, noisy=None):
+    def _run_dynamic(self, circuit, state, shots, rng, save_state, bar, noisy=None,
+                     checkpoints=None):
         if noisy is not None:
             instructions, readout = noisy.ops, noisy.readout
         else:
             instructions, readout = [i for i in circuit if i.name != "barrier"], {}
         first = next(k for k, i in enumerate(instructions) if isinstance(i, NoiseOp)
                      or not i.is_gate or i.condition is not None)
-        prefix = state.prepare(instructions[:first])
         steps = _steps(state, instructions[first:], readout)
         # terminal measurements: sampled together from each branch's final state
         body = len(steps)
@@ -386,8 +442,8 @@ class Backend(ABC):
             body -= 1
         final = [s.payload for s in steps[body:]]
         trajectories = max(shots, 1)
-        bar.add_total(state.program_size(prefix) + trajectories)
-        state.execute(prefix, bar.update)
+        bar.add_total(trajectories)
+        _apply_gates(state, instructions[:first], bar, checkpoints)
         counts: Counter[str] = Counter()
         saved: list[np.ndarray] = []
         # Shot branching: a group of trajectories shares one state until a random step splits it;
@@ -429,6 +485,67 @@ class Backend(ABC):
             _apply_branch(st, step, outcome, bits)
             advance(k, st, group, bits)
         return dict(counts), (saved[0] if saved else None)
+
+
+def _apply_gates(state: State, gates: Sequence[Instruction], bar: "_Progress",
+                 checkpoints: "_Checkpoints | None") -> None:
+    """Apply a run of unconditioned gates: in one program, or in checkpointed chunks."""
+    if checkpoints is None:
+        program = state.prepare(gates)
+        bar.add_total(state.program_size(program))
+        state.execute(program, bar.update)
+    else:
+        checkpoints.apply(state, gates, bar)
+
+
+class _Checkpoints:
+    """Checkpointing of one run (:mod:`qsim_dist.io.checkpoint`): reads the checkpoint to resume
+    at construction, so that a refused one costs nothing; applies the deterministic part in
+    chunks, writing a checkpoint after a chunk when the interval has passed."""
+
+    def __init__(self, options: Checkpointing, header: Header):
+        self.options = options
+        self.header = header
+        self.written = 0
+        self.resumed = options.resume is not None
+        if options.path is not None:
+            from ..io.checkpoint import check_writable
+
+            check_writable(options.path)
+        if self.resumed:
+            saved = read_header(options.resume)
+            check_resumable(saved, options.resume, header.fingerprint, header.num_qubits,
+                            header.precision, header.shots, None if header.seed < 0
+                            else header.seed)
+            self.header = dataclasses.replace(header, seed=saved.seed, position=saved.position,
+                                              total=saved.total)
+        self.resumed_at = self.header.position
+
+    def apply(self, state: State, gates: Sequence[Instruction], bar: "_Progress") -> None:
+        if self.resumed:
+            state.load_checkpoint(Path(self.options.resume), self.header)
+        start, step = self.header.position, self.options.gates
+        chunks = [gates[i:i + step] for i in range(start, len(gates), step)]
+        programs = [state.prepare(chunk) for chunk in chunks]
+        bar.add_total(sum(state.program_size(p) for p in programs))
+        last, position = time.monotonic(), start
+        for chunk, program in zip(chunks, programs):
+            state.execute(program, bar.update)
+            position += len(chunk)
+            due = self.options.path is not None and \
+                time.monotonic() - last >= self.options.every
+            if state.agree(due):
+                self.header = dataclasses.replace(self.header, position=position,
+                                                  total=len(gates))
+                state.write_checkpoint(Path(self.options.path), self.header)
+                self.written += 1
+                last = time.monotonic()
+
+    def metadata(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"checkpoints_written": self.written}
+        if self.resumed:
+            out["resumed_at_gate"] = self.resumed_at
+        return out
 
 
 class _Progress:

@@ -320,47 +320,80 @@ class DistributedState(State):
 
     def save(self, result: Result, path: str | os.PathLike) -> Path:
         """Write ``result``, with this state as its statevector, into the HDF5 file ``path``
-        (the format of :mod:`qsim_dist.io.hdf5`) without gathering the state: each rank writes
-        its own slice, through parallel HDF5 where h5py has it, one rank after the other
-        otherwise. Atomic like :func:`~qsim_dist.io.hdf5.save_result` (a temporary name, renamed
-        at the end). Collective."""
+        (the format of :mod:`qsim_dist.io.hdf5`) without gathering the state. Collective."""
+        from ..io.hdf5 import _write, check_writable
+
+        def start(f) -> str:
+            _write(f, dataclasses.replace(result, statevector=None))
+            f.create_dataset("statevector", shape=(1 << self.num_qubits,), dtype=self.dtype)
+            return "statevector"
+
+        return self._write_sharded(Path(path), check_writable, start)
+
+    def write_checkpoint(self, path: Path, header) -> None:
+        from ..io.checkpoint import check_writable, create_state_dataset, write_header
+
+        def start(f) -> str:
+            write_header(f, dataclasses.replace(header, ranks=self.comm.size))
+            create_state_dataset(f, self.num_qubits, self.dtype)
+            return "state"
+
+        self._write_sharded(Path(path), check_writable, start)
+
+    def load_checkpoint(self, path: Path, header) -> None:
+        from ..io.checkpoint import read_state
+
+        self.layout = Layout(self.num_qubits, self.layout.num_global)  # the file's order
+        size = 1 << self.layout.num_local
+        host = read_state(path, self.comm.rank * size, (self.comm.rank + 1) * size, self.dtype)
+        with precision_context(self.K, self.dtype):
+            self.shard = from_host(self.K, np.ascontiguousarray(host), self.shard)
+
+    def agree(self, flag: bool) -> bool:
+        return bool(self.comm.bcast(bool(flag)))
+
+    def _write_sharded(self, path: Path, check: Callable[[Path], None],
+                       start: Callable[[Any], str]) -> Path:
+        """Write one HDF5 file from all ranks, atomically (a temporary name, renamed at the end):
+        rank 0 calls ``start(f)``, which writes the attributes and creates the state-sized
+        dataset it names; then each rank writes its shard as one contiguous slice of it (after
+        the identity layout is restored), through parallel HDF5 where h5py has it, one rank
+        after the other otherwise. ``check(path)`` raises the error for a path that cannot be
+        written, on every rank at once. Collective."""
         import h5py
 
-        from ..io.hdf5 import ResultsFileError, _write, check_writable
+        from ..errors import QsimDistError
+        from ..io.hdf5 import publish
 
-        path = Path(path)
         error = None
         if self.comm.rank == 0:
             try:
-                check_writable(path)
-            except ResultsFileError as exc:
-                error = str(exc)
+                check(path)
+            except QsimDistError as exc:
+                error = exc
         error = self.comm.bcast(error)
         if error:  # every rank refuses, none waits for the others
-            raise ResultsFileError(error)
-        self._restore_identity()  # then each shard is one contiguous slice of the file's vector
+            raise error
+        self._restore_identity()
         tmp = path.with_name(self.comm.bcast(f"{path.name}.tmp-{os.getpid()}"))
         host = to_host(self.K, self.shard)
-        start = self.comm.rank * host.size
+        first = self.comm.rank * host.size
         try:
+            name = None
             if self.comm.rank == 0:
                 with h5py.File(tmp, "w") as f:
-                    _write(f, dataclasses.replace(result, statevector=None))
-                    f.create_dataset("statevector", shape=(host.size * self.comm.size,),
-                                     dtype=host.dtype)
-            self.comm.barrier()
+                    name = start(f)
+            name = self.comm.bcast(name)
             parallel = self.comm.open_parallel_hdf5(str(tmp))
             if parallel is not None:
                 with parallel as f:
-                    f["statevector"][start:start + host.size] = host
+                    f[name][first:first + host.size] = host
             else:
                 with self.comm.in_turn(), h5py.File(tmp, "r+") as f:
-                    f["statevector"][start:start + host.size] = host
+                    f[name][first:first + host.size] = host
             self.comm.barrier()
             if self.comm.rank == 0:
-                with open(tmp, "rb+") as fh:  # durable before the rename publishes it
-                    os.fsync(fh.fileno())
-                os.replace(tmp, path)
+                publish(tmp, path)
         except BaseException:
             if self.comm.rank == 0:
                 tmp.unlink(missing_ok=True)
@@ -465,7 +498,8 @@ class DistributedBackend(Backend):
         (drawn on rank 0 when None), a progress bar on rank 0 only, and ``metadata`` with the
         run's ``exchanges``, ``bytes_sent`` (all ranks) and per-rank ``comm_time_s`` and
         ``compute_time_s``."""
-        if seed is None:
+        checkpoint = options.get("checkpoint")
+        if seed is None and (checkpoint is None or checkpoint.resume is None):
             seed = self.comm.bcast(int(np.random.SeedSequence().entropy % (1 << 63)))
         self.comm.reset_stats()
         result = super().run(circuit, shots=shots, seed=seed,

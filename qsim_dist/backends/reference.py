@@ -97,6 +97,9 @@ class ReferenceState(State):
     def statevector(self) -> np.ndarray:
         return self.vec
 
+    def load_statevector(self, psi: np.ndarray) -> None:
+        self.vec = np.array(psi, dtype=self.vec.dtype)
+
     def copy(self) -> "ReferenceState":
         other = ReferenceState.__new__(ReferenceState)
         other.num_qubits, other.vec = self.num_qubits, self.vec.copy()

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from qsim_dist.kernels.shard import precision_context
+from qsim_dist.kernels.shard import from_host, precision_context
 
 from ..circuit import Instruction
 from ..observables import pauli_phase
@@ -121,6 +121,10 @@ class FusedState(State):
         with self._x64():
             other.vec = self.K.copy(self.vec)
         return other
+
+    def load_statevector(self, psi: np.ndarray) -> None:
+        with self._x64():
+            self.vec = from_host(self.K, np.ascontiguousarray(psi, dtype=self.dtype), self.vec)
 
 
 class StatevectorBackend(Backend):

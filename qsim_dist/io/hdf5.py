@@ -147,9 +147,7 @@ def save_result(result: Result, path: str | os.PathLike) -> Path:
         with h5py.File(tmp, "w") as f:
             _write(f, result)
             f.flush()
-        with open(tmp, "rb+") as fh:  # make the bytes durable before the rename publishes them
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -157,6 +155,14 @@ def save_result(result: Result, path: str | os.PathLike) -> Path:
             pass
         raise
     return path
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """Make the file ``tmp`` durable, then rename it onto ``path``: the one atomic step of every
+    file this package writes, so a killed run never leaves a file that looks complete."""
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def check_writable(path: str | os.PathLike) -> None:

@@ -209,6 +209,123 @@ def test_hdf5_written_from_every_rank(dist, tmp_path):
         dist.save_result(result, dist.comm.bcast(str(tmp_path / "missing" / "run.h5")))
 
 
+# ---- checkpoint / resume ----------------------------------------------------------------------
+
+class _Killed(Exception):
+    pass
+
+
+def _interrupt_after(monkeypatch, writes: int) -> None:
+    """Make the run stop (on every rank at once) right after its ``writes``-th checkpoint."""
+    from qsim_dist.backends.distributed import DistributedState
+
+    original = DistributedState.write_checkpoint
+    done = [0]
+
+    def write_then_stop(self, path, header):
+        original(self, path, header)
+        done[0] += 1
+        if done[0] == writes:
+            raise _Killed
+
+    monkeypatch.setattr(DistributedState, "write_checkpoint", write_then_stop)
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_checkpoint_and_resume_give_the_same_run(dist, tmp_path, monkeypatch, dynamic):
+    from qsim_dist.io.checkpoint import Checkpointing, read_header
+
+    c = Circuit(9, 9, list(lib.random_circuit(9, 12, seed=21)))
+    if dynamic:  # a mid-circuit measurement: checkpoints cover the gates before it
+        c.measure(0, 0)
+        c.add("x", 3, condition=Condition((0,), 1))
+    for q in range(1 if dynamic else 0, 9):
+        c.measure(q, q)
+    whole = dist.run(c, shots=300, seed=4, precision="double", save_state=True)
+    path = dist.comm.bcast(tmp_path / "run.ckpt")
+    _interrupt_after(monkeypatch, 2)
+    with pytest.raises(_Killed):
+        dist.run(c, shots=300, seed=4, precision="double",
+                 checkpoint=Checkpointing(path=path, every=0, gates=13))
+    monkeypatch.undo()
+    header = read_header(path)
+    assert header.position == 26 and header.ranks == dist.comm.size and header.seed == 4
+    resumed = dist.run(c, shots=300, precision="double", save_state=True,
+                       checkpoint=Checkpointing(resume=path, path=path, every=0, gates=13))
+    assert resumed.seed == 4 and resumed.metadata["resumed_at_gate"] == 26
+    assert resumed.metadata["checkpoints_written"] >= 1
+    assert resumed.counts == whole.counts
+    close(resumed.statevector, whole.statevector, TOL["double"])
+
+
+def test_resume_refuses_another_run(dist, tmp_path):
+    from qsim_dist.io.checkpoint import CheckpointError, Checkpointing
+
+    c = lib.random_circuit(8, 4, seed=2)
+    c.measure_all()
+    path = dist.comm.bcast(tmp_path / "run.ckpt")
+    dist.run(c, shots=50, seed=1, checkpoint=Checkpointing(path=path, every=0, gates=10))
+    other = lib.random_circuit(8, 4, seed=3)
+    other.measure_all()
+    cases = [(dict(circuit=other), "another circuit"), (dict(precision="double"), "precision"),
+             (dict(shots=51), "shots"), (dict(seed=2), "seed 1")]
+    for changes, message in cases:
+        with pytest.raises(CheckpointError, match=message):
+            dist.run(changes.pop("circuit", c), shots=changes.pop("shots", 50),
+                     checkpoint=Checkpointing(resume=path), **changes)
+    damaged = dist.comm.bcast(tmp_path / "damaged.ckpt")
+    if dist.comm.rank == 0:
+        data = bytearray(path.read_bytes())
+        data[-200] ^= 0xFF  # inside the state: its chunk's checksum no longer matches
+        damaged.write_bytes(bytes(data))
+    dist.comm.barrier()
+    with pytest.raises(CheckpointError, match="damaged"):
+        dist.run(c, shots=50, checkpoint=Checkpointing(resume=damaged))
+    with pytest.raises(CheckpointError, match="no such file"):
+        dist.run(c, shots=50, checkpoint=Checkpointing(resume=tmp_path / "none.ckpt"))
+
+
+def test_sigkill_then_resume_with_other_rank_counts(tmp_path, dist):
+    """A run killed with SIGKILL at 2 ranks resumes at 1 and at 4 to the uninterrupted result."""
+    if dist.comm.size > 1:
+        pytest.skip("starts its own mpiexec: run from one rank only")
+    import json
+    import signal
+    import time
+
+    from qsim_dist.io.qasm import dumps
+
+    c = lib.random_circuit(14, 40, seed=8)
+    c.measure_all()
+    qasm = tmp_path / "c.qasm"
+    qasm.write_text(dumps(c))
+    mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    cli = [sys.executable, "-m", "qsim_dist.cli", "run", str(qasm), "--shots", "200", "--json"]
+    ckpt = tmp_path / "run.ckpt"
+
+    def run(ranks, *extra):
+        proc = subprocess.run([mpiexec, "-n", str(ranks), *cli, *extra], capture_output=True,
+                              text=True, timeout=120, env=_clean_env())
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    whole = run(1, "--seed", "5")
+    proc = subprocess.Popen([mpiexec, "-n", "2", *cli, "--seed", "5", "--checkpoint", str(ckpt),
+                             "--checkpoint-every", "0", "--checkpoint-gates", "15"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=_clean_env(), start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists(), "no checkpoint was written"
+    for ranks in (1, 4):
+        resumed = run(ranks, "--resume", str(ckpt))
+        assert resumed["seed"] == 5 and resumed["counts"] == whole["counts"]
+        assert resumed["resumed_at_gate"] > 0
+
+
 def test_restore_identity_after_arbitrary_exchanges(dist):
     n = 8
     state, c = _prepared(dist, n)

@@ -1,0 +1,212 @@
+"""Checkpoints of long runs: what is written, how it is checked, when a resume is refused.
+
+A run with checkpointing applies the gates before the circuit's first measurement, reset,
+condition or noise channel (the deterministic part, which is where the time of a large
+statevector run goes) in chunks of at most ``gates`` instructions; after a chunk, when ``every``
+seconds have passed since the last checkpoint, the state is written. A resumed run reads the
+state, skips the instructions already applied and goes on: it ends in the same state and, with
+the seed stored in the checkpoint, the same counts. After the deterministic part no more
+checkpoints are taken (a run killed there resumes from the last one).
+
+Layout (``format`` = ``"qsim_dist.checkpoint"``, ``format_version`` = 1)::
+
+    /               attributes:
+        format, format_version, version (qsim_dist that wrote it), created (UTC, ISO 8601)
+        fingerprint     SHA-256 of the circuit and its noise (instructions, parameters,
+                        conditions, channels): a checkpoint is resumed by the same run only
+        circuit         circuit name (for messages)
+        num_qubits      int64
+        precision       "single" | "double"
+        seed            int64: the run's seed (the random stream is not advanced before the
+                        first random step, so seed and position fix the random state)
+        shots           int64
+        position        int64: instructions of the deterministic part already applied
+        total           int64: instructions in the deterministic part
+        clbits          JSON list: classical bits (all 0 before the first measurement)
+        ranks           int64: ranks that wrote it (any rank count may resume it)
+    /state          (2^n,) complex64 or complex128 in logical order (qubit q = bit q of the
+                    index), chunked with HDF5's Fletcher-32 checksum on every chunk, so a damaged
+                    file is detected when it is read
+
+The file is written under a temporary name and renamed, so a run killed at any moment, even by
+SIGKILL, leaves the previous checkpoint (or none) in place, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..errors import OptionError, QsimDistError
+
+FORMAT = "qsim_dist.checkpoint"
+FORMAT_VERSION = 1
+DEFAULT_CHUNK_GATES = 256
+_STATE_CHUNK = 1 << 20  # amplitudes per HDF5 chunk (one checksum each)
+
+
+class CheckpointError(QsimDistError):
+    """A checkpoint cannot be written, or cannot be resumed by this run."""
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """What a run asks for: write to ``path`` every ``every`` seconds (checked between chunks of
+    at most ``gates`` instructions), and/or resume from ``resume``."""
+
+    path: Path | None = None
+    every: float = 600.0
+    resume: Path | None = None
+    gates: int = DEFAULT_CHUNK_GATES
+
+    def __post_init__(self) -> None:
+        if not (self.every >= 0):
+            raise OptionError(f"checkpoint interval must be >= 0 seconds, got {self.every!r}")
+        if not isinstance(self.gates, int) or self.gates < 1:
+            raise OptionError(f"checkpoint chunk must be a positive number of gates, "
+                              f"got {self.gates!r}")
+
+
+@dataclass(frozen=True)
+class Header:
+    fingerprint: str
+    circuit: str
+    num_qubits: int
+    precision: str
+    seed: int
+    shots: int
+    position: int
+    total: int
+    clbits: tuple[int, ...]
+    ranks: int = 1
+
+
+def fingerprint(num_qubits: int, num_clbits: int, ops: Iterable[Any]) -> str:
+    """SHA-256 over everything that decides a run's state: instructions (name, qubits, exact
+    parameters, clbits, condition) and noise channels (Kraus operators, qubits, condition)."""
+    h = hashlib.sha256(f"{num_qubits},{num_clbits};".encode())
+    for op in ops:
+        channel = getattr(op, "channel", None)
+        if channel is not None:
+            h.update(f"noise {op.qubits} {op.condition};".encode())
+            for k in channel.operators:
+                h.update(np.ascontiguousarray(k, dtype=np.complex128).tobytes())
+            continue
+        params = b"".join(struct.pack("<d", float(p)) for p in op.params)
+        h.update(f"{op.name} {op.qubits} {op.clbits} {op.condition};".encode() + params)
+    return h.hexdigest()
+
+
+def write_header(f, header: Header) -> None:
+    """Root attributes of an open h5py file."""
+    from .. import __version__
+
+    a = f.attrs
+    a["format"] = FORMAT
+    a["format_version"] = np.int64(FORMAT_VERSION)
+    a["version"] = __version__
+    a["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    a["fingerprint"] = header.fingerprint
+    a["circuit"] = header.circuit
+    for key in ("num_qubits", "seed", "shots", "position", "total", "ranks"):
+        a[key] = np.int64(getattr(header, key))
+    a["precision"] = header.precision
+    a["clbits"] = json.dumps(list(header.clbits))
+
+
+def create_state_dataset(f, num_qubits: int, dtype: Any):
+    """The ``/state`` dataset, chunked with a Fletcher-32 checksum per chunk."""
+    size = 1 << num_qubits
+    return f.create_dataset("state", shape=(size,), dtype=dtype,
+                            chunks=(min(size, _STATE_CHUNK),), fletcher32=True)
+
+
+def _str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def read_header(path: str | os.PathLike) -> Header:
+    """The header of checkpoint ``path``; :class:`CheckpointError` when it is missing, not
+    HDF5, not a checkpoint or incomplete."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"cannot resume from '{path}': no such file")
+    try:
+        with h5py.File(path, "r") as f:
+            a = f.attrs
+            if _str(a.get("format", "")) != FORMAT:
+                raise CheckpointError(f"cannot resume from '{path}': not a qsim_dist checkpoint")
+            if int(a["format_version"]) != FORMAT_VERSION:
+                raise CheckpointError(f"cannot resume from '{path}': checkpoint format "
+                                      f"{int(a['format_version'])}, this version reads "
+                                      f"{FORMAT_VERSION}")
+            header = Header(
+                fingerprint=_str(a["fingerprint"]), circuit=_str(a["circuit"]),
+                num_qubits=int(a["num_qubits"]), precision=_str(a["precision"]),
+                seed=int(a["seed"]), shots=int(a["shots"]), position=int(a["position"]),
+                total=int(a["total"]), clbits=tuple(json.loads(_str(a["clbits"]))),
+                ranks=int(a["ranks"]))
+            state = f.get("state")
+            if state is None or state.shape != (1 << header.num_qubits,):
+                raise CheckpointError(f"cannot resume from '{path}': the state is missing or "
+                                      "has the wrong size (damaged file)")
+    except CheckpointError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"cannot resume from '{path}': damaged checkpoint "
+                              f"({' '.join(str(exc).split())})") from None
+    return header
+
+
+def check_resumable(header: Header, path: str | os.PathLike, fingerprint_: str,
+                    num_qubits: int, precision: str, shots: int, seed: int | None) -> None:
+    """Refuse, with the reason, a checkpoint of another circuit, precision, shots or seed."""
+    where = f"cannot resume from '{path}'"
+    if header.fingerprint != fingerprint_ or header.num_qubits != num_qubits:
+        raise CheckpointError(f"{where}: it is a checkpoint of another circuit or noise model "
+                              f"(circuit '{header.circuit}', {header.num_qubits} qubits)")
+    if header.precision != precision:
+        raise CheckpointError(f"{where}: it was written in {header.precision} precision, this "
+                              f"run is {precision}")
+    if header.shots != shots:
+        raise CheckpointError(f"{where}: it was written by a run of {header.shots} shots, this "
+                              f"run asks for {shots}")
+    if seed is not None and seed != header.seed:
+        raise CheckpointError(f"{where}: it was written with seed {header.seed}, this run asks "
+                              f"for seed {seed} (leave --seed out to use the checkpoint's)")
+    if not 0 <= header.position <= header.total:
+        raise CheckpointError(f"{where}: damaged checkpoint (position {header.position} of "
+                              f"{header.total})")
+
+
+def read_state(path: str | os.PathLike, start: int, stop: int, dtype: Any) -> np.ndarray:
+    """Amplitudes ``[start, stop)`` of the checkpoint's state, checksums verified."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            data = f["state"][start:stop]
+    except (OSError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"cannot resume from '{path}': damaged checkpoint "
+                              f"({' '.join(str(exc).split())})") from None
+    return data.astype(dtype, copy=False)
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise :class:`CheckpointError` at once if a checkpoint cannot be created at ``path``."""
+    from .hdf5 import ResultsFileError, check_writable as check
+
+    try:
+        check(path)
+    except ResultsFileError as exc:
+        raise CheckpointError(str(exc).replace("results", "a checkpoint", 1)) from None
