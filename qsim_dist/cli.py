@@ -7,6 +7,7 @@
                                [--stats] [--noise NOISE.toml]
                                [--checkpoint CKPT.h5 [--checkpoint-every SECONDS]]
                                [--resume CKPT.h5]
+    qsim-dist dqc CIRCUIT.qasm --network NET.toml [...]   (see qsim_dist/network/cli.py)
     qsim-dist info [--json]
 
 Under ``mpiexec -n P`` (P > 1) the ``distributed`` backend is the default, every rank runs
@@ -121,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue the run saved in this checkpoint (same circuit, noise, "
                           "precision and shots; its seed unless --seed repeats it; any rank "
                           "count)")
+
+    from .network.cli import add_dqc_parser
+
+    add_dqc_parser(sub)
 
     info = sub.add_parser("info", help="show versions, devices and MPI library",
                           description="Show versions of qsim_dist and its dependencies, JAX "
@@ -419,9 +424,13 @@ def _main(argv: Sequence[str] | None) -> int:
         except SystemExit as exc:  # --help, --version
             return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
         if args.command is None:
-            return _fail("missing command (choose from run, info; see qsim-dist --help)")
+            return _fail("missing command (choose from run, dqc, info; see qsim-dist --help)")
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "dqc":
+            from .network.cli import run_dqc
+
+            return run_dqc(args)
         return cmd_info(args)
     except _UsageError as exc:
         return _fail(str(exc))

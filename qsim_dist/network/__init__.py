@@ -1,0 +1,47 @@
+"""The distributed-quantum-computer model: network, programs, protocols, runtime, reports.
+
+Public API (see each module's docstring):
+
+- :mod:`.topology`: :func:`load_network`, :func:`network_from_dict`, :class:`Network`,
+  :class:`Node`, :class:`Link`, :class:`NetworkError`;
+- :mod:`.program`: :class:`DistributedProgram` and its ops :class:`LocalGate`,
+  :class:`RemoteGate`, :class:`Teleport`; :class:`ProgramError`;
+- :mod:`.naive`: :func:`naive_program` (a circuit on a network without a compiler),
+  :func:`parse_placement`, :func:`default_placement`;
+- :mod:`.protocols`: EPR pairs, swapping, TeleData, TeleGate, purification, and their formulas;
+- :mod:`.runtime`: :class:`Runtime`, the timed machine node programs run on;
+- :mod:`.lowering`: :func:`lower` (one schedule -> a noisy circuit), :func:`lower_ideal`,
+  :func:`ideal_state`, :func:`program_fidelity` (checking a compiled program over ideal links);
+- :mod:`.report`: :func:`run_program` -> :class:`Report`, :func:`save_report`;
+- :mod:`.plots`: :func:`plot_topology`, :func:`plot_schedule` (matplotlib, imported when called).
+
+Importing this package loads numpy only; backends and matplotlib load when used.
+"""
+
+from .lowering import Lowered, ideal_state, logical_circuit, lower, lower_ideal, program_fidelity
+from .naive import default_placement, naive_program, parse_placement
+from .program import DistributedProgram, LocalGate, ProgramError, RemoteGate, Teleport
+from .report import Report, run_program, save_report
+from .runtime import Runtime
+from .topology import Link, Network, NetworkError, Node, load_network, network_from_dict
+
+
+def plot_topology(*args, **kwargs):
+    """See :func:`qsim_dist.network.plots.plot_topology`."""
+    from .plots import plot_topology as plot
+
+    return plot(*args, **kwargs)
+
+
+def plot_schedule(*args, **kwargs):
+    """See :func:`qsim_dist.network.plots.plot_schedule`."""
+    from .plots import plot_schedule as plot
+
+    return plot(*args, **kwargs)
+
+
+__all__ = ["DistributedProgram", "LocalGate", "Link", "Lowered", "Network", "NetworkError", "Node",
+           "ProgramError", "RemoteGate", "Report", "Runtime", "Teleport", "default_placement",
+           "ideal_state", "load_network", "logical_circuit", "lower", "lower_ideal",
+           "naive_program", "network_from_dict", "parse_placement", "plot_schedule",
+           "plot_topology", "program_fidelity", "run_program", "save_report"]

@@ -1,0 +1,222 @@
+"""``qsim-dist dqc``: an ordinary circuit run on a modelled distributed quantum computer.
+
+::
+
+    qsim-dist dqc CIRCUIT.qasm --network NET.toml [--placement 0:A,1:A,2:B,...] [--shots N]
+                  [--seed S] [--backend statevector|reference] [--ideal]
+                  [--purify bbpssw|dejmps[:ROUNDS]] [--schedules K]
+                  [--out REPORT.h5] [--json] [--plot SCHEDULE.png] [--topology-plot NET.png]
+
+The circuit is distributed by the naive distributor (:mod:`qsim_dist.network.naive`), run by
+:func:`qsim_dist.network.run_program`, and summarised (``--json``: the report's summary).
+Everything a user can get wrong (missing or malformed files, a bad placement, a circuit larger
+than the network, an unwritable output) is checked before anything is simulated or written, and
+raised as a :class:`~qsim_dist.errors.QsimDistError`, which ``qsim-dist`` prints as one line with
+exit status 2. :func:`add_dqc_parser` and :func:`run_dqc` plug into :mod:`qsim_dist.cli`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import OptionError
+
+PURIFY_HELP = "distill every link pair: PROTOCOL[:ROUNDS], PROTOCOL bbpssw or dejmps (1 round)"
+
+
+def add_dqc_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``dqc`` command to ``subparsers`` (of :func:`qsim_dist.cli.build_parser`)."""
+    from ..cli import MAX_SEED, _non_negative_int
+
+    dqc = subparsers.add_parser(
+        "dqc", help="run a circuit on a modelled network of QPUs",
+        description="Distribute an OpenQASM circuit over a network of QPU modules (network "
+                    "file in TOML), simulate it with noisy links, timing and decoherence, and "
+                    "report fidelity, EPR pairs, classical bits and makespan.")
+    dqc.add_argument("circuit", metavar="CIRCUIT.qasm", help="OpenQASM 2 or 3 file")
+    dqc.add_argument("--network", metavar="NET.toml", required=True,
+                     help="network file (see qsim_dist/network/topology.py and examples/)")
+    dqc.add_argument("--placement", metavar="0:A,1:B,...", default=None,
+                     help="node of every qubit (default: in order, filling nodes in file order)")
+    dqc.add_argument("--shots", type=_non_negative_int("shots"), default=1024,
+                     help="shots, each one trajectory (default 1024)")
+    dqc.add_argument("--seed", type=_non_negative_int("seed", MAX_SEED), default=None,
+                     help="random seed (default: fresh entropy, reported in the output)")
+    dqc.add_argument("--backend", choices=("statevector", "reference"), default="statevector",
+                     help="simulator backend (default statevector)")
+    dqc.add_argument("--ideal", action="store_true",
+                     help="perfect links and nodes (F = 1, no noise, zero times)")
+    dqc.add_argument("--purify", metavar="PROTOCOL[:ROUNDS]", default=None, help=PURIFY_HELP)
+    dqc.add_argument("--schedules", type=_non_negative_int("schedules"), default=None,
+                     help="sampled schedules (random generation times), shots spread over "
+                          "them (default 16, or 1 when timing is deterministic)")
+    dqc.add_argument("--out", metavar="REPORT.h5", default=None,
+                     help="write counts and the report to this HDF5 file")
+    dqc.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    dqc.add_argument("--plot", metavar="SCHEDULE.png", default=None,
+                     help="draw the schedule (Gantt chart) to a PNG/SVG/PDF file")
+    dqc.add_argument("--topology-plot", metavar="NET.png", default=None,
+                     help="draw the network with its link fidelities to a PNG/SVG/PDF file")
+    return dqc
+
+
+def _parse_purify(text: str | None) -> tuple[str, int] | None:
+    if text is None:
+        return None
+    protocol, _, rounds = text.partition(":")
+    if protocol not in ("bbpssw", "dejmps") or (rounds and not rounds.isdigit()):
+        raise OptionError(f"--purify must be bbpssw or dejmps, optionally with :ROUNDS, "
+                          f"got '{text}'")
+    return protocol, int(rounds) if rounds else 1
+
+
+def _check_output(option: str, value: str | None, inputs: Sequence[Path],
+                  picture: bool) -> None:
+    if value is None:
+        return
+    from ..io.hdf5 import check_writable
+
+    try:
+        check_writable(value)
+    except Exception as exc:
+        raise OptionError(f"{option}: {exc}") from None
+    path = Path(value)
+    if any(path.resolve() == p.resolve() for p in inputs):
+        raise OptionError(f"{option} '{value}' would overwrite an input file")
+    if picture and path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise OptionError(f"{option} '{value}': use a .png, .svg or .pdf file name")
+
+
+def run_dqc(args: argparse.Namespace) -> int:
+    """Run ``qsim-dist dqc`` for parsed ``args``; user mistakes raise QsimDistError."""
+    from ..cli import _load_circuit
+    from .naive import naive_program, parse_placement
+    from .report import run_program, save_report
+    from .topology import load_network
+
+    circuit_path, network_path = Path(args.circuit), Path(args.network)
+    for what, path in (("circuit", circuit_path), ("network", network_path)):
+        if not path.exists():
+            raise OptionError(f"cannot read {what} '{path}': no such file")
+        if not path.is_file():
+            raise OptionError(f"cannot read {what} '{path}': not a file")
+    inputs = [circuit_path, network_path]
+    _check_output("--out", args.out, inputs, picture=False)
+    _check_output("--plot", args.plot, inputs, picture=True)
+    _check_output("--topology-plot", args.topology_plot, inputs, picture=True)
+    outputs = [Path(p).resolve() for p in (args.out, args.plot, args.topology_plot) if p]
+    if len(set(outputs)) != len(outputs):
+        raise OptionError("--out, --plot and --topology-plot must name different files")
+    purification = _parse_purify(args.purify)
+    if args.schedules == 0:
+        raise OptionError("schedules must be a positive integer, got '0'")
+    if args.plot or args.topology_plot:
+        from .plots import _pyplot
+
+        _pyplot()   # matplotlib missing: say so before simulating
+    network = load_network(network_path)
+    circuit = _load_circuit(circuit_path)
+    placement = None
+    if args.placement is not None:
+        placement = parse_placement(args.placement, circuit.num_qubits, network)
+    program = naive_program(circuit, network, placement)
+
+    report = run_program(program, network, shots=args.shots, seed=args.seed,
+                         backend=args.backend, ideal=args.ideal, schedules=args.schedules,
+                         purification=purification)
+    if args.topology_plot:
+        from .plots import plot_topology
+
+        plot_topology(network, args.topology_plot)
+    if args.plot:
+        from .plots import plot_schedule
+
+        low_nodes = _qubit_nodes(report)
+        plot_schedule(report.events, args.plot, low_nodes,
+                      title=f"{circuit.name} on {network.name} (seed {report.seed})")
+    if args.out:
+        save_report(report, args.out)
+    if args.json:
+        summary = report.summary()
+        summary["circuit"] = circuit.name
+        summary["placement"] = dict(enumerate(program.placement))
+        for key, value in (("results_file", args.out), ("schedule_plot", args.plot),
+                           ("topology_plot", args.topology_plot)):
+            if value:
+                summary[key] = str(value)
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    else:
+        _print_human(report, circuit.name, program.placement, args)
+    return 0
+
+
+def _qubit_nodes(report) -> list[str]:
+    nodes: dict[int, str] = {}
+    for e in report.events:
+        for q in e.qubits:
+            nodes.setdefault(q, e.node)
+    return [nodes.get(q, "") for q in range(max(nodes, default=-1) + 1)]
+
+
+def _print_human(report, name: str, placement: Sequence[str], args) -> None:
+    w = sys.stdout.write
+    w(f"circuit    {name} ({report.num_qubits} qubits, {report.physical_qubits} with "
+      f"communication qubits) on network {report.network}\n")
+    w(f"placement  {', '.join(f'{q}:{n}' for q, n in enumerate(placement))}\n")
+    w(f"backend    {report.backend}, seed {report.seed}, {report.shots} shots, "
+      f"{report.schedules} schedule(s){' (ideal)' if report.ideal else ''}\n")
+    if report.fidelity is not None:
+        w(f"fidelity   {report.fidelity:.6f} +- {report.fidelity_stderr:.6f}\n")
+    else:
+        w("fidelity   n/a (the circuit measures or branches before its end)\n")
+    w(f"EPR pairs  {report.epr_pairs:g} generated, {report.epr_pairs_consumed:g} consumed, "
+      f"{report.epr_pairs_discarded:g} discarded\n")
+    w(f"classical  {report.classical_bits:g} bits\n")
+    w(f"makespan   {report.makespan_s * 1e6:.4g} us (std {report.makespan_std_s * 1e6:.3g} us)\n")
+    for link, use in report.links.items():
+        w(f"link {link:<10} {use['pairs']:g} pairs, {use['attempts']:g} attempts, "
+          f"busy {use['busy_s'] * 1e6:.4g} us\n")
+    total = sum(report.counts.values())
+    top = sorted(report.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    if top:
+        w(f"counts     {len(report.counts)} distinct outcomes" +
+          (f", top {len(top)}" if len(top) < len(report.counts) else "") + "\n")
+        width = max(len(k) for k, _ in top)
+        for key, count in top:
+            w(f"  {key:>{width}}  {count:>8}  {count / total:7.4f}\n")
+    for option, value in (("results", args.out), ("schedule", args.plot),
+                          ("topology", args.topology_plot)):
+        if value:
+            w(f"{option:<10} {value}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``qsim-dist dqc ...`` on its own (until it is wired into :mod:`qsim_dist.cli`): the same
+    parser conventions and error handling as ``qsim-dist``."""
+    from ..cli import EXIT_INTERRUPTED, PROG, _fail, _Parser, _UsageError
+    from ..errors import QsimDistError
+
+    try:
+        parser = _Parser(prog=PROG)
+        sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+        add_dqc_parser(sub)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:
+            return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+        if args.command != "dqc":
+            return _fail("missing command (dqc)")
+        return run_dqc(args)
+    except (_UsageError, QsimDistError) as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

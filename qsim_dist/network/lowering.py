@@ -1,0 +1,244 @@
+"""A :class:`DistributedProgram` scheduled on a network and lowered to one circuit.
+
+:func:`lower` walks the program's ops in order and runs each as node programs on a
+:class:`~qsim_dist.network.runtime.Runtime`: a :class:`LocalGate` is a gate (or measurement,
+reset) on its node, a :class:`RemoteGate` is :func:`~qsim_dist.network.protocols.remote_gate`, a
+:class:`Teleport` is :func:`~qsim_dist.network.protocols.teleport`. The result, :class:`Lowered`,
+is a circuit over data and communication qubits with its noise (a
+:class:`~qsim_dist.noise.NoisyCircuit`), the schedule (events, makespan) and the resources used.
+
+Qubit numbering of the lowered circuit: logical qubit q starts on physical qubit q (on node
+``placement[q]``); data qubits that receive teleported states and communication qubits get the
+next indices as they are first used. ``final_qubits[q]`` is where logical qubit q ends.
+Clbits: the program's own (0 .. num_clbits-1) first, then one per protocol measurement.
+
+Terminal measurements (a measurement of a logical qubit after which nothing touches that qubit or
+reads or rewrites its clbit) are scheduled like any operation, but their instructions are moved to
+the end of the circuit, so that the backend samples them from each trajectory's final state; the
+idle noise before them stays in place. :meth:`Lowered.state_circuit` leaves them out: its final
+state is the data qubits' state as each is read out (or at the makespan when never measured).
+
+:func:`lower_ideal`, :func:`ideal_state` and :func:`program_fidelity` are for checking a compiled
+program: with ideal links (F = 1, no noise, zero times) the program must reproduce its source
+circuit's state exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..circuit import Circuit, Instruction
+from ..noise import NoiseOp, NoisyCircuit
+from .program import DistributedProgram, LocalGate, ProgramError, RemoteGate, Teleport
+from .protocols import remote_gate, teleport
+from .runtime import Bit, Event, Runtime, Stats
+from .topology import Network
+
+
+@dataclass
+class Lowered:
+    """A program scheduled once: what the backend runs, and what the schedule cost."""
+
+    noisy: NoisyCircuit               # every op, terminal measurements last
+    terminal: int                     # how many trailing ops of ``noisy.ops`` are terminal
+    final_qubits: tuple[int, ...]     # physical qubit of each logical qubit at the end
+    num_source_clbits: int
+    qubit_node: tuple[str, ...]       # node of each physical qubit
+    makespan: float
+    events: list[Event]
+    stats: Stats
+
+    @property
+    def circuit(self) -> Circuit:
+        """The lowered circuit without noise (terminal measurements included)."""
+        return self.noisy.circuit
+
+    def state_circuit(self) -> NoisyCircuit:
+        """The lowered circuit without its terminal measurements (noise kept)."""
+        ops = self.noisy.ops[:len(self.noisy.ops) - self.terminal]
+        circuit = Circuit(self.circuit.num_qubits, self.circuit.num_clbits,
+                          [op for op in ops if isinstance(op, Instruction)],
+                          name=self.circuit.name)
+        return NoisyCircuit(circuit, ops, dict(self.noisy.readout))
+
+
+def logical_circuit(program: DistributedProgram) -> Circuit:
+    """The program as a circuit on its logical qubits: local gates and burst bodies in order,
+    teleports left out. Over ideal links the program must act exactly like it."""
+    c = Circuit(program.num_qubits, program.num_clbits, name=program.name)
+    for op in program.ops:
+        if isinstance(op, LocalGate):
+            c.append(op.instruction)
+        elif isinstance(op, RemoteGate):
+            for inst in op.body:
+                c.append(inst)
+    return c
+
+
+def terminal_measurements(program: DistributedProgram) -> set[int]:
+    """Indices of the ops that are terminal measurements (see the module docstring)."""
+    terminal: set[int] = set()
+    touched: set[int] = set()   # logical qubits used by a later op
+    clbits_later: set[int] = set()
+    for k in range(len(program.ops) - 1, -1, -1):
+        op = program.ops[k]
+        if isinstance(op, LocalGate):
+            inst = op.instruction
+            if inst.name == "barrier":
+                continue
+            if (inst.name == "measure" and inst.condition is None
+                    and inst.qubits[0] not in touched and inst.clbits[0] not in clbits_later):
+                terminal.add(k)
+            touched.update(inst.qubits)
+            clbits_later.update(inst.clbits)
+            if inst.condition is not None:
+                clbits_later.update(inst.condition.clbits)
+        elif isinstance(op, RemoteGate):
+            touched.add(op.control)
+            touched.update(q for inst in op.body for q in inst.qubits)
+        else:
+            touched.add(op.qubit)
+    return terminal
+
+
+def lower(program: DistributedProgram, network: Network, *, rng: np.random.Generator | None = None,
+          ideal: bool = False, purification: tuple[str, int] | None = None,
+          validate: bool = True) -> Lowered:
+    """Schedule ``program`` once on ``network`` (generation times drawn from ``rng``) and lower
+    it to a noisy circuit; ``ideal`` uses perfect, instantaneous links and nodes."""
+    if validate:
+        program.validate(network)
+    rt = Runtime(network, rng, ideal=ideal, num_clbits=program.num_clbits,
+                 purification=purification)
+    data = [rt.data_qubit(node) for node in program.placement]
+    for c in range(program.num_clbits):   # unwritten clbits read 0 everywhere
+        rt._bit_at[c] = {n: 0.0 for n in network.nodes}
+    terminal = terminal_measurements(program)
+    tail: list[Instruction] = []
+    for k, op in enumerate(program.ops):
+        if isinstance(op, LocalGate):
+            inst = op.instruction
+            if inst.name == "barrier":
+                continue
+            qubits = [data[q] for q in inst.qubits]
+            node = qubits[0].node
+            if inst.name in ("measure", "reset"):
+                if inst.condition is not None:
+                    raise ProgramError(f"op {k}: a conditioned {inst.name} is not supported on "
+                                       "the network")
+                if inst.name == "reset":
+                    rt.reset(node, qubits[0])
+                    continue
+                rt.measure(node, qubits[0], Bit(inst.clbits[0]))
+                if k in terminal:
+                    tail.append(rt.ops.pop())   # the measure instruction: moved to the end
+                    qubits[0].live = False
+                continue
+            if inst.condition is not None:
+                for c in inst.condition.clbits:   # bring every bit the condition reads here
+                    if rt.bit_time(Bit(c), node) is None:
+                        home = min(rt._bit_at[c].items(), key=lambda kv: kv[1])[0]
+                        rt.send(home, node, (Bit(c),))
+            rt.gate(node, inst.name, qubits, inst.params, inst.condition)
+        elif isinstance(op, RemoteGate):
+            def body(share, op=op):
+                for inst in op.body:
+                    rt.gate(op.node, inst.name,
+                            [share if q == op.control else data[q] for q in inst.qubits],
+                            inst.params)
+            remote_gate(rt, data[op.control], op.node, body)
+        elif isinstance(op, Teleport):
+            if data[op.qubit].node != op.node:
+                data[op.qubit] = teleport(rt, data[op.qubit], op.node)
+        else:
+            raise ProgramError(f"op {k}: unknown op {op!r}")
+    makespan = rt.finish()
+    rt.ops.extend(tail)
+    noisy = rt.noisy_circuit(f"{program.name}@{network.name}")
+    return Lowered(noisy=noisy, terminal=len(tail), final_qubits=tuple(q.index for q in data),
+                   num_source_clbits=program.num_clbits, qubit_node=tuple(rt.qubit_node),
+                   makespan=makespan, events=rt.events, stats=rt.stats)
+
+
+def lower_ideal(program: DistributedProgram, network: Network) -> Lowered:
+    """:func:`lower` with ideal links and nodes: ``.circuit`` is a plain circuit (mid-circuit
+    measurements and classically conditioned corrections, no noise) that acts on the data
+    qubits exactly as the program's source circuit does."""
+    return lower(program, network, ideal=True)
+
+
+# ---- states of the data qubits ------------------------------------------------------------------
+
+def data_matrix(statevector: np.ndarray, final_qubits: tuple[int, ...]) -> np.ndarray:
+    """The statevector as a matrix M[rest, data]: columns index the logical qubits' basis
+    (logical qubit q = bit q), rows every other physical qubit."""
+    psi = np.asarray(statevector)
+    n_all = int(psi.size).bit_length() - 1
+    n = len(final_qubits)
+    rest = [p for p in range(n_all) if p not in set(final_qubits)]
+    new_bits = list(final_qubits) + rest            # new bit j <- physical qubit new_bits[j]
+    t = psi.reshape((2,) * n_all)                   # axis a holds physical qubit n_all-1-a
+    t = np.transpose(t, [n_all - 1 - new_bits[n_all - 1 - a] for a in range(n_all)])
+    return t.reshape(1 << (n_all - n), 1 << n)
+
+
+def overlap_fidelity(statevector: np.ndarray, final_qubits: tuple[int, ...],
+                     psi: np.ndarray) -> float:
+    """<psi| rho_data |psi> for the data qubits of a pure state of the whole machine."""
+    m = data_matrix(statevector, final_qubits).astype(np.complex128)
+    v = m @ np.conj(np.asarray(psi, dtype=np.complex128))
+    return float(np.real(np.vdot(v, v)))
+
+
+def _check_state_defined(program: DistributedProgram) -> None:
+    terminal = terminal_measurements(program)
+    for k, op in enumerate(program.ops):
+        if isinstance(op, LocalGate) and k not in terminal:
+            inst = op.instruction
+            if inst.name in ("measure", "reset") or inst.condition is not None:
+                raise ProgramError("the data qubits' final state is random: the program measures, "
+                                   "resets or conditions before the end (op "
+                                   f"{k}: {inst.name})")
+
+
+def ideal_state(program: DistributedProgram, network: Network, seed: int = 0,
+                backend: str = "reference") -> np.ndarray:
+    """The logical qubits' final state (2^num_qubits amplitudes, logical qubit q = bit q) of one
+    run of the program over ideal links, terminal measurements left out. Every other qubit ends
+    in |0>; the protocol outcomes (drawn from ``seed``) do not change the state."""
+    from ..backends import get_backend
+
+    _check_state_defined(program)
+    lowered = lower_ideal(program, network)
+    noisy = lowered.state_circuit()
+    result = get_backend(backend).run(noisy.circuit, shots=1, seed=seed, save_state=True,
+                                      precision="double", noise=Prelowered(noisy))
+    m = data_matrix(result.statevector, lowered.final_qubits)
+    norm = np.linalg.norm(m[0])
+    if abs(norm - 1.0) > 1e-6:
+        raise ProgramError("the program leaves data entangled with communication qubits "
+                           f"(|<0|rest>| = {norm:.3g})")
+    return m[0] / norm
+
+
+def program_fidelity(program: DistributedProgram, network: Network, circuit: Circuit,
+                     seeds: tuple[int, ...] = (0, 1, 2)) -> float:
+    """Worst state fidelity, over runs with ``seeds``, between ``circuit`` (its gates; final
+    measurements ignored) and the program over ideal links: 1 for a correct compilation."""
+    from ..backends import get_backend
+
+    target = get_backend("reference").statevector(circuit)
+    return min(abs(np.vdot(target, ideal_state(program, network, seed))) ** 2 for seed in seeds)
+
+
+class Prelowered:
+    """A ready :class:`NoisyCircuit` in the place of a noise model: ``Backend.run(circuit,
+    noise=Prelowered(noisy))`` runs ``noisy`` (whose ``circuit`` must be the one passed)."""
+
+    def __init__(self, noisy: NoisyCircuit):
+        self.noisy = noisy
+
+    def lower(self, circuit: Circuit) -> NoisyCircuit:
+        return self.noisy

@@ -1,0 +1,69 @@
+"""qsim-dist dqc (through qsim_dist.network.cli.main until it is wired into qsim_dist.cli):
+outputs, pictures, and one line with exit status 2 for every user mistake."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qsim_dist.network.cli import main
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+CIRCUIT = str(EXAMPLES / "dqc_small.qasm")
+PAIR = str(EXAMPLES / "network_pair.toml")
+
+
+def test_dqc_json_hdf5_and_pictures(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out, plot, topo = tmp_path / "r.h5", tmp_path / "s.png", tmp_path / "t.svg"
+    rc = main(["dqc", CIRCUIT, "--network", PAIR, "--shots", "40", "--seed", "3", "--json",
+               "--out", str(out), "--plot", str(plot), "--topology-plot", str(topo)])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    for key in ("fidelity", "fidelity_stderr", "epr_pairs", "classical_bits", "makespan_s",
+                "counts"):
+        assert key in summary
+    assert sum(summary["counts"].values()) == 40 and summary["seed"] == 3
+    assert out.stat().st_size > 0 and plot.read_bytes()[:4] == b"\x89PNG"
+    assert b"<svg" in topo.read_bytes()[:500]
+
+
+def test_dqc_human_output_with_placement(capsys):
+    rc = main(["dqc", CIRCUIT, "--network", str(EXAMPLES / "network_chain.toml"),
+               "--placement", "0:A,1:B,2:A,3:B", "--shots", "20", "--seed", "1", "--ideal"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "fidelity   1.000000" in text and "placement  0:A, 1:B, 2:A, 3:B" in text
+
+
+@pytest.mark.parametrize("case", ["missing circuit", "missing network", "bad network",
+                                  "bad placement", "too big", "bad out dir", "bad plot suffix",
+                                  "bad purify", "no network option", "bad qasm"])
+def test_dqc_user_mistakes(tmp_path, capsys, case):
+    bad_net = tmp_path / "bad.toml"
+    bad_net.write_text("[nodes.A]\ndata_qubits = -1\n")
+    tiny = tmp_path / "tiny.toml"
+    tiny.write_text("[nodes.A]\ndata_qubits = 2\n")
+    bad_qasm = tmp_path / "bad.qasm"
+    bad_qasm.write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nfoo q[0];\n')
+    out = tmp_path / "r.h5"
+    args = {
+        "missing circuit": [str(tmp_path / "none.qasm"), "--network", PAIR],
+        "missing network": [CIRCUIT, "--network", str(tmp_path / "none.toml")],
+        "bad network": [CIRCUIT, "--network", str(bad_net)],
+        "bad placement": [CIRCUIT, "--network", PAIR, "--placement", "0:A,1:A,2:A,3:B"],
+        "too big": [CIRCUIT, "--network", str(tiny)],
+        "bad out dir": [CIRCUIT, "--network", PAIR, "--out", str(tmp_path / "no" / "r.h5")],
+        "bad plot suffix": [CIRCUIT, "--network", PAIR, "--plot", str(tmp_path / "s.txt")],
+        "bad purify": [CIRCUIT, "--network", PAIR, "--purify", "magic"],
+        "no network option": [CIRCUIT],
+        "bad qasm": [str(bad_qasm), "--network", PAIR],
+    }[case]
+    rc = main(["dqc", *args, "--shots", "4", "--out", str(out)] if case != "bad out dir"
+              else ["dqc", *args, "--shots", "4"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("qsim-dist: error: ")
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
