@@ -5,7 +5,9 @@ Import is cheap: JAX, numba and MPI are loaded only when a backend that needs th
 
 from .circuit import Circuit, Condition, Instruction, Register
 from .errors import QsimDistError
+from .passes.distribute import distribute
 
 __version__ = "0.1.0"
 
-__all__ = ["Circuit", "Condition", "Instruction", "Register", "QsimDistError", "__version__"]
+__all__ = ["Circuit", "Condition", "Instruction", "Register", "QsimDistError", "__version__",
+           "distribute"]
