@@ -48,3 +48,43 @@ def reduced_density_matrix(state: np.ndarray, qubits: Sequence[int]) -> np.ndarr
     if state.size < SERIAL_BELOW:
         return _rdm_serial(state, sorted_qubits, offsets, 1)
     return _rdm_parallel(state, sorted_qubits, offsets, _CHUNKS)
+
+
+# ---- live-qubit compaction: a qubit in a known basis state enters or leaves the state --------
+
+def _insert(src, dst, slot, value):
+    # dst (zeroed, twice src's length) gets src's amplitudes with bit `slot` reading `value`
+    low = (np.int64(1) << slot) - 1
+    high = np.int64(value) << slot
+    for i in nb.prange(src.size):
+        dst[((i >> slot) << (slot + 1)) | high | (i & low)] = src[i]
+
+
+def _extract(src, dst, slot, value):
+    # dst (half src's length) gets the amplitudes of src whose bit `slot` reads `value`
+    low = (np.int64(1) << slot) - 1
+    high = np.int64(value) << slot
+    for i in nb.prange(dst.size):
+        dst[i] = src[((i >> slot) << (slot + 1)) | high | (i & low)]
+
+
+_insert_serial = nb.njit(nogil=True, cache=True)(_insert)
+_insert_parallel = nb.njit(parallel=True, nogil=True, cache=True)(_insert)
+_extract_serial = nb.njit(nogil=True, cache=True)(_extract)
+_extract_parallel = nb.njit(parallel=True, nogil=True, cache=True)(_extract)
+
+
+def insert_qubit(state: np.ndarray, slot: int, value: int) -> np.ndarray:
+    """The state with a new qubit in basis state ``value`` at bit position ``slot`` (the bits at
+    ``slot`` and above move up by one): ``state (x) |value>`` in that order, a new array."""
+    out = np.zeros(2 * state.size, dtype=state.dtype)
+    (_insert_serial if state.size < SERIAL_BELOW else _insert_parallel)(state, out, slot, value)
+    return out
+
+
+def extract_qubit(state: np.ndarray, slot: int, value: int) -> np.ndarray:
+    """The state without the qubit at bit position ``slot``, which must be in basis state
+    ``value`` (its other half is dropped; bits above ``slot`` move down by one), a new array."""
+    out = np.empty(state.size // 2, dtype=state.dtype)
+    (_extract_serial if out.size < SERIAL_BELOW else _extract_parallel)(state, out, slot, value)
+    return out

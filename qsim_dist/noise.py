@@ -63,7 +63,36 @@ TOML form (:func:`load_noise_model`)
     p10 = 0.05                    # P(read 0 | was 1); or matrix = [[0.98, 0.02], [0.05, 0.95]]
     # qubits = [0, 3]             # optional: only these qubits (default: every qubit)
 
+    [durations]                   # optional: instruction durations in the unit of idle time
+    default = 1                   # every instruction not listed (default 1: time = layers)
+    cx = 2
+    measure = 5
+    reset = 5
+
+    [[idle]]                      # a channel per unit of idle time (per idle layer by default)
+    channel = "depolarizing"      # any one-qubit channel of CHANNEL_FIELDS
+    p = 0.001
+    # qubits = [0, 1]             # optional: only these qubits (their own idle rules replace
+    #                             # the all-qubit ones)
+
+    [[idle]]
+    channel = "thermal_relaxation"  # over the whole idle time: t1, t2 in the unit of idle time
+    t1 = 500
+    t2 = 400
+
 Channels after several rules on one gate are applied in the order the rules were added.
+
+Idle noise
+----------
+The circuit is scheduled as soon as possible with the model's durations (every instruction 1 by
+default, so that idle time counts idle layers; a conditioned instruction waits for the
+measurement of its bits and always takes its duration; a barrier synchronises its qubits). A
+qubit idles from the end of one operation on it to the start of the next; the idle channels are
+inserted just before that next operation (or, for the final measurements, before the whole final
+block of measurements). No idle noise before a qubit's first operation (it is prepared just in
+time), after its last, or before a reset (which erases it). A per-unit channel ``E`` over ``m``
+idle units is ``E^m``, composed into one channel (:func:`_channel_power`; a Pauli channel stays
+Pauli); thermal relaxation takes the idle time itself.
 """
 
 from __future__ import annotations
@@ -348,7 +377,9 @@ class NoiseModel:
 
     A rule for given qubits replaces the all-qubit rules of that gate on exactly those qubits
     (Qiskit's semantics); several rules for one key apply in the order they were added.
-    Not modelled yet: idle noise (delays, waiting qubits) and errors on measure/reset themselves.
+    Idle noise (:meth:`add_idle_error`, :meth:`add_idle_relaxation`, :meth:`set_durations`)
+    acts on waiting qubits; see "Idle noise" in the module docstring.
+    Not modelled yet: errors on measure/reset themselves.
 
     Examples
     --------
@@ -356,6 +387,7 @@ class NoiseModel:
     ...          .add_gate_error(depolarizing(0.001), ["h", "x"])
     ...          .add_gate_error(depolarizing(0.05, 2), "cx", qubits=(3, 4))
     ...          .add_readout_error(ReadoutError.from_flips(p01=0.02, p10=0.05)))
+    >>> model.set_durations({"cx": 3, "measure": 10}).add_idle_relaxation(t1=500, t2=400)
     >>> backend.run(circuit, shots=1000, seed=1, noise=model)  # doctest: +SKIP
     """
 
@@ -364,6 +396,12 @@ class NoiseModel:
         self._local: dict[tuple[str, tuple[int, ...]], list[Channel]] = {}
         self._readout_all: ReadoutError | None = None
         self._readout_local: dict[int, ReadoutError] = {}
+        # idle rules: (channel applied per unit of idle time, or (t1, t2) for thermal relaxation
+        # over the idle time), for every qubit (key None) or for given qubits
+        self._idle_all: list[Channel | tuple[float, float]] = []
+        self._idle_local: dict[int, list[Channel | tuple[float, float]]] = {}
+        self._durations: dict[str, float] = {}
+        self._default_duration = 1.0
 
     def add_gate_error(self, channel: Channel, gates: str | Iterable[str],
                        qubits: Sequence[int] | None = None) -> "NoiseModel":
@@ -401,6 +439,71 @@ class NoiseModel:
                 self._readout_local[int(q)] = error
         return self
 
+    def set_durations(self, durations: Mapping[str, float],
+                      default: float = 1.0) -> "NoiseModel":
+        """Durations of instructions (gate names, ``"measure"``, ``"reset"``) in the unit of
+        idle time; the others take ``default``. Without this call every instruction takes 1, so
+        idle time counts idle layers."""
+        table = {}
+        for name, value in dict(durations).items():
+            if name not in GATES and name not in ("measure", "reset"):
+                raise NoiseModelError(f"durations: unknown instruction '{name}'")
+            table[name] = _duration(value, f"durations: {name}")
+        self._default_duration = _duration(default, "durations: default")
+        self._durations = table
+        return self
+
+    def duration(self, name: str) -> float:
+        """How long instruction ``name`` takes (see :meth:`set_durations`)."""
+        return self._durations.get(name, self._default_duration)
+
+    def add_idle_error(self, channel: Channel,
+                       qubits: Iterable[int] | None = None) -> "NoiseModel":
+        """Apply the one-qubit ``channel`` to a waiting qubit once per unit of its idle time
+        (once per idle layer with the default durations); on ``qubits`` only, if given (a
+        qubit's own idle rules replace the all-qubit ones). Idle times must then be whole
+        numbers of units."""
+        if not isinstance(channel, Channel) or channel.num_qubits != 1:
+            raise NoiseModelError("an idle error must be a one-qubit channel")
+        return self._add_idle(channel, qubits)
+
+    def add_idle_relaxation(self, t1: float, t2: float,
+                            qubits: Iterable[int] | None = None) -> "NoiseModel":
+        """Thermal relaxation (:func:`thermal_relaxation`, ``t1`` and ``t2`` in the unit of
+        idle time) over each wait of a qubit, whatever its length."""
+        thermal_relaxation(t1, t2, 0.0)  # validates t1, t2
+        return self._add_idle((float(t1), float(t2)), qubits)
+
+    def _add_idle(self, rule: Any, qubits: Iterable[int] | None) -> "NoiseModel":
+        if qubits is None:
+            self._idle_all.append(rule)
+        else:
+            for q in qubits:
+                if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or q < 0:
+                    raise NoiseModelError(f"idle: qubit {q!r} is not a non-negative integer")
+                self._idle_local.setdefault(int(q), []).append(rule)
+        return self
+
+    @property
+    def has_idle_noise(self) -> bool:
+        return bool(self._idle_all or self._idle_local)
+
+    def idle_errors(self, qubit: int, time: float) -> list[Channel]:
+        """The channels for ``qubit`` waiting ``time`` units, in order."""
+        out = []
+        for rule in self._idle_local.get(qubit, self._idle_all):
+            if isinstance(rule, tuple):
+                out.append(_relaxation(rule[0], rule[1], time))
+                continue
+            units = round(time)
+            if abs(time - units) > 1e-9 * max(1.0, abs(time)):
+                raise NoiseModelError(f"idle: qubit {qubit} waits {time:g} units, not a whole "
+                                      f"number: a per-unit idle channel needs whole idle times "
+                                      f"(use add_idle_relaxation for any duration)")
+            if units:
+                out.append(_channel_power(rule, units))
+        return out
+
     def gate_errors(self, name: str, qubits: Sequence[int]) -> list[Channel]:
         """The channels after gate ``name`` on ``qubits``, in order."""
         local = self._local.get((name, tuple(qubits)))
@@ -413,7 +516,10 @@ class NoiseModel:
         """Insert this model's noise into ``circuit`` (which is not changed)."""
         ops: list[Instruction | NoiseOp] = []
         readout: dict[int, np.ndarray] = {}
+        idle = _IdleSchedule(self) if self.has_idle_noise else None
         for inst in circuit:
+            if idle is not None:
+                ops.extend(idle.before(inst))
             if inst.name == "barrier":
                 continue
             ops.append(inst)
@@ -424,7 +530,107 @@ class NoiseModel:
                 error = self.readout_error(inst.qubits[0])
                 if error is not None:
                     readout[inst.qubits[0]] = error.matrix
+        if idle is not None:
+            ops = _hoist_terminal_idle(ops, idle.inserted)
         return NoisyCircuit(circuit, ops, readout)
+
+
+def _duration(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not math.isfinite(float(value)) or float(value) < 0:
+        raise NoiseModelError(f"{what} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
+_RELAXATION_CACHE: dict[tuple[float, float, float], Channel] = {}
+_POWER_CACHE: dict[tuple[int, int], Channel] = {}
+
+
+def _relaxation(t1: float, t2: float, time: float) -> Channel:
+    key = (t1, t2, time)
+    if key not in _RELAXATION_CACHE:
+        if len(_RELAXATION_CACHE) > 4096:
+            _RELAXATION_CACHE.clear()
+        _RELAXATION_CACHE[key] = thermal_relaxation(t1, t2, time)
+    return _RELAXATION_CACHE[key]
+
+
+def _channel_power(channel: Channel, m: int) -> Channel:
+    """``channel`` applied ``m`` times in a row, as one channel with at most ``4^k`` Kraus
+    operators (superoperator power, Kraus operators from the Choi matrix)."""
+    if m == 1:
+        return channel
+    key = (id(channel), m)
+    hit = _POWER_CACHE.get(key)
+    if hit is not None and hit[0] is channel:
+        return hit[1]
+    dim = 1 << channel.num_qubits
+    # superoperator on row-major vec(rho): vec(K rho K^dag) = (K (x) conj(K)) vec(rho)
+    sup = sum(np.kron(k, k.conj()) for k in channel.kraus)
+    sup = np.linalg.matrix_power(sup, m)
+    # Choi: C[(i,a),(j,b)] = S[(i,j),(a,b)] (reshuffle); C = sum vec(K) vec(K)^dag
+    choi = sup.reshape(dim, dim, dim, dim).transpose(0, 2, 1, 3).reshape(dim * dim, dim * dim)
+    w, v = np.linalg.eigh((choi + choi.conj().T) / 2)
+    ops = [math.sqrt(x) * v[:, j].reshape(dim, dim) for j, x in enumerate(w) if x > 1e-14]
+    out = kraus(ops, channel.name)
+    _POWER_CACHE[key] = (channel, out)
+    return out
+
+
+class _IdleSchedule:
+    """As-soon-as-possible schedule of a circuit with the model's durations; yields the idle
+    channels due before each instruction: a qubit waits from the end of its previous operation
+    to the start of its next one (a conditioned instruction starts when its bits are measured
+    and always takes its duration). No idle noise before a qubit's first operation, after its
+    last, or before a reset (the reset erases it)."""
+
+    def __init__(self, model: NoiseModel):
+        self.model = model
+        self.free: dict[int, float] = {}  # qubit -> end of its last operation
+        self.ready: dict[int, float] = {}  # clbit -> when its value is known
+        self.sync: dict[int, float] = {}  # qubit -> no operation before (a barrier)
+        self.inserted: set[int] = set()  # ids of the idle ops
+
+    def before(self, inst: Instruction) -> list[NoiseOp]:
+        free, ready = self.free, self.ready
+        start = max([free.get(q, 0.0) for q in inst.qubits] +
+                    [self.sync.get(q, 0.0) for q in inst.qubits] +
+                    [ready.get(c, 0.0) for c in (inst.condition.clbits if inst.condition else ())],
+                    default=0.0)
+        if inst.name == "barrier":  # synchronises its qubits, takes no time
+            for q in inst.qubits:
+                self.sync[q] = start
+            return []
+        out = []
+        for q in inst.qubits:
+            if q in free and start > free[q] and inst.name != "reset":
+                out += [NoiseOp(ch, (q,)) for ch in self.model.idle_errors(q, start - free[q])]
+        end = start + self.model.duration(inst.name)
+        for q in inst.qubits:
+            free[q] = end
+        if inst.name == "measure":
+            ready[inst.clbits[0]] = end
+        self.inserted.update(id(op) for op in out)
+        return out
+
+
+def _hoist_terminal_idle(ops: list, idle: set[int]) -> list:
+    """Move idle channels inside the final block of unconditioned measurements before it (they
+    act on other qubits than the measurements they pass), so that the block stays terminal and
+    is sampled at once."""
+    start = len(ops)
+    while start and ((isinstance(ops[start - 1], Instruction) and ops[start - 1].name == "measure"
+                      and ops[start - 1].condition is None) or id(ops[start - 1]) in idle):
+        start -= 1
+    hoisted, rest, measured = [], [], set()
+    for op in ops[start:]:
+        if isinstance(op, NoiseOp) and not measured & set(op.qubits):
+            hoisted.append(op)
+        else:
+            rest.append(op)
+            if isinstance(op, Instruction):
+                measured.update(op.qubits)
+    return ops[:start] + hoisted + rest
 
 
 # ---- the TOML form --------------------------------------------------------------------------
@@ -537,14 +743,65 @@ def _readout_rule(model: NoiseModel, rule: dict, where: str) -> None:
         raise NoiseModelError(f"{where}: {str(exc).removeprefix('readout: ')}") from None
 
 
+def _idle_rule(model: NoiseModel, rule: dict, where: str) -> None:
+    if "channel" not in rule:
+        raise NoiseModelError(f"{where}: missing field 'channel'")
+    name = rule["channel"]
+    if name not in CHANNEL_FIELDS:
+        raise NoiseModelError(f"{where}: unknown channel {name!r} (choose from "
+                              f"{', '.join(CHANNEL_FIELDS)})")
+    where = f"{where} ({name})"
+    fields, make = CHANNEL_FIELDS[name]
+    if name == "thermal_relaxation":  # over the idle time: 'time' comes from the schedule
+        fields = ("t1", "t2")
+    allowed = {"channel", "qubits", *fields}
+    extra = sorted(set(rule) - allowed)
+    if extra:
+        raise NoiseModelError(f"{where}: unknown field {extra[0]!r} (allowed: "
+                              f"{', '.join(sorted(allowed))})")
+    for f in fields:
+        if f not in rule:
+            raise NoiseModelError(f"{where}: missing field {f!r}")
+    qubits = None
+    try:
+        if "qubits" in rule:
+            tuples = _qubit_tuples(rule["qubits"])
+            if len(tuples) != 1:
+                raise NoiseModelError("'qubits' must be one list of qubit indices")
+            qubits = tuples[0]
+        if name == "thermal_relaxation":
+            for f in fields:
+                if isinstance(rule[f], bool) or not isinstance(rule[f], (int, float)):
+                    raise NoiseModelError(f"thermal_relaxation: {f} must be a number, "
+                                          f"got {rule[f]!r}")
+            model.add_idle_relaxation(rule["t1"], rule["t2"], qubits)
+        else:
+            model.add_idle_error(make(*(rule[f] for f in fields), 1), qubits)
+    except NoiseModelError as exc:
+        message = str(exc).removeprefix(f"{name}: ")
+        raise NoiseModelError(f"{where}: {message}") from None
+
+
 def noise_model_from_dict(data: Mapping[str, Any], source: str = "noise model") -> NoiseModel:
     """A :class:`NoiseModel` from the parsed TOML form (see the module docstring)."""
-    extra = sorted(set(data) - {"gate", "readout"})
+    extra = sorted(set(data) - {"gate", "readout", "idle", "durations"})
     if extra:
         raise NoiseModelError(f"{source}: unknown section {extra[0]!r} (allowed: [[gate]], "
-                              f"[[readout]])")
+                              f"[[readout]], [[idle]], [durations])")
     model = NoiseModel()
-    for section, add in (("gate", _gate_rule), ("readout", _readout_rule)):
+    durations = data.get("durations")
+    if durations is not None:
+        if not isinstance(durations, dict):
+            raise NoiseModelError(f"{source}: 'durations' must be a table ([durations])")
+        durations = dict(durations)
+        default = durations.pop("default", 1.0)
+        try:
+            model.set_durations(durations, default)
+        except NoiseModelError as exc:
+            raise NoiseModelError(f"{source}: [durations]: "
+                                  f"{str(exc).removeprefix('durations: ')}") from None
+    for section, add in (("gate", _gate_rule), ("readout", _readout_rule),
+                         ("idle", _idle_rule)):
         rules = data.get(section, [])
         if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
             raise NoiseModelError(f"{source}: '{section}' must be an array of tables "

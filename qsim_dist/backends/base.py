@@ -23,6 +23,7 @@ one seed gives one result, and rounding-level differences between backends do no
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import os
 import time
@@ -153,6 +154,33 @@ class State(ABC):
         """Replace the state by ``psi`` (logical order, this state's precision)."""
         raise NotImplementedError(f"{type(self).__name__} cannot be loaded from a checkpoint")
 
+    # -- live-qubit compaction (see the module docstring) -----------------------------------
+    supports_resize: bool = False  # True where add_qubit/remove_qubit work (and are worth it)
+
+    def add_qubit(self, slot: int, value: int) -> None:
+        """Tensor a qubit in basis state ``value`` into bit position ``slot`` (bits at ``slot``
+        and above move up by one). Generic version through :meth:`statevector`."""
+        psi = self.statevector()
+        t = np.zeros((psi.size >> slot, 2, 1 << slot), dtype=psi.dtype)
+        t[:, value, :] = psi.reshape(psi.size >> slot, 1 << slot)
+        self.num_qubits += 1
+        self.load_statevector(t.reshape(-1))
+
+    def remove_qubit(self, slot: int, value: int) -> None:
+        """Drop the qubit at bit position ``slot``, which is in basis state ``value`` (bits above
+        ``slot`` move down by one). Generic version through :meth:`statevector`."""
+        psi = self.statevector()
+        t = psi.reshape(psi.size >> (slot + 1), 2, 1 << slot)[:, value, :]
+        self.num_qubits -= 1
+        self.load_statevector(np.ascontiguousarray(t).reshape(-1))
+
+    def branching(self, live_qubits: int) -> Any:
+        """A context manager around the branching part of a run whose states hold at most
+        ``live_qubits`` qubits (a kernel set may pick its threading there)."""
+        import contextlib
+
+        return contextlib.nullcontext()
+
 
 # ---- the plan: a circuit split into steps ---------------------------------------------------
 
@@ -170,15 +198,37 @@ def _split_terminal_measurements(circuit: Circuit) -> tuple[list[Instruction], l
     return gates, measures
 
 
+_DROP_GAP = 8  # a measured/reset qubit idle for more instructions than this leaves the state
+
+
 def _steps(state: State, instructions: Sequence[Instruction | NoiseOp],
-           readout: dict[int, np.ndarray] | None = None) -> list[_Step]:
-    """Payloads: "gates" a prepared program; "measure" (qubit, clbit, readout matrix or None);
-    "reset" a qubit; "pauli" (probabilities, prepared program per Pauli or None for the
-    identity); "kraus" (qubits, operators, K_i^dagger K_i stacked)."""
+           readout: dict[int, np.ndarray] | None = None, live: Sequence[int] | None = None,
+           num_qubits: int | None = None) -> tuple[list[_Step], list[int], int]:
+    """Plan the instructions after the deterministic prefix; ``live`` (sorted logical qubits) are
+    the qubits the state holds at the start, bit j of the state being ``live[j]`` (all qubits
+    when None: no compaction). Returns the steps, the live qubits at the end, and the most live
+    at any point.
+
+    Payloads: "gates" a prepared program; "measure" (slot or None, clbit, readout matrix or None,
+    qubit); "reset" (slot or None, qubit); "pauli" (probabilities, prepared program per Pauli or
+    None for the identity); "kraus" (slots, operators, K_i^dagger K_i stacked); "grow" and
+    "shrink" (slot, qubit). Slots are state bit positions at that point; a measure or reset
+    with slot None acts on a qubit that is not in the state (its basis value is known)."""
     readout = readout or {}
+    compact = live is not None
+    live = sorted(live) if compact else list(range(num_qubits or state.num_qubits))
+    widest = len(live)
     steps: list[_Step] = []
     run: list[Instruction] = []
     run_condition: Condition | None = None
+    uses: dict[int, list[int]] = {}
+    for i, op in enumerate(instructions):
+        for q in op.qubits:
+            uses.setdefault(q, []).append(i)
+    tail = len(instructions)  # the terminal measurements: sampled, never dropped after
+    while tail and isinstance(instructions[tail - 1], Instruction) and \
+            instructions[tail - 1].name == "measure" and instructions[tail - 1].condition is None:
+        tail -= 1
 
     def flush():
         nonlocal run
@@ -186,41 +236,77 @@ def _steps(state: State, instructions: Sequence[Instruction | NoiseOp],
             steps.append(_Step("gates", state.prepare(run), run_condition))
             run = []
 
-    for inst in instructions:
-        if isinstance(inst, NoiseOp):
+    def slots(qubits):
+        nonlocal widest
+        missing = [q for q in qubits if bisect.bisect_left(live, q) == len(live)
+                   or live[bisect.bisect_left(live, q)] != q]
+        if missing:
             flush()
-            steps.append(_noise_step(state, inst))
+            for q in missing:  # a qubit becomes live: tensor in its known basis value
+                slot = bisect.bisect_left(live, q)
+                live.insert(slot, q)
+                steps.append(_Step("grow", (slot, q)))
+            widest = max(widest, len(live))
+        return tuple(bisect.bisect_left(live, q) for q in qubits)
+
+    def slot_of(q):
+        j = bisect.bisect_left(live, q)
+        return j if j < len(live) and live[j] == q else None
+
+    def drop_after(i, q):
+        """Whether qubit q, in a known basis state after instruction i, leaves the state."""
+        if not compact or i >= tail:
+            return False
+        later = uses[q]
+        j = bisect.bisect_right(later, i)
+        if j == len(later):
+            return True
+        nxt = instructions[later[j]]
+        return (isinstance(nxt, Instruction) and nxt.name in ("reset", "measure")) or \
+            later[j] - i > _DROP_GAP
+
+    for i, inst in enumerate(instructions):
+        if isinstance(inst, NoiseOp):
+            qs = slots(inst.qubits)
+            flush()
+            steps.append(_noise_step(state, inst, qs))
             continue
         if inst.name == "barrier":
             continue
         if inst.is_gate:
+            qs = slots(inst.qubits)
             if run and inst.condition != run_condition:
                 flush()
             run_condition = inst.condition
-            run.append(inst)
+            run.append(dataclasses.replace(inst, qubits=qs) if compact else inst)
             continue
         flush()
+        q = inst.qubits[0]
+        slot = slot_of(q)
         if inst.name == "measure":
-            q = inst.qubits[0]
-            steps.append(_Step("measure", (q, inst.clbits[0], readout.get(q)), inst.condition))
+            steps.append(_Step("measure", (slot, inst.clbits[0], readout.get(q), q),
+                               inst.condition))
         else:  # reset
-            steps.append(_Step("reset", inst.qubits[0], inst.condition))
+            steps.append(_Step("reset", (slot, q), inst.condition))
+        if slot is not None and inst.condition is None and drop_after(i, q):
+            live.pop(slot)
+            steps.append(_Step("shrink", (slot, q)))
     flush()
-    return steps
+    return steps, live, widest
 
 
-def _noise_step(state: State, op: NoiseOp) -> _Step:
+def _noise_step(state: State, op: NoiseOp, slots: Sequence[int]) -> _Step:
     ch = op.channel
     if ch.is_pauli:
         programs = []
         for a in range(ch.pauli_probabilities.size):
             gates = [Instruction(PAULI_GATES[d], (q,))
-                     for d, q in zip(pauli_digits(a, ch.num_qubits), op.qubits) if d]
+                     for d, q in zip(pauli_digits(a, ch.num_qubits), slots) if d]
             programs.append(state.prepare(gates) if gates else None)
-        return _Step("pauli", (ch.pauli_probabilities, programs), op.condition)
+        return _Step("pauli", (ch.pauli_probabilities, programs, tuple(slots)), op.condition)
     kraus = [np.asarray(k) for k in ch.kraus]
     povm = np.array([k.conj().T @ k for k in kraus])
-    return _Step("kraus", (op.qubits, kraus, povm), op.condition)
+    return _Step("kraus", (tuple(slots), kraus, povm), op.condition)
 
 
 def _split(weights: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
@@ -232,12 +318,13 @@ def _split(weights: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndar
     return np.bincount(np.minimum(picks, cdf.size - 1), minlength=cdf.size)
 
 
-def _branches(state: State, step: _Step, shots: int,
-              rng: np.random.Generator) -> list[tuple[Any, int]]:
+def _branches(state: State, step: _Step, shots: int, rng: np.random.Generator,
+              bits: list[int], num_clbits: int) -> list[tuple[Any, int]]:
     """Split ``shots`` trajectories in ``state`` over the outcomes of a random step: a list of
-    (outcome, number of shots), numbers > 0 (a multinomial draw: the shots are independent)."""
+    (outcome, number of shots), numbers > 0 (a multinomial draw: the shots are independent).
+    A qubit outside the state reads its known value, with the same draws as from a state."""
     if step.kind == "pauli":
-        probs, _ = step.payload
+        probs = step.payload[0]
         return [(a, int(c)) for a, c in enumerate(_split(probs, shots, rng)) if c]
     if step.kind == "kraus":
         qubits, _, povm = step.payload
@@ -246,8 +333,11 @@ def _branches(state: State, step: _Step, shots: int,
         weights = np.clip(np.real(np.einsum("kij,ji->k", povm, rho)), 0.0, None)
         counts = _split(weights, shots, rng)
         return [((i, weights[i]), int(c)) for i, c in enumerate(counts) if c]
-    qubit = step.payload if step.kind == "reset" else step.payload[0]
-    p1 = min(max(float(state.probabilities([qubit])[1]), 0.0), 1.0)
+    slot, qubit = step.payload[0], step.payload[-1]
+    if slot is None:
+        p1 = float(bits[num_clbits + qubit])
+    else:
+        p1 = min(max(float(state.probabilities([slot])[1]), 0.0), 1.0)
     ones = int(_split(np.array([1.0 - p1, p1]), shots, rng)[1])
     groups = [((o, p), c) for o, p, c in ((0, 1.0 - p1, shots - ones), (1, p1, ones)) if c]
     confusion = step.payload[2] if step.kind == "measure" else None
@@ -260,8 +350,10 @@ def _branches(state: State, step: _Step, shots: int,
     return out
 
 
-def _apply_branch(state: State, step: _Step, outcome: Any, bits: list[int]) -> None:
-    """Put ``state`` (and ``bits``) on the branch ``outcome`` of :func:`_branches`."""
+def _apply_branch(state: State, step: _Step, outcome: Any, bits: list[int],
+                  num_clbits: int) -> None:
+    """Put ``state`` (and ``bits``: clbits, then the known value of each qubit) on the branch
+    ``outcome`` of :func:`_branches`."""
     if step.kind == "pauli":
         program = step.payload[1][outcome]
         if program is not None:
@@ -271,36 +363,77 @@ def _apply_branch(state: State, step: _Step, outcome: Any, bits: list[int]) -> N
         i, weight = outcome
         state.apply_gate(kraus[i] / np.sqrt(weight), qubits)
     elif step.kind == "measure":
-        qubit, clbit, _ = step.payload
+        slot, clbit, _, qubit = step.payload
         o, p, recorded = outcome
-        state.collapse(qubit, o, p)
+        if slot is not None:
+            state.collapse(slot, o, p)
         bits[clbit] = recorded
+        bits[num_clbits + qubit] = o
     else:  # reset
+        slot, qubit = step.payload
         o, p, _ = outcome
-        state.collapse(step.payload, o, p)
-        if o:
-            state.flip(step.payload)
+        if slot is not None:
+            state.collapse(slot, o, p)
+            if o:
+                state.flip(slot)
+        bits[num_clbits + qubit] = 0
 
 
-def _record(indices: np.ndarray, measures: Sequence[tuple[int, int, np.ndarray | None]],
-            bits: Sequence[int], rng: np.random.Generator) -> dict[str, int]:
-    """Counts of shots that sampled basis ``indices`` and then measured (qubit, clbit, readout
-    confusion or None) in program order (a later measure into a clbit wins); ``bits`` holds the
-    clbits recorded before. Readout errors draw once per shot and confused measurement."""
+def _record(indices: np.ndarray, measures: Sequence[tuple], bits: Sequence[int],
+            num_clbits: int, rng: np.random.Generator) -> dict[str, int]:
+    """Counts of shots that sampled basis ``indices`` and then measured (slot or None, clbit,
+    readout confusion or None, qubit) in program order (a later measure into a clbit wins);
+    ``bits`` holds the clbits recorded before, then each qubit's known value (read by a measure
+    whose slot is None). Readout errors draw once per shot and confused measurement."""
     indices = np.asarray(indices)  # a kernel set may return its own array type
-    if all(confusion is None for _, _, confusion in measures):
+    if all(m[2] is None for m in measures):
         indices, weights = np.unique(indices, return_counts=True)  # bits follow from the index
     else:
         weights = np.ones(len(indices), dtype=np.int64)
-    table = np.tile(np.asarray(bits, dtype=np.uint8), (len(indices), 1))
-    for qubit, clbit, confusion in measures:
-        value = (indices >> qubit) & 1
+    if num_clbits <= 62:  # each shot's clbits as one integer
+        keys = np.full(len(indices), sum(int(b) << c for c, b in enumerate(bits[:num_clbits])),
+                       dtype=np.int64)
+        for slot, clbit, confusion, qubit in measures:
+            if slot is None:
+                value = np.full(len(indices), bits[num_clbits + qubit], dtype=np.int64)
+            else:
+                value = (indices >> slot) & 1
+            if confusion is not None:
+                value = value ^ (rng.random(len(indices)) < confusion[value, 1 - value])
+            keys = (keys & ~np.int64(1 << clbit)) | (value.astype(np.int64) << clbit)
+        keys, inverse = np.unique(keys, return_inverse=True)
+        totals = np.bincount(inverse.ravel(), weights=weights, minlength=len(keys))
+        return {format(int(key), f"0{num_clbits}b") if num_clbits else "": int(t)
+                for key, t in zip(keys, totals)}
+    table = np.tile(np.asarray(bits[:num_clbits], dtype=np.uint8), (len(indices), 1))
+    for slot, clbit, confusion, qubit in measures:
+        if slot is None:
+            value = np.full(len(indices), bits[num_clbits + qubit], dtype=np.int64)
+        else:
+            value = (indices >> slot) & 1
         if confusion is not None:
             value = value ^ (rng.random(len(indices)) < confusion[value, 1 - value])
         table[:, clbit] = value
     rows, inverse = np.unique(table, axis=0, return_inverse=True)
     totals = np.bincount(inverse.ravel(), weights=weights, minlength=len(rows))
     return {_bitstring(row): int(t) for row, t in zip(rows, totals)}
+
+
+def _expand(psi: np.ndarray, live: Sequence[int], bits: Sequence[int], num_clbits: int,
+            num_qubits: int) -> np.ndarray:
+    """The full statevector from a compacted one (bit j = qubit ``live[j]``; every other qubit
+    in its known basis value)."""
+    if len(live) == num_qubits:
+        return psi
+    j = np.arange(psi.size, dtype=np.int64)
+    index = np.zeros(psi.size, dtype=np.int64)
+    for b, q in enumerate(live):
+        index |= ((j >> b) & 1) << q
+    for q in set(range(num_qubits)) - set(live):
+        index |= np.int64(bits[num_clbits + q]) << q
+    full = np.zeros(1 << num_qubits, dtype=psi.dtype)
+    full[index] = psi
+    return full
 
 
 def _bitstring(bits: Sequence[int]) -> str:
@@ -312,6 +445,9 @@ class Backend(ABC):
 
     name = "base"
     default_precision = "single"
+    #: Live-qubit compaction in dynamic and noisy runs (where the state supports it, see
+    #: :attr:`State.supports_resize`, and no checkpoint is written or resumed).
+    compaction: bool = True
 
     @abstractmethod
     def new_state(self, num_qubits: int, precision: str) -> State:
@@ -355,10 +491,24 @@ class Backend(ABC):
             checkpoints.header = dataclasses.replace(checkpoints.header, seed=seed)
         rng = np.random.default_rng(seed)
         state = self.new_state(circuit.num_qubits, precision)
+        dynamic = circuit.is_dynamic() or (noisy is not None and noisy.has_channels)
+        pauli = dynamic and _pauli_only(circuit, noisy)
+        live = None
+        if dynamic and not pauli and self.compaction and checkpoints is None and state.supports_resize:
+            # live-qubit compaction: the state holds the qubits the deterministic prefix touches
+            instructions, _, first = _dynamic_split(circuit, noisy)
+            live = sorted({q for inst in instructions[:first] for q in inst.qubits})
+            if len(live) < circuit.num_qubits:
+                compile_time = state.compile_time
+                state = self.new_state(len(live), precision)
+                state.compile_time += compile_time
         with _Progress(progress) as bar:
-            if circuit.is_dynamic() or (noisy is not None and noisy.has_channels):
+            if pauli:
+                counts, sv = self._run_pauli(circuit, state, shots, rng, save_state, bar, noisy,
+                                             checkpoints)
+            elif dynamic:
                 counts, sv = self._run_dynamic(circuit, state, shots, rng, save_state, bar, noisy,
-                                               checkpoints)
+                                               checkpoints, live)
             else:
                 counts, sv = self._run_static(circuit, state, shots, rng, save_state, bar, noisy,
                                               checkpoints)
@@ -421,21 +571,19 @@ class Backend(ABC):
         readout = noisy.readout if noisy is not None else {}
         if shots and measures:
             indices = state.sample_indices(np.sort(rng.random(shots)))
-            counts = _record(indices, [(m.qubits[0], m.clbits[0], readout.get(m.qubits[0]))
-                                       for m in measures], [0] * circuit.num_clbits, rng)
+            counts = _record(indices, [(m.qubits[0], m.clbits[0], readout.get(m.qubits[0]),
+                                        m.qubits[0]) for m in measures],
+                             [0] * circuit.num_clbits, circuit.num_clbits, rng)
         elif shots and circuit.num_clbits:
             counts = {_bitstring([0] * circuit.num_clbits): shots}
         return counts, sv
 
     def _run_dynamic(self, circuit, state, shots, rng, save_state, bar, noisy=None,
-                     checkpoints=None):
-        if noisy is not None:
-            instructions, readout = noisy.ops, noisy.readout
-        else:
-            instructions, readout = [i for i in circuit if i.name != "barrier"], {}
-        first = next(k for k, i in enumerate(instructions) if isinstance(i, NoiseOp)
-                     or not i.is_gate or i.condition is not None)
-        steps = _steps(state, instructions[first:], readout)
+                     checkpoints=None, live=None):
+        """``live``: the sorted qubits ``state`` holds (compaction), or None for all of them."""
+        instructions, readout, first = _dynamic_split(circuit, noisy)
+        n, ncl = circuit.num_qubits, circuit.num_clbits
+        steps, live_end, widest = _steps(state, instructions[first:], readout, live, n)
         # terminal measurements: sampled together from each branch's final state
         body = len(steps)
         while body and steps[body - 1].kind == "measure" and steps[body - 1].condition is None:
@@ -443,12 +591,18 @@ class Backend(ABC):
         final = [s.payload for s in steps[body:]]
         trajectories = max(shots, 1)
         bar.add_total(trajectories)
-        _apply_gates(state, instructions[:first], bar, checkpoints)
+        prefix = instructions[:first]
+        if live is not None:
+            slot = {q: j for j, q in enumerate(live)}
+            prefix = [dataclasses.replace(i, qubits=tuple(slot[q] for q in i.qubits))
+                      for i in prefix]
+        _apply_gates(state, prefix, bar, checkpoints)
         counts: Counter[str] = Counter()
         saved: list[np.ndarray] = []
         # Shot branching: a group of trajectories shares one state until a random step splits it;
         # a frame [step index, state before the split, step, outcomes left, bits] waits on the
-        # stack, and its last outcome reuses the state instead of a copy.
+        # stack, and its last outcome reuses the state instead of a copy. ``bits`` holds the
+        # clbits, then the basis value of every qubit that is known (measured or reset).
         stack: list[list] = []
 
         def advance(k: int, st: State, group: int, bits: list[int]) -> None:
@@ -457,34 +611,210 @@ class Backend(ABC):
                 k += 1
                 if step.condition is not None and not step.condition.holds(bits):
                     continue
-                if step.kind == "gates":
+                kind = step.kind
+                if kind == "gates":
                     st.execute(step.payload)
                     continue
-                branches = _branches(st, step, group, rng)
+                if kind == "grow":
+                    st.add_qubit(step.payload[0], bits[ncl + step.payload[1]])
+                    continue
+                if kind == "shrink":
+                    st.remove_qubit(step.payload[0], bits[ncl + step.payload[1]])
+                    continue
+                branches = _branches(st, step, group, rng, bits, ncl)
                 if len(branches) > 1:
                     stack.append([k, st, step, branches, bits])
                     return
-                _apply_branch(st, step, branches[0][0], bits)
+                _apply_branch(st, step, branches[0][0], bits, ncl)
             if save_state and not saved:
-                saved.append(st.statevector())
+                saved.append(_expand(st.statevector(), live_end, bits, ncl, n))
             if shots and final:
                 indices = st.sample_indices(np.sort(rng.random(group)))
-                counts.update(_record(indices, final, bits, rng))
+                counts.update(_record(indices, final, bits, ncl, rng))
             elif shots:
-                counts[_bitstring(bits)] += group
+                counts[_bitstring(bits[:ncl])] += group
             bar.update(group)
 
-        advance(0, state, trajectories, [0] * circuit.num_clbits)
-        while stack:
-            k, st, step, branches, bits = stack[-1]
-            outcome, group = branches.pop()
-            if branches:
-                st, bits = st.copy(), list(bits)
-            else:
-                stack.pop()
-            _apply_branch(st, step, outcome, bits)
-            advance(k, st, group, bits)
+        with state.branching(widest):
+            advance(0, state, trajectories, [0] * (ncl + n))
+            while stack:
+                k, st, step, branches, bits = stack[-1]
+                outcome, group = branches.pop()
+                if branches:
+                    st, bits = st.copy(), list(bits)
+                else:
+                    stack.pop()
+                _apply_branch(st, step, outcome, bits, ncl)
+                advance(k, st, group, bits)
         return dict(counts), (saved[0] if saved else None)
+
+    def _run_pauli(self, circuit, state, shots, rng, save_state, bar, noisy, checkpoints=None):
+        """Trajectories of a circuit whose only randomness is Pauli noise and terminal
+        measurement (see the module docstring): every shot's Paulis are drawn up front, one
+        event at a time; the shots, sorted by their Pauli sequence, share one state per distinct
+        prefix (a tree walked with copies, or level by level on a batch of rows)."""
+        ops = [op for op in noisy.ops if not (isinstance(op, Instruction)
+                                              and op.name == "measure")]
+        final = [(op.qubits[0], op.clbits[0], noisy.readout.get(op.qubits[0]), op.qubits[0])
+                 for op in noisy.ops if isinstance(op, Instruction) and op.name == "measure"]
+        ncl = circuit.num_clbits
+        first = next(k for k, op in enumerate(ops) if isinstance(op, NoiseOp))
+        steps, _, _ = _steps(state, ops[first:], None, None, circuit.num_qubits)
+        trajectories = max(shots, 1)
+        bar.add_total(trajectories)
+        _apply_gates(state, ops[:first], bar, checkpoints)
+        events = [k for k, step in enumerate(steps) if step.kind == "pauli"]
+        event_of = {k: e for e, k in enumerate(events)}
+        draws = np.empty((len(events), trajectories), dtype=np.int16)
+        for e, k in enumerate(events):
+            cdf = np.cumsum(steps[k].payload[0])
+            picks = np.searchsorted(cdf, rng.random(trajectories) * cdf[-1], side="right")
+            draws[e] = np.minimum(picks, cdf.size - 1)
+        draws = draws[:, np.lexsort(draws[::-1])]  # shots sorted by their Pauli sequence
+        # terminal sampling: one uniform per shot, sorted within each group of one sequence
+        uniforms = rng.random(trajectories)
+        ends = np.flatnonzero((draws[:, 1:] != draws[:, :-1]).any(axis=0)) + 1
+        group = np.zeros(trajectories, dtype=np.int64)
+        group[ends] = 1
+        uniforms = uniforms[np.lexsort((uniforms, np.cumsum(group)))]
+        indices = np.empty(trajectories, dtype=np.int64)
+        saved: list[np.ndarray] = []
+        if getattr(state, "supports_batch", False):
+            self._pauli_rows(state, steps, events, draws, uniforms, indices, save_state, saved)
+        else:
+            self._pauli_tree(state, steps, event_of, draws, uniforms, indices, save_state, saved)
+        bar.update(trajectories)
+        counts: dict[str, int] = {}
+        if shots and final:
+            counts = _record(indices, final, [0] * ncl, ncl, rng)
+        elif shots:
+            counts = {_bitstring([0] * ncl): shots}
+        return counts, (saved[0] if saved else None)
+
+    @staticmethod
+    def _pauli_tree(state, steps, event_of, draws, uniforms, indices, save_state, saved):
+        stack = [(0, state, 0, draws.shape[1])]
+        while stack:
+            k, st, lo, hi = stack.pop()
+            while k < len(steps):
+                step = steps[k]
+                k += 1
+                if step.kind == "gates":
+                    st.execute(step.payload)
+                    continue
+                row = draws[event_of[k - 1], lo:hi]
+                cuts = [lo, *(lo + np.flatnonzero(row[1:] != row[:-1]) + 1), hi]
+                for a, b in reversed(list(zip(cuts[1:-1], cuts[2:]))):
+                    other = st.copy()
+                    program = step.payload[1][draws[event_of[k - 1], a]]
+                    if program is not None:
+                        other.execute(program)
+                    stack.append((k, other, a, b))
+                program = step.payload[1][row[0]]
+                if program is not None:
+                    st.execute(program)
+                hi = cuts[1]
+            if save_state and lo == 0:
+                saved.append(np.array(st.statevector()))
+            indices[lo:hi] = np.asarray(st.sample_indices(uniforms[lo:hi]))
+
+    @staticmethod
+    def _pauli_rows(state, steps, events, draws, uniforms, indices, save_state, saved):
+        from qsim_dist.kernels.batched_cpu import apply_paulis, sample_rows
+
+        start = np.array(state.statevector())
+        masks = {k: _pauli_masks(steps[k].payload[0], steps[k].payload[2], start.dtype)
+                 for k in events}
+        event_of = {k: e for e, k in enumerate(events)}
+        total = draws.shape[1]
+        chunk = max(1, _BATCH_AMPLITUDES // start.size)
+        for c0 in range(0, total, chunk):  # groups cut at a chunk edge: simulated twice, same
+            c1 = min(total, c0 + chunk)
+            # rows are appended as groups split (a child that keeps its parent's place keeps
+            # its row); the buffer has a multiple of 64 rows (whole tiles for the gate kernels),
+            # and rows past the used ones stay zero
+            buffer = np.zeros((64, start.size), dtype=start.dtype)
+            buffer[0] = start
+            used = 1
+            starts = np.array([0], dtype=np.int64)
+            row_of = np.array([0], dtype=np.int64)
+            for k, step in enumerate(steps):
+                if step.kind == "gates":
+                    state.execute_rows(step.payload, buffer[:-(-used // 64) * 64])
+                    continue
+                row = draws[event_of[k], c0:c1]
+                change = np.flatnonzero(row[1:] != row[:-1]) + 1
+                if change.size:
+                    grown = np.union1d(starts, change)
+                    if grown.size > starts.size:
+                        parent = np.searchsorted(starts, grown, side="right") - 1
+                        fresh = grown != starts[parent]
+                        count = int(fresh.sum())
+                        if used + count > buffer.shape[0]:
+                            capacity = -(-max(2 * buffer.shape[0], used + count) // 64) * 64
+                            bigger = np.empty((capacity, start.size), dtype=start.dtype)
+                            bigger[:used] = buffer[:used]
+                            bigger[used:] = 0
+                            buffer = bigger
+                        new_rows = np.arange(used, used + count)
+                        buffer[new_rows] = buffer[row_of[parent[fresh]]]
+                        row_of = row_of[parent]
+                        row_of[fresh] = new_rows
+                        used += count
+                        starts = grown
+                picks = row[starts]
+                hit = np.flatnonzero(picks)
+                if hit.size:
+                    x, z, phase = masks[k]
+                    p = picks[hit]
+                    apply_paulis(buffer, row_of[hit], x[p], z[p], phase[p])
+            rows = buffer[row_of]
+            bounds = np.append(starts, c1 - c0)
+            out = np.empty(c1 - c0, dtype=np.int64)
+            sample_rows(rows, bounds, uniforms[c0:c1], out)
+            indices[c0:c1] = out
+            if save_state and c0 == 0:
+                saved.append(rows[0].copy())
+
+
+def _pauli_only(circuit: Circuit, noisy) -> bool:
+    """A circuit whose only randomness is unconditioned Pauli noise and terminal measurement."""
+    return noisy is not None and not circuit.is_dynamic() and all(
+        op.channel.is_pauli and op.condition is None
+        for op in noisy.ops if isinstance(op, NoiseOp))
+
+
+def _pauli_masks(probs: np.ndarray, slots: Sequence[int], dtype) -> tuple[np.ndarray, ...]:
+    """Per Pauli index of a channel on ``slots``: X mask, Z mask (Y in both) and phase
+    ``(-i)^#Y``, so that ``(P psi)[j] = phase (-1)^|j & z| psi[j ^ x]``."""
+    size = probs.size
+    x = np.zeros(size, dtype=np.int64)
+    z = np.zeros(size, dtype=np.int64)
+    phase = np.ones(size, dtype=dtype)
+    for a in range(size):
+        for d, q in zip(pauli_digits(a, len(slots)), slots):
+            if d in (1, 2):
+                x[a] |= 1 << q
+            if d in (2, 3):
+                z[a] |= 1 << q
+            if d == 2:
+                phase[a] *= -1j
+    return x, z, phase
+
+
+_BATCH_AMPLITUDES = 1 << 24  # rows x 2^n of one batch (128 MiB in complex64)
+
+
+def _dynamic_split(circuit: Circuit, noisy) -> tuple[list, dict, int]:
+    """A dynamic run's instructions (noise inserted, barriers dropped), readout matrices, and
+    the length of its deterministic prefix (unconditioned gates before any random step)."""
+    if noisy is not None:
+        instructions, readout = noisy.ops, noisy.readout
+    else:
+        instructions, readout = [i for i in circuit if i.name != "barrier"], {}
+    first = next((k for k, i in enumerate(instructions) if isinstance(i, NoiseOp)
+                  or not i.is_gate or i.condition is not None), len(instructions))
+    return instructions, readout, first
 
 
 def _apply_gates(state: State, gates: Sequence[Instruction], bar: "_Progress",

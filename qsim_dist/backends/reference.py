@@ -75,6 +75,8 @@ def marginal_probabilities(probs: np.ndarray, qubits: Sequence[int]) -> np.ndarr
 class ReferenceState(State):
     """A dense numpy statevector."""
 
+    supports_resize = True  # through State's generic add_qubit/remove_qubit
+
     def __init__(self, num_qubits: int, dtype=np.complex128):
         self.num_qubits = num_qubits
         self.vec = np.zeros(1 << num_qubits, dtype=dtype)
@@ -111,6 +113,7 @@ class ReferenceBackend(Backend):
 
     name = "reference"
     default_precision = "double"
+    compaction = False  # the yardstick carries every qubit; set True to test the generic path
 
     def new_state(self, num_qubits: int, precision: str) -> ReferenceState:
         return ReferenceState(num_qubits, np.complex64 if precision == "single" else np.complex128)

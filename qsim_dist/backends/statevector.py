@@ -126,6 +126,44 @@ class FusedState(State):
         with self._x64():
             self.vec = from_host(self.K, np.ascontiguousarray(psi, dtype=self.dtype), self.vec)
 
+    # -- live-qubit compaction (see qsim_dist.backends.base) --------------------------------
+    supports_resize = True
+
+    def add_qubit(self, slot: int, value: int) -> None:
+        if self.K.name != "numba":
+            return super().add_qubit(slot, value)
+        from qsim_dist.kernels.noise_kernels import insert_qubit
+
+        self.vec = insert_qubit(self.vec, slot, value)
+        self.num_qubits += 1
+
+    def remove_qubit(self, slot: int, value: int) -> None:
+        if self.K.name != "numba":
+            return super().remove_qubit(slot, value)
+        from qsim_dist.kernels.noise_kernels import extract_qubit
+
+        self.vec = extract_qubit(self.vec, slot, value)
+        self.num_qubits -= 1
+
+    def branching(self, live_qubits: int):
+        # many tiny passes: a parallel launch costs more than the pass (see _SERIAL_QUBITS)
+        return _one_thread(self.K.name == "numba" and live_qubits < _SERIAL_QUBITS)
+
+    @property
+    def supports_batch(self) -> bool:
+        """Whether :meth:`execute_rows` works (a batch of rows is one flat numpy array)."""
+        return self.K.name == "numba"
+
+    def execute_rows(self, program, rows: np.ndarray) -> None:
+        """Apply a prepared program to every row of ``rows`` (rows x 2^n, in place): the flat
+        batch is a state whose row index sits above the qubit bits."""
+        vec = self.vec
+        try:
+            self.vec = rows.reshape(-1)
+            self.execute(program)
+        finally:
+            self.vec = vec
+
 
 class StatevectorBackend(Backend):
     """Fused statevector simulation on one device (GPU through JAX, else CPU through numba)."""
