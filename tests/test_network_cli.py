@@ -67,3 +67,41 @@ def test_dqc_user_mistakes(tmp_path, capsys, case):
     assert rc == 2, err
     assert len(err.splitlines()) == 1 and err.startswith("qsim-dist: error: ")
     assert not out.exists() and not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def _dqc_json(capsys, *args):
+    assert main(["dqc", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_dqc_compiler_uses_no_more_epr_pairs_than_naive(capsys):
+    """--compiler auto (the default without --placement) runs the distribution compiler; on a
+    QFT over the 4-node ring it needs no more EPR pairs than the naive program."""
+    ring = str(EXAMPLES / "network_ring.toml")
+    qft = str(EXAMPLES / "qft4.qasm")
+    common = [qft, "--network", ring, "--shots", "64", "--seed", "5", "--schedules", "2"]
+    auto = _dqc_json(capsys, *common)
+    naive = _dqc_json(capsys, *common, "--compiler", "naive")
+    assert auto["compiler"] == "auto" and naive["compiler"] == "naive"
+    assert 0 < auto["epr_pairs"] <= naive["epr_pairs"]
+    assert auto["cost"]["epr_pairs"] <= naive["cost"]["epr_pairs"]
+    # over ideal links both are the circuit: counts on multiples of 4 only
+    for compiler in ("auto", "naive"):
+        ideal = _dqc_json(capsys, *common, "--compiler", compiler, "--ideal")
+        assert ideal["fidelity"] == pytest.approx(1.0, abs=1e-9)
+        assert set(ideal["counts"]) <= {"0000", "0100", "1000", "1100"}
+
+
+def test_dqc_compiler_shares_one_pair_for_a_burst(tmp_path, capsys):
+    """Two gates with one control on A and targets on B: one burst, one pair (naive: two)."""
+    qasm = tmp_path / "burst.qasm"
+    qasm.write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[4];\ncreg c[4];\n'
+                    'h q[0];\ncx q[0], q[2];\ncp(0.3) q[0], q[3];\nmeasure q -> c;\n')
+    common = [str(qasm), "--network", PAIR, "--shots", "16", "--seed", "1", "--ideal"]
+    auto = _dqc_json(capsys, *common)
+    naive = _dqc_json(capsys, *common, "--placement", "0:A,1:A,2:B,3:B")
+    assert naive["compiler"] == "naive" and naive["epr_pairs"] == 2
+    assert auto["epr_pairs"] == 1 and auto["fidelity"] == pytest.approx(1.0, abs=1e-9)
+    explicit = _dqc_json(capsys, *common, "--placement", "0:A,1:A,2:B,3:B", "--compiler", "auto")
+    assert explicit["compiler"] == "auto" and explicit["epr_pairs"] == 1
+    assert explicit["placement"] == {"0": "A", "1": "A", "2": "B", "3": "B"}

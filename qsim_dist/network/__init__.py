@@ -10,18 +10,24 @@ Public API (see each module's docstring):
   :func:`parse_placement`, :func:`default_placement`;
 - :mod:`.protocols`: EPR pairs, swapping, TeleData, TeleGate, purification, and their formulas;
 - :mod:`.runtime`: :class:`Runtime`, the timed machine node programs run on;
+- :mod:`.nodes`: node programs (one generator per node: local gates and measurements, classical
+  messages, EPR pairs) run together on a discrete-event loop: :class:`NodeView`,
+  :class:`Future`, :func:`lower_nodes`, :class:`DeadlockError`, and protocol halves for
+  ``yield from``;
 - :mod:`.lowering`: :func:`lower` (one schedule -> a noisy circuit), :func:`lower_ideal`,
   :func:`ideal_state`, :func:`program_fidelity` (checking a compiled program over ideal links);
-- :mod:`.report`: :func:`run_program` -> :class:`Report`, :func:`save_report`;
+- :mod:`.report`: :func:`run_program` (a distributed program) and :func:`run_nodes` (node
+  programs) -> :class:`Report`, :func:`save_report`;
 - :mod:`.plots`: :func:`plot_topology`, :func:`plot_schedule` (matplotlib, imported when called).
 
 Importing this package loads numpy only; backends and matplotlib load when used.
 """
 
 from .lowering import Lowered, ideal_state, logical_circuit, lower, lower_ideal, program_fidelity
+from .nodes import DeadlockError, Future, NodeView, lower_nodes
 from .naive import default_placement, naive_program, parse_placement
 from .program import DistributedProgram, LocalGate, ProgramError, RemoteGate, Teleport
-from .report import Report, run_program, save_report
+from .report import Report, ideal_output_state, run_nodes, run_program, save_report
 from .runtime import Runtime
 from .topology import Link, Network, NetworkError, Node, load_network, network_from_dict
 
@@ -40,8 +46,9 @@ def plot_schedule(*args, **kwargs):
     return plot(*args, **kwargs)
 
 
-__all__ = ["DistributedProgram", "LocalGate", "Link", "Lowered", "Network", "NetworkError", "Node",
-           "ProgramError", "RemoteGate", "Report", "Runtime", "Teleport", "default_placement",
-           "ideal_state", "load_network", "logical_circuit", "lower", "lower_ideal",
+__all__ = ["DeadlockError", "DistributedProgram", "Future", "LocalGate", "Link", "Lowered",
+           "Network", "NetworkError", "Node", "NodeView", "ProgramError", "RemoteGate", "Report",
+           "Runtime", "Teleport", "default_placement", "ideal_output_state", "ideal_state",
+           "load_network", "logical_circuit", "lower", "lower_ideal", "lower_nodes",
            "naive_program", "network_from_dict", "parse_placement", "plot_schedule",
-           "plot_topology", "program_fidelity", "run_program", "save_report"]
+           "plot_topology", "program_fidelity", "run_nodes", "run_program", "save_report"]

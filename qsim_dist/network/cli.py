@@ -2,13 +2,22 @@
 
 ::
 
-    qsim-dist dqc CIRCUIT.qasm --network NET.toml [--placement 0:A,1:A,2:B,...] [--shots N]
-                  [--seed S] [--backend statevector|reference] [--ideal]
+    qsim-dist dqc CIRCUIT.qasm --network NET.toml [--placement 0:A,1:A,2:B,...]
+                  [--compiler auto|naive] [--shots N] [--seed S]
+                  [--backend statevector|reference|distributed] [--ideal]
                   [--purify bbpssw|dejmps[:ROUNDS]] [--schedules K]
                   [--out REPORT.h5] [--json] [--plot SCHEDULE.png] [--topology-plot NET.png]
 
-The circuit is distributed by the naive distributor (:mod:`qsim_dist.network.naive`), run by
-:func:`qsim_dist.network.run_program`, and summarised (``--json``: the report's summary).
+The circuit is distributed by the distribution compiler (:func:`qsim_dist.passes.distribute.
+distribute`, ``--compiler auto``, the default without ``--placement``) or by the naive
+distributor (:mod:`qsim_dist.network.naive`, ``--compiler naive``, the default with
+``--placement``), run by :func:`qsim_dist.network.run_program`, and summarised (``--json``: the
+report's summary).
+
+Under ``mpiexec -n P`` (P > 1) the ``distributed`` backend is the default (and the only one
+allowed): every rank takes the same steps with the same seed, the lowered circuit's state is
+sharded over the ranks, and rank 0 alone prints the report and writes ``--out`` and the
+pictures; the report is the same as the one-process run's for the same seed.
 Everything a user can get wrong (missing or malformed files, a bad placement, a circuit larger
 than the network, an unwritable output) is checked before anything is simulated or written, and
 raised as a :class:`~qsim_dist.errors.QsimDistError`, which ``qsim-dist`` prints as one line with
@@ -46,8 +55,16 @@ def add_dqc_parser(subparsers) -> argparse.ArgumentParser:
                      help="shots, each one trajectory (default 1024)")
     dqc.add_argument("--seed", type=_non_negative_int("seed", MAX_SEED), default=None,
                      help="random seed (default: fresh entropy, reported in the output)")
-    dqc.add_argument("--backend", choices=("statevector", "reference"), default="statevector",
-                     help="simulator backend (default statevector)")
+    dqc.add_argument("--compiler", choices=("auto", "naive"), default=None,
+                     help="auto: the distribution compiler (placement by partitioning, "
+                          "bursts of remote gates sharing one EPR pair, teleportation where "
+                          "cheaper; never more EPR pairs than naive); naive: one remote gate "
+                          "per cross-node gate, qubits never move (default: auto, or naive "
+                          "with --placement)")
+    dqc.add_argument("--backend", choices=("statevector", "reference", "distributed"),
+                     default=None,
+                     help="simulator backend (default statevector; distributed when started "
+                          "by mpiexec with more than one rank)")
     dqc.add_argument("--ideal", action="store_true",
                      help="perfect links and nodes (F = 1, no noise, zero times)")
     dqc.add_argument("--purify", metavar="PROTOCOL[:ROUNDS]", default=None, help=PURIFY_HELP)
@@ -93,11 +110,18 @@ def _check_output(option: str, value: str | None, inputs: Sequence[Path],
 
 def run_dqc(args: argparse.Namespace) -> int:
     """Run ``qsim-dist dqc`` for parsed ``args``; user mistakes raise QsimDistError."""
-    from ..cli import _load_circuit
+    from ..cli import _load_circuit, mpi_world_size
     from .naive import naive_program, parse_placement
     from .report import run_program, save_report
     from .topology import load_network
 
+    ranks = mpi_world_size()
+    if args.backend is None:
+        args.backend = "distributed" if ranks > 1 else "statevector"
+    elif args.backend != "distributed" and ranks > 1:
+        raise OptionError(f"backend '{args.backend}' runs in one process, but mpiexec started "
+                          f"{ranks}: use --backend distributed (the default under mpiexec)")
+    compiler = args.compiler or ("naive" if args.placement is not None else "auto")
     circuit_path, network_path = Path(args.circuit), Path(args.network)
     for what, path in (("circuit", circuit_path), ("network", network_path)):
         if not path.exists():
@@ -123,11 +147,19 @@ def run_dqc(args: argparse.Namespace) -> int:
     placement = None
     if args.placement is not None:
         placement = parse_placement(args.placement, circuit.num_qubits, network)
-    program = naive_program(circuit, network, placement)
+    if compiler == "auto":
+        from ..passes.distribute import distribute
+
+        program = distribute(circuit, network, placement=placement)
+        program.name = circuit.name
+    else:
+        program = naive_program(circuit, network, placement)
 
     report = run_program(program, network, shots=args.shots, seed=args.seed,
                          backend=args.backend, ideal=args.ideal, schedules=args.schedules,
                          purification=purification)
+    if _rank(args.backend) != 0:
+        return 0   # one report per job: rank 0 prints and writes it
     if args.topology_plot:
         from .plots import plot_topology
 
@@ -144,14 +176,24 @@ def run_dqc(args: argparse.Namespace) -> int:
         summary = report.summary()
         summary["circuit"] = circuit.name
         summary["placement"] = dict(enumerate(program.placement))
+        summary["compiler"] = compiler
         for key, value in (("results_file", args.out), ("schedule_plot", args.plot),
                            ("topology_plot", args.topology_plot)):
             if value:
                 summary[key] = str(value)
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:
-        _print_human(report, circuit.name, program.placement, args)
+        _print_human(report, circuit.name, program.placement, args, compiler)
     return 0
+
+
+def _rank(backend: str) -> int:
+    """This process's MPI rank for the distributed backend (0 otherwise)."""
+    if backend != "distributed":
+        return 0
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD.Get_rank()
 
 
 def _qubit_nodes(report) -> list[str]:
@@ -162,11 +204,12 @@ def _qubit_nodes(report) -> list[str]:
     return [nodes.get(q, "") for q in range(max(nodes, default=-1) + 1)]
 
 
-def _print_human(report, name: str, placement: Sequence[str], args) -> None:
+def _print_human(report, name: str, placement: Sequence[str], args, compiler: str) -> None:
     w = sys.stdout.write
     w(f"circuit    {name} ({report.num_qubits} qubits, {report.physical_qubits} with "
       f"communication qubits) on network {report.network}\n")
-    w(f"placement  {', '.join(f'{q}:{n}' for q, n in enumerate(placement))}\n")
+    w(f"placement  {', '.join(f'{q}:{n}' for q, n in enumerate(placement))} "
+      f"(compiler {compiler})\n")
     w(f"backend    {report.backend}, seed {report.seed}, {report.shots} shots, "
       f"{report.schedules} schedule(s){' (ideal)' if report.ideal else ''}\n")
     if report.fidelity is not None:

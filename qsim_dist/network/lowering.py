@@ -49,6 +49,14 @@ class Lowered:
     makespan: float
     events: list[Event]
     stats: Stats
+    output_clbits: tuple[int, ...] | None = None   # the counts' clbits (None: the source's)
+
+    @property
+    def count_clbits(self) -> list[int]:
+        """The clbits the report's counts are over (bit k of a key = ``count_clbits[k]``)."""
+        if self.output_clbits is not None:
+            return list(self.output_clbits)
+        return list(range(self.num_source_clbits))
 
     @property
     def circuit(self) -> Circuit:

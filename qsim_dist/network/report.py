@@ -36,7 +36,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -106,6 +106,29 @@ def _deterministic_timing(network: Network, purification) -> bool:
     return purification is None and all(link.attempt_success >= 1.0 for link in network.links)
 
 
+def _check_options(shots, trajectories, schedules, network, purification, ideal
+                   ) -> tuple[int, int]:
+    """Check the run options; return (trajectories run, schedules)."""
+    if not isinstance(shots, int) or isinstance(shots, bool) or shots < 0:
+        raise OptionError(f"shots must be a non-negative integer, got {shots!r}")
+    runs = shots or trajectories
+    if schedules is None:
+        schedules = 1 if ideal or _deterministic_timing(network, purification) else \
+            min(DEFAULT_SCHEDULES, runs)
+    for value, what in ((trajectories, "trajectories"), (schedules, "schedules")):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise OptionError(f"{what} must be a positive integer, got {value!r}")
+    if purification is not None:
+        from .protocols import purification_rounds
+
+        protocol, rounds = purification
+        if not isinstance(rounds, int) or rounds < 0:
+            raise OptionError(f"purification rounds must be a non-negative integer, "
+                              f"got {rounds!r}")
+        purification_rounds(1.0, protocol, 0)   # checks the protocol name
+    return runs, schedules
+
+
 def run_program(program: DistributedProgram, network: Network, shots: int = 1024,
                 seed: int | None = None, *, backend: str = "statevector", ideal: bool = False,
                 trajectories: int = DEFAULT_TRAJECTORIES, schedules: int | None = None,
@@ -127,39 +150,109 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
     """
     from ..backends import get_backend
 
-    if not isinstance(shots, int) or isinstance(shots, bool) or shots < 0:
-        raise OptionError(f"shots must be a non-negative integer, got {shots!r}")
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy % (1 << 63))
-    runs = shots or trajectories
-    if schedules is None:
-        schedules = 1 if ideal or _deterministic_timing(network, purification) else \
-            min(DEFAULT_SCHEDULES, runs)
-    for value, what in ((trajectories, "trajectories"), (schedules, "schedules")):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise OptionError(f"{what} must be a positive integer, got {value!r}")
-    if purification is not None:
-        from .protocols import purification_rounds
-
-        protocol, rounds = purification
-        if not isinstance(rounds, int) or rounds < 0:
-            raise OptionError(f"purification rounds must be a non-negative integer, "
-                              f"got {rounds!r}")
-        purification_rounds(1.0, protocol, 0)   # checks the protocol name
+    runs, schedules = _check_options(shots, trajectories, schedules, network, purification,
+                                     ideal)
     t0 = time.perf_counter()
     program.validate(network)
-    engine = get_backend(backend)
-    schedule_root, shot_root = np.random.SeedSequence(seed).spawn(2)
-    lowered = [lower(program, network, rng=np.random.default_rng(s), ideal=ideal,
-                     purification=purification, validate=False)
-               for s in schedule_root.spawn(schedules)]
-
     psi_ideal = None   # the logical circuit's noise-free state, when it is defined
     try:
         _check_state_defined(program)
         psi_ideal = get_backend("reference").statevector(logical_circuit(program))
     except ProgramError:
         pass
+
+    def lowering(rng: np.random.Generator) -> Lowered:
+        return lower(program, network, rng=rng, ideal=ideal, purification=purification,
+                     validate=False)
+
+    return _simulate(lowering, network, psi_ideal, shots=shots, seed=seed, backend=backend,
+                     ideal=ideal, runs=runs, schedules=schedules, precision=precision,
+                     name=program.name, num_qubits=program.num_qubits,
+                     cost=program.cost(network).as_dict(), t0=t0)
+
+
+def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1024,
+              seed: int | None = None, *, backend: str = "statevector", ideal: bool = False,
+              trajectories: int = DEFAULT_TRAJECTORIES, schedules: int | None = None,
+              purification: tuple[str, int] | None = None, precision: str = "double",
+              target: np.ndarray | None = None, name: str = "nodes") -> Report:
+    """Run node programs (node name -> generator function, see :mod:`qsim_dist.network.nodes`)
+    together on ``network`` and report as :func:`run_program` does.
+
+    ``counts`` are over the bits measured with ``output=True``; ``fidelity`` is over the qubits
+    the programs return (node by node in the order of ``programs``; output qubit k = bit k of
+    the state), against ``target`` or, by default, against their state in the noise-free,
+    zero-latency run of the same programs (None when that state is not pure or depends on
+    measurement outcomes). The other arguments are those of :func:`run_program`.
+    """
+    from .nodes import lower_nodes
+
+    runs, schedules = _check_options(shots, trajectories, schedules, network, purification,
+                                     ideal)
+    t0 = time.perf_counter()
+    programs = dict(programs)
+    if target is not None:
+        psi_ideal = np.asarray(target, dtype=np.complex128).ravel()
+        psi_ideal = psi_ideal / np.linalg.norm(psi_ideal)
+    else:
+        psi_ideal = ideal_output_state(programs, network)
+
+    def lowering(rng: np.random.Generator) -> Lowered:
+        return lower_nodes(programs, network, rng=rng, ideal=ideal, purification=purification,
+                           name=name)
+
+    return _simulate(lowering, network, psi_ideal, shots=shots, seed=seed, backend=backend,
+                     ideal=ideal, runs=runs, schedules=schedules, precision=precision,
+                     name=name, num_qubits=None, cost={}, t0=t0)
+
+
+def ideal_output_state(programs: Mapping[str, Callable], network: Network,
+                       seeds: tuple[int, ...] = (0, 1, 2)) -> np.ndarray | None:
+    """The state of the node programs' output qubits in noise-free, zero-latency runs (one per
+    seed of the measurement outcomes), or None when there are no output qubits, or when that
+    state is mixed or differs between the runs."""
+    from ..backends import get_backend
+    from .lowering import data_matrix
+    from .nodes import lower_nodes
+
+    low = lower_nodes(programs, network, ideal=True)
+    if not low.final_qubits:
+        return None
+    n = low.circuit.num_qubits
+    engine = get_backend("reference" if n <= 12 else "statevector")
+    first = None
+    for seed in seeds:
+        result = engine.run(low.circuit, shots=1, seed=seed, save_state=True, precision="double",
+                            noise=Prelowered(low.noisy))
+        m = data_matrix(result.statevector, low.final_qubits).astype(np.complex128)
+        rho = m.T @ m.conj()
+        values, vectors = np.linalg.eigh(rho)
+        if values[-1] < 1 - 1e-6:
+            return None
+        psi = vectors[:, -1]
+        if first is None:
+            first = psi
+        elif abs(np.vdot(first, psi)) ** 2 < 1 - 1e-6:
+            return None
+    return first
+
+
+def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Network,
+              psi_ideal: np.ndarray | None, *, shots: int, seed: int | None, backend: str,
+              ideal: bool, runs: int, schedules: int, precision: str, name: str,
+              num_qubits: int | None, cost: dict, t0: float) -> Report:
+    """Sample ``schedules`` lowerings and run ``runs`` trajectories over them (see the module
+    docstring); every MPI rank of a distributed backend takes the same steps."""
+    from ..backends import get_backend
+
+    engine = get_backend(backend)
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % (1 << 63))
+    comm = getattr(engine, "comm", None)
+    if comm is not None and getattr(comm, "size", 1) > 1:
+        seed = comm.bcast(seed)    # one seed for every rank (rank 0's)
+    schedule_root, shot_root = np.random.SeedSequence(seed).spawn(2)
+    lowered = [lowering(np.random.default_rng(s)) for s in schedule_root.spawn(schedules)]
 
     counts: dict[str, int] = {}
     fidelities: list[tuple[float, int]] = []   # (fidelity, shots of that trajectory branch)
@@ -169,8 +262,9 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
             continue
         part, fids = _run_group(engine, low, group, _int_seed(s), precision, psi_ideal)
         fidelities += fids
-        if shots and program.num_clbits:
-            for key, n in marginal_counts(part, list(range(program.num_clbits))).items():
+        clbits = low.count_clbits
+        if shots and clbits:
+            for key, n in marginal_counts(part, clbits).items():
                 counts[key] = counts.get(key, 0) + n
 
     fidelity = stderr = None
@@ -186,13 +280,13 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
         return float(np.mean(list(values)))
 
     links: dict[str, dict[str, float]] = {}
-    for name in sorted({n for low in lowered for n in low.stats.links}):
-        uses = [low.stats.links.get(name) for low in lowered]
-        links[name] = {key: mean(getattr(u, key) if u else 0 for u in uses)
+    for link in sorted({n for low in lowered for n in low.stats.links}):
+        uses = [low.stats.links.get(link) for low in lowered]
+        links[link] = {key: mean(getattr(u, key) if u else 0 for u in uses)
                        for key in ("pairs", "generated", "discarded", "attempts", "busy_s")}
     makespans = [low.makespan for low in lowered]
     return Report(
-        program=program.name, network=network.name, shots=shots, seed=seed,
+        program=name, network=network.name, shots=shots, seed=seed,
         backend=engine.name, counts=counts, fidelity=fidelity, fidelity_stderr=stderr,
         trajectories=runs if psi_ideal is not None else 0, schedules=schedules,
         epr_pairs=mean(low.stats.epr_generated for low in lowered),
@@ -202,10 +296,10 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
         makespan_s=mean(makespans), makespan_std_s=float(np.std(makespans)),
         links=links,
         idle_s={n: mean(low.stats.idle_s[n] for low in lowered) for n in network.nodes},
-        num_qubits=program.num_qubits,
+        num_qubits=num_qubits if num_qubits is not None else len(lowered[0].final_qubits),
         physical_qubits=max(low.circuit.num_qubits for low in lowered),
         ideal=ideal, wall_time_s=time.perf_counter() - t0, events=lowered[0].events,
-        cost=program.cost(network).as_dict())
+        cost=cost)
 
 
 class _StateTap:

@@ -1,7 +1,8 @@
 """The network runtime: node programs on a shared, timed machine, recorded as a noisy circuit.
 
 Node programs (the protocols in :mod:`qsim_dist.network.protocols`, driven by
-:mod:`qsim_dist.network.lowering`) talk to a :class:`Runtime` only through node operations:
+:mod:`qsim_dist.network.lowering`, and the generator programs of :mod:`qsim_dist.network.nodes`,
+driven by its discrete-event loop) talk to a :class:`Runtime` only through node operations:
 
 - ``gate(node, name, qubits)``, ``measure(node, qubit)``, ``reset``/``release`` of a qubit,
 - ``correct(node, gate, qubit, bits)``: a Pauli correction that fires when the XOR of classical
@@ -16,7 +17,8 @@ one circuit over data and communication qubits, with noise inserted as :class:`N
 engine's backends then simulate that circuit (by trajectories), so the same node programs run
 unchanged whatever holds the state.
 
-Timing is discrete-event and causal:
+Timing is discrete-event and causal (every operation also takes ``at``, the earliest time it may
+start: a node program's time when it issues the operation):
 
 - every physical qubit has the time its last operation ended (``Qubit.ready``); an operation starts
   when all its qubits are ready and every classical bit it depends on has arrived at its node, and
@@ -192,8 +194,9 @@ class Runtime:
         self.qubit_node.append(node)
         return self.num_qubits - 1
 
-    def data_qubit(self, node: str) -> Qubit:
-        """A data qubit of ``node`` in |0> (a freed slot when there is one), live from now on."""
+    def data_qubit(self, node: str, at: float = 0.0) -> Qubit:
+        """A data qubit of ``node`` in |0> (a freed slot when there is one), live from time
+        ``at`` (or from when the slot was freed, if later) on."""
         spare = self._free_data[node]
         if spare:
             q = spare.pop()
@@ -201,8 +204,17 @@ class Runtime:
             q = Qubit(self._new_index(node), node, "data")
             self._qubits.append(q)
         q.live = True
-        q.last = q.ready
+        q.ready = q.last = max(q.ready, at)
         return q
+
+    def data_qubits_in_use(self, node: str) -> int:
+        """Data qubits of ``node`` handed out and not released."""
+        return sum(1 for q in self._qubits if q.node == node and q.kind == "data") - \
+            len(self._free_data[node])
+
+    def free_comm_qubits(self, node: str) -> int:
+        """Communication qubits of ``node`` not holding a pair half now."""
+        return sum(1 for slot in self._comm[node] if not slot.busy)
 
     def new_bit(self) -> Bit:
         self.num_clbits += 1
@@ -276,28 +288,31 @@ class Runtime:
 
     # ---- node operations ------------------------------------------------------------------
     def gate(self, node: str, name: str, qubits: Sequence[Qubit], params: Sequence[float] = (),
-             condition: Condition | None = None, *, noisy: bool = True) -> None:
-        """A local gate (``condition`` on clbits of the lowered circuit, known at ``node``)."""
+             condition: Condition | None = None, *, noisy: bool = True, at: float = 0.0) -> float:
+        """A local gate (``condition`` on clbits of the lowered circuit, known at ``node``),
+        starting no earlier than ``at``; returns its end time."""
         bits = [Bit(c) for c in condition.clbits] if condition is not None else []
-        self._timed_gate(node, name, qubits, params, [condition], bits, noisy)
+        return self._timed_gate(node, name, qubits, params, [condition], bits, noisy, at)
 
-    def correct(self, node: str, name: str, qubit: Qubit, bits: Sequence[Bit]) -> None:
+    def correct(self, node: str, name: str, qubit: Qubit, bits: Sequence[Bit],
+                at: float = 0.0) -> float:
         """Apply gate ``name`` to ``qubit`` when the XOR of ``bits`` is 1 (a Pauli-frame
         correction: the node computes the parity classically, then applies one gate)."""
         bits = list(bits)
         if not bits:
-            return
+            return max(qubit.ready, at)
         clbits = tuple(b.index for b in bits)
         if len(bits) <= MAX_PARITY_BITS:
             conditions = [Condition(clbits, v) for v in range(1 << len(bits))
                           if bin(v).count("1") % 2 == 1]
         else:  # X^b1 X^b2 ... = X^(b1 xor b2 ...): same state, one gate error per fired bit
             conditions = [Condition((c,), 1) for c in clbits]
-        self._timed_gate(node, name, [qubit], (), conditions, bits, True)
+        return self._timed_gate(node, name, [qubit], (), conditions, bits, True, at)
 
-    def _timed_gate(self, node, name, qubits, params, conditions, bits, noisy) -> None:
+    def _timed_gate(self, node, name, qubits, params, conditions, bits, noisy,
+                    at: float = 0.0) -> float:
         self._check_local(node, qubits, f"gate {name}")
-        start = max([q.ready for q in qubits] + [self._bits_ready(node, bits)])
+        start = max([q.ready for q in qubits] + [self._bits_ready(node, bits), at])
         for q in qubits:
             self._idle(q, start)
         end = start + self._duration(node, "gate")
@@ -311,14 +326,15 @@ class Runtime:
                 self.ops.append(NoiseOp(error, idx, cond))
         self.events.append(Event(node, "gate", name, start, end, idx))
         self._finish(node, qubits, end)
+        return end
 
-    def measure(self, node: str, qubit: Qubit, bit: Bit | None = None) -> Bit:
-        """Measure ``qubit`` (Z basis) into ``bit``; without ``bit``, a protocol measurement into
-        a new bit, after which ``qubit`` is to be released."""
+    def measure(self, node: str, qubit: Qubit, bit: Bit | None = None, at: float = 0.0) -> Bit:
+        """Measure ``qubit`` (Z basis) into ``bit``, no earlier than ``at``; without ``bit``, a
+        protocol measurement into a new bit, after which ``qubit`` is to be released."""
         self._check_local(node, [qubit], "measure")
         protocol = bit is None
         bit = bit if bit is not None else self.new_bit()
-        start = qubit.ready
+        start = max(qubit.ready, at)
         self._idle(qubit, start)
         end = start + self._duration(node, "measure")
         p = 0.0 if self.ideal else self._node(node).readout_error
@@ -336,21 +352,23 @@ class Runtime:
         self._finish(node, [qubit], end)
         return bit
 
-    def reset(self, node: str, qubit: Qubit) -> None:
-        """Reset ``qubit`` to |0> (a source-circuit reset: the qubit stays live); lasts the node's
-        ``measure_time``."""
+    def reset(self, node: str, qubit: Qubit, at: float = 0.0) -> float:
+        """Reset ``qubit`` to |0> (a source-circuit reset: the qubit stays live) no earlier than
+        ``at``; lasts the node's ``measure_time``. Returns its end time."""
         self._check_local(node, [qubit], "reset")
-        start = qubit.ready
+        start = max(qubit.ready, at)
         self._idle(qubit, start)
         end = start + self._duration(node, "measure")
         self.ops.append(Instruction("reset", (qubit.index,)))
         self.events.append(Event(node, "measure", "reset", start, end, (qubit.index,)))
         self._finish(node, [qubit], end)
+        return end
 
-    def send(self, src: str, dst: str, bits: Sequence[Bit]) -> float:
-        """Send ``bits`` from ``src`` to ``dst``; return the arrival time."""
+    def send(self, src: str, dst: str, bits: Sequence[Bit], at: float = 0.0) -> float:
+        """Send ``bits`` from ``src`` to ``dst`` once they are known at ``src`` and no earlier
+        than ``at``; return the arrival time."""
         bits = list(bits)
-        leave = self._bits_ready(src, bits)
+        leave = max(self._bits_ready(src, bits), at)
         path = self.network.path(src, dst)
         latency = 0.0 if self.ideal else sum(self.network.link(a, b).latency
                                               for a, b in zip(path, path[1:]))
@@ -380,9 +398,9 @@ class Runtime:
         q.ready = q.last = max(q.ready, slot.free_at)
         return slot, q
 
-    def epr(self, a: str, b: str) -> tuple[Qubit, Qubit]:
+    def epr(self, a: str, b: str, at: float = 0.0) -> tuple[Qubit, Qubit]:
         """An EPR pair (|00>+|11>)/sqrt2 up to the link's noise between neighbours ``a`` and
-        ``b``: the half on ``a`` first."""
+        ``b``, generation starting no earlier than ``at``: the half on ``a`` first."""
         from .protocols import generation_time, purified_pair, werner_pauli_probabilities
 
         link = self.network.link(a, b)
@@ -390,7 +408,7 @@ class Runtime:
             raise ProgramError(f"nodes {a!r} and {b!r} share no link")
         _, qa = self._comm_qubit(a)
         _, qb = self._comm_qubit(b)
-        start = max(qa.ready, qb.ready)
+        start = max(qa.ready, qb.ready, at)
         use = self.stats.links.setdefault(link_name(*link.ends), LinkUse())
         if self.ideal:
             duration, probs, raw, discarded, attempts = 0.0, None, 1, 0, 1
