@@ -151,14 +151,21 @@ def mpi_world_size(environ=None) -> int:
 STATS_KEYS = ("ranks", "exchanges", "bytes_sent", "comm_time_s", "compute_time_s")
 
 
+def choose_backend(requested: str | None) -> str:
+    """The backend of a command: ``requested``, or ``distributed`` under mpiexec with more than
+    one rank and ``statevector`` otherwise; a one-process backend under mpiexec is refused."""
+    ranks = mpi_world_size()
+    if requested is None:
+        return "distributed" if ranks > 1 else "statevector"
+    if requested != "distributed" and ranks > 1:
+        raise OptionError(f"backend '{requested}' runs in one process, but mpiexec started "
+                          f"{ranks}: use --backend distributed (the default under mpiexec)")
+    return requested
+
+
 def _check_run_options(args: argparse.Namespace) -> Path:
     """Everything that can be checked before the circuit is read or simulated."""
-    ranks = mpi_world_size()
-    if args.backend is None:
-        args.backend = "distributed" if ranks > 1 else "statevector"
-    elif args.backend != "distributed" and ranks > 1:
-        raise OptionError(f"backend '{args.backend}' runs in one process, but mpiexec started "
-                          f"{ranks}: use --backend distributed (the default under mpiexec)")
+    args.backend = choose_backend(args.backend)
     path = Path(args.circuit)
     if not path.exists():
         raise OptionError(f"cannot read circuit '{path}': no such file")

@@ -98,7 +98,6 @@ Pauli); thermal relaxation takes the idle time itself.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
@@ -681,7 +680,11 @@ def _qubit_tuples(value: Any) -> list[tuple[int, ...]]:
                           f"got {value!r}")
 
 
-def _gate_rule(model: NoiseModel, rule: dict, where: str) -> None:
+def _channel_rule(rule: dict, where: str, own: Sequence[str], drop: Sequence[str] = ()
+                  ) -> tuple[str, str, tuple[str, ...], Any]:
+    """Check the channel of a ``[[gate]]`` or ``[[idle]]`` rule: its name, that the rule has
+    exactly the channel's fields (less ``drop``) plus the rule's ``own`` fields (``qubits`` is
+    always optional); return (channel name, where with the name, fields, channel maker)."""
     if "channel" not in rule:
         raise NoiseModelError(f"{where}: missing field 'channel'")
     name = rule["channel"]
@@ -690,14 +693,20 @@ def _gate_rule(model: NoiseModel, rule: dict, where: str) -> None:
                               f"{', '.join(CHANNEL_FIELDS)})")
     where = f"{where} ({name})"
     fields, make = CHANNEL_FIELDS[name]
-    allowed = {"gates", "channel", "qubits", *fields}
+    fields = tuple(f for f in fields if f not in drop)
+    allowed = {"channel", "qubits", *own, *fields}
     extra = sorted(set(rule) - allowed)
     if extra:
         raise NoiseModelError(f"{where}: unknown field {extra[0]!r} (allowed: "
                               f"{', '.join(sorted(allowed))})")
-    for f in ("gates", *fields):
+    for f in (*own, *fields):
         if f not in rule:
             raise NoiseModelError(f"{where}: missing field {f!r}")
+    return name, where, fields, make
+
+
+def _gate_rule(model: NoiseModel, rule: dict, where: str) -> None:
+    name, where, fields, make = _channel_rule(rule, where, own=("gates",))
     gates = rule["gates"]
     gates = [gates] if isinstance(gates, str) else gates
     if not isinstance(gates, list) or not gates or not all(isinstance(g, str) for g in gates):
@@ -744,24 +753,9 @@ def _readout_rule(model: NoiseModel, rule: dict, where: str) -> None:
 
 
 def _idle_rule(model: NoiseModel, rule: dict, where: str) -> None:
-    if "channel" not in rule:
-        raise NoiseModelError(f"{where}: missing field 'channel'")
-    name = rule["channel"]
-    if name not in CHANNEL_FIELDS:
-        raise NoiseModelError(f"{where}: unknown channel {name!r} (choose from "
-                              f"{', '.join(CHANNEL_FIELDS)})")
-    where = f"{where} ({name})"
-    fields, make = CHANNEL_FIELDS[name]
-    if name == "thermal_relaxation":  # over the idle time: 'time' comes from the schedule
-        fields = ("t1", "t2")
-    allowed = {"channel", "qubits", *fields}
-    extra = sorted(set(rule) - allowed)
-    if extra:
-        raise NoiseModelError(f"{where}: unknown field {extra[0]!r} (allowed: "
-                              f"{', '.join(sorted(allowed))})")
-    for f in fields:
-        if f not in rule:
-            raise NoiseModelError(f"{where}: missing field {f!r}")
+    # thermal relaxation over the idle time: its 'time' comes from the schedule
+    name, where, fields, make = _channel_rule(rule, where, own=(), drop=(
+        ("time",) if rule.get("channel") == "thermal_relaxation" else ()))
     qubits = None
     try:
         if "qubits" in rule:
@@ -819,15 +813,9 @@ def load_noise_model(path: str | Path) -> NoiseModel:
     NoiseModelError
         With a one-line message naming the file and the rule, for every unreadable or bad input.
     """
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise NoiseModelError(f"{path}: cannot read noise model ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise NoiseModelError(f"{path}: noise model is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise NoiseModelError(f"{path}: invalid TOML ({exc})") from None
+    from .io.toml import read_toml
+
+    data = read_toml(path, "noise model", NoiseModelError)
     return noise_model_from_dict(data, str(path))
 
 

@@ -249,7 +249,7 @@ def test_bad_toml_raises_one_clear_line(tmp_path, case):
 
 
 def test_missing_file_is_one_line(tmp_path):
-    with pytest.raises(NoiseModelError, match="cannot read noise model"):
+    with pytest.raises(NoiseModelError, match="no such noise model file"):
         N.load_noise_model(tmp_path / "absent.toml")
 
 

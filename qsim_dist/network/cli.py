@@ -110,17 +110,12 @@ def _check_output(option: str, value: str | None, inputs: Sequence[Path],
 
 def run_dqc(args: argparse.Namespace) -> int:
     """Run ``qsim-dist dqc`` for parsed ``args``; user mistakes raise QsimDistError."""
-    from ..cli import _load_circuit, mpi_world_size
+    from ..cli import _load_circuit, choose_backend
     from .naive import naive_program, parse_placement
     from .report import run_program, save_report
     from .topology import load_network
 
-    ranks = mpi_world_size()
-    if args.backend is None:
-        args.backend = "distributed" if ranks > 1 else "statevector"
-    elif args.backend != "distributed" and ranks > 1:
-        raise OptionError(f"backend '{args.backend}' runs in one process, but mpiexec started "
-                          f"{ranks}: use --backend distributed (the default under mpiexec)")
+    args.backend = choose_backend(args.backend)
     compiler = args.compiler or ("naive" if args.placement is not None else "auto")
     circuit_path, network_path = Path(args.circuit), Path(args.network)
     for what, path in (("circuit", circuit_path), ("network", network_path)):

@@ -24,7 +24,6 @@ Everything here is physics parameters and graph queries; no arrays, no simulatio
 from __future__ import annotations
 
 import math
-import tomllib
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,14 +172,18 @@ def _count(value: Any, what: str) -> int:
     return value
 
 
-def _node(name: str, spec: Any) -> Node:
-    where = f"nodes.{name}"
+def _check_table(spec: Any, where: str, known: set[str]) -> None:
     if not isinstance(spec, Mapping):
         raise NetworkError(f"{where} must be a table")
-    unknown = set(spec) - _NODE_KEYS
+    unknown = set(spec) - known
     if unknown:
         raise NetworkError(f"{where}: unknown key {sorted(unknown)[0]!r} "
-                           f"(known: {', '.join(sorted(_NODE_KEYS))})")
+                           f"(known: {', '.join(sorted(known))})")
+
+
+def _node(name: str, spec: Any) -> Node:
+    where = f"nodes.{name}"
+    _check_table(spec, where, _NODE_KEYS)
     repeater = spec.get("repeater", False)
     if not isinstance(repeater, bool):
         raise NetworkError(f"{where}.repeater must be true or false, got {repeater!r}")
@@ -206,12 +209,7 @@ def _node(name: str, spec: Any) -> Node:
 
 def _link(index: int, spec: Any, nodes: Mapping[str, Node]) -> Link:
     where = f"links[{index}]"
-    if not isinstance(spec, Mapping):
-        raise NetworkError(f"{where} must be a table")
-    unknown = set(spec) - _LINK_KEYS
-    if unknown:
-        raise NetworkError(f"{where}: unknown key {sorted(unknown)[0]!r} "
-                           f"(known: {', '.join(sorted(_LINK_KEYS))})")
+    _check_table(spec, where, _LINK_KEYS)
     between = spec.get("between")
     if (not isinstance(between, list) or len(between) != 2
             or not all(isinstance(x, str) for x in between)):
@@ -275,17 +273,10 @@ def network_from_dict(data: Mapping[str, Any], name: str = "network") -> Network
 
 def load_network(path: str | Path) -> Network:
     """Read and validate a network file; every problem is one :class:`NetworkError` line."""
+    from ..io.toml import read_toml
+
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NetworkError(f"{path}: no such network file") from None
-    except OSError as exc:
-        raise NetworkError(f"{path}: cannot read network file ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise NetworkError(f"{path}: network file is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise NetworkError(f"{path}: invalid TOML ({exc})") from None
+    data = read_toml(path, "network", NetworkError)
     try:
         return network_from_dict(data, name=path.stem)
     except NetworkError as exc:
