@@ -9,6 +9,9 @@ simulation call once and writes one JSON object (to ``--out`` or stdout) with:
 - ``compile_s``: the simulator's own compile/plan time where it reports one (qsim_dist only), else null;
 - ``build_s`` / ``translate_s`` / ``import_s``: not part of ``sim_s``, reported for information;
 - ``maxrss_kib``: this process's peak RSS (the parent also reads it with ``os.wait4``);
+- ``rss_before_sim_kib`` / ``sim_peak_rss_kib``: resident memory just before the simulation call and
+  the peak RSS read just after it (before the checksum), so that their difference is the
+  simulator's own memory during the call;
 - ``checksum``: the final state's norm and its amplitudes at fixed basis indices (see
   :func:`probe_indices`), from which the harness compares simulators up to global phase.
 
@@ -56,7 +59,7 @@ def checksum(sv: np.ndarray, n: int) -> dict:
     if sv.size != 1 << n:
         raise RuntimeError(f"state has {sv.size} amplitudes, expected {1 << n}")
     norm = 0.0
-    chunk = 1 << 20
+    chunk = 1 << 16  # 1 MiB temporaries: the harness must not add to anyone's peak
     for s in range(0, sv.size, chunk):
         part = sv[s:s + chunk].astype(np.complex128)
         norm += float(np.vdot(part, part).real)
@@ -196,6 +199,7 @@ def main(argv=None) -> int:
     build_s = time.perf_counter() - t
 
     r = RUNNERS[args.sim](circ, args)
+    sim_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     sv = r.pop("sv")
     out = {
         "sim": args.sim, "circuit": args.circuit, "n": args.n, "gates": circ.num_gates,
@@ -203,6 +207,7 @@ def main(argv=None) -> int:
         "checksum": checksum(sv, args.n),
         "threads": args.threads,
         "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "sim_peak_rss_kib": sim_peak,
         "child_elapsed_s": time.perf_counter() - _T0,
     }
     if out["gates_translated"] != out["gates"]:

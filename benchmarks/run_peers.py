@@ -163,8 +163,10 @@ def run_row(r: dict, repeat: int) -> dict:
         "build_s": r["build_s"], "translate_s": r["translate_s"], "peak_rss_mib": peak_mib,
         "child_rss_mib": r["maxrss_kib"] / 1024,
         "rss_over_state": peak_mib * 2**20 / _state_bytes(r["n"], r["precision"]),
-        # growth from just before the simulation call to the peak, over the state's size
-        "sim_rss_over_state": (r["peak_rss_kib"] - r["rss_before_sim_kib"]) * 1024
+        # growth from just before the simulation call to the peak at its end (before the
+        # harness's checksum), over the state's size
+        "sim_rss_over_state": (r.get("sim_peak_rss_kib", r["peak_rss_kib"])
+                               - r["rss_before_sim_kib"]) * 1024
         / _state_bytes(r["n"], r["precision"]),
         "gates": r["gates"], "threads": r["threads"], "p0": r["checksum"]["p0"],
         "norm": r["checksum"]["norm"], "version": r.get("version", "?"),
