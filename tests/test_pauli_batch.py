@@ -74,3 +74,59 @@ def test_saved_state_is_one_trajectory(name, options):
     psi = r.statevector
     assert np.vdot(psi, psi).real == pytest.approx(1.0)
     assert abs(abs(psi[0]) ** 2 + abs(psi[2]) ** 2 - 0.5) < 1e-9
+
+
+def mixed(n=7, seed=3):
+    """Every operation kind of the walk kernel on low and high qubits: real and complex
+    one-qubit blocks, permutations with and without phases, dense and diagonal blocks."""
+    rng = np.random.default_rng(seed)
+    c = Circuit(n, n)
+    for q in range(n):
+        c.add("h", q)
+    for layer in range(2):
+        for q in range(n):
+            c.add("ry", q, params=[float(rng.uniform(0, 3))])
+            c.add("u", q, params=[float(x) for x in rng.uniform(0, 3, 3)])
+        for a, b in ((0, 1), (2, 5), (6, 3), (4, 0), (1, 6)):
+            c.add("cx", a, b)
+            c.add("cz", b, a)
+            c.add("swap", a, b)
+            c.add("iswap", a, b)
+            c.add("rxx", a, b, params=[0.4 + layer])
+            c.add("cp", a, b, params=[0.7])
+    for q in range(n):
+        c.measure(q, q)
+    return c
+
+
+def mixed_model():
+    return (N.NoiseModel()
+            .add_gate_error(N.depolarizing(0.03), ["ry", "u", "h"])
+            .add_gate_error(N.depolarizing(0.04, 2), ["cx", "swap", "iswap", "rxx"])
+            .add_gate_error(N.pauli_channel({"ZZ": 0.02, "XI": 0.02}), ["cz", "cp"])
+            .add_readout_error(N.ReadoutError.from_flips(0.01, 0.02)))
+
+
+def test_walk_equals_tree_and_rows_on_every_operation_kind(monkeypatch):
+    c = mixed()
+    shots = 4000
+    want = get_backend("reference").run(c, shots=shots, seed=9, noise=mixed_model(),
+                                        save_state=True).counts
+    sim = get_backend("statevector", kernels="numba")
+    walk = sim.run(c, shots=shots, seed=9, noise=mixed_model(), precision="double",
+                   save_state=True)
+    assert walk.counts == want
+    monkeypatch.setattr(base, "_WALK_QUBITS", 0)  # the level-by-level rows instead
+    rows = sim.run(c, shots=shots, seed=9, noise=mixed_model(), precision="double",
+                   save_state=True)
+    assert rows.counts == want
+    np.testing.assert_allclose(walk.statevector, rows.statevector, atol=1e-12)
+
+
+@pytest.mark.parametrize("batch", [64 * 3, 64 * 50])
+def test_walk_pieces_do_not_change_the_result(monkeypatch, batch):
+    c = mixed()
+    sim = get_backend("statevector", kernels="numba")
+    want = sim.run(c, shots=2000, seed=4, noise=mixed_model()).counts
+    monkeypatch.setattr(base, "_BATCH_AMPLITUDES", batch)  # pieces of at most 1 and 25 shots
+    assert sim.run(c, shots=2000, seed=4, noise=mixed_model()).counts == want

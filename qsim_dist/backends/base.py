@@ -203,7 +203,8 @@ _DROP_GAP = 8  # a measured/reset qubit idle for more instructions than this lea
 
 def _steps(state: State, instructions: Sequence[Instruction | NoiseOp],
            readout: dict[int, np.ndarray] | None = None, live: Sequence[int] | None = None,
-           num_qubits: int | None = None) -> tuple[list[_Step], list[int], int]:
+           num_qubits: int | None = None,
+           pauli_programs: bool = True) -> tuple[list[_Step], list[int], int]:
     """Plan the instructions after the deterministic prefix; ``live`` (sorted logical qubits) are
     the qubits the state holds at the start, bit j of the state being ``live[j]`` (all qubits
     when None: no compaction). Returns the steps, the live qubits at the end, and the most live
@@ -211,9 +212,10 @@ def _steps(state: State, instructions: Sequence[Instruction | NoiseOp],
 
     Payloads: "gates" a prepared program; "measure" (slot or None, clbit, readout matrix or None,
     qubit); "reset" (slot or None, qubit); "pauli" (probabilities, prepared program per Pauli or
-    None for the identity); "kraus" (slots, operators, K_i^dagger K_i stacked); "grow" and
-    "shrink" (slot, qubit). Slots are state bit positions at that point; a measure or reset
-    with slot None acts on a qubit that is not in the state (its basis value is known)."""
+    None for the identity, all None without ``pauli_programs``, slots); "kraus" (slots,
+    operators, K_i^dagger K_i stacked); "grow" and "shrink" (slot, qubit). Slots are state bit
+    positions at that point; a measure or reset with slot None acts on a qubit that is not in
+    the state (its basis value is known)."""
     readout = readout or {}
     compact = live is not None
     live = sorted(live) if compact else list(range(num_qubits or state.num_qubits))
@@ -269,7 +271,7 @@ def _steps(state: State, instructions: Sequence[Instruction | NoiseOp],
         if isinstance(inst, NoiseOp):
             qs = slots(inst.qubits)
             flush()
-            steps.append(_noise_step(state, inst, qs))
+            steps.append(_noise_step(state, inst, qs, pauli_programs))
             continue
         if inst.name == "barrier":
             continue
@@ -295,8 +297,12 @@ def _steps(state: State, instructions: Sequence[Instruction | NoiseOp],
     return steps, live, widest
 
 
-def _noise_step(state: State, op: NoiseOp, slots: Sequence[int]) -> _Step:
+def _noise_step(state: State, op: NoiseOp, slots: Sequence[int],
+                pauli_programs: bool = True) -> _Step:
     ch = op.channel
+    if ch.is_pauli and not pauli_programs:
+        return _Step("pauli", (ch.pauli_probabilities, [None] * ch.pauli_probabilities.size,
+                               tuple(slots)), op.condition)
     if ch.is_pauli:
         programs = []
         for a in range(ch.pauli_probabilities.size):
@@ -652,24 +658,30 @@ class Backend(ABC):
         """Trajectories of a circuit whose only randomness is Pauli noise and terminal
         measurement (see the module docstring): every shot's Paulis are drawn up front, one
         event at a time; the shots, sorted by their Pauli sequence, share one state per distinct
-        prefix (a tree walked with copies, or level by level on a batch of rows)."""
+        prefix: a tree walked with state copies (any state); with the numba kernels, walked
+        depth first on one cache-resident row per piece of the shots, pieces in parallel
+        (states up to ``_WALK_QUBITS`` qubits), or level by level on a batch of rows (wider)."""
         ops = [op for op in noisy.ops if not (isinstance(op, Instruction)
                                               and op.name == "measure")]
         final = [(op.qubits[0], op.clbits[0], noisy.readout.get(op.qubits[0]), op.qubits[0])
                  for op in noisy.ops if isinstance(op, Instruction) and op.name == "measure"]
         ncl = circuit.num_clbits
         first = next(k for k, op in enumerate(ops) if isinstance(op, NoiseOp))
-        steps, _, _ = _steps(state, ops[first:], None, None, circuit.num_qubits)
+        batch = getattr(state, "supports_batch", False)  # Paulis as masks, not programs
+        steps, _, _ = _steps(state, ops[first:], None, None, circuit.num_qubits,
+                             pauli_programs=not batch)
         trajectories = max(shots, 1)
         bar.add_total(trajectories)
         _apply_gates(state, ops[:first], bar, checkpoints)
         events = [k for k, step in enumerate(steps) if step.kind == "pauli"]
         event_of = {k: e for e, k in enumerate(events)}
-        draws = np.empty((len(events), trajectories), dtype=np.int16)
+        draws = np.zeros((len(events), trajectories), dtype=np.int16)
         for e, k in enumerate(events):
             cdf = np.cumsum(steps[k].payload[0])
-            picks = np.searchsorted(cdf, rng.random(trajectories) * cdf[-1], side="right")
-            draws[e] = np.minimum(picks, cdf.size - 1)
+            targets = rng.random(trajectories) * cdf[-1]
+            hit = np.flatnonzero(targets >= cdf[0])  # the rest pick the first Pauli
+            picks = np.searchsorted(cdf, targets[hit], side="right")
+            draws[e, hit] = np.minimum(picks, cdf.size - 1)
         draws = draws[:, np.lexsort(draws[::-1])]  # shots sorted by their Pauli sequence
         # terminal sampling: one uniform per shot, sorted within each group of one sequence
         uniforms = rng.random(trajectories)
@@ -679,7 +691,9 @@ class Backend(ABC):
         uniforms = uniforms[np.lexsort((uniforms, np.cumsum(group)))]
         indices = np.empty(trajectories, dtype=np.int64)
         saved: list[np.ndarray] = []
-        if getattr(state, "supports_batch", False):
+        if batch and state.num_qubits <= _WALK_QUBITS:
+            self._pauli_walk(state, steps, events, draws, uniforms, indices, save_state, saved)
+        elif batch:
             self._pauli_rows(state, steps, events, draws, uniforms, indices, save_state, saved)
         else:
             self._pauli_tree(state, steps, event_of, draws, uniforms, indices, save_state, saved)
@@ -717,6 +731,39 @@ class Backend(ABC):
             if save_state and lo == 0:
                 saved.append(np.array(st.statevector()))
             indices[lo:hi] = np.asarray(st.sample_indices(uniforms[lo:hi]))
+
+    @staticmethod
+    def _pauli_walk(state, steps, events, draws, uniforms, indices, save_state, saved):
+        """Every trajectory walked depth first on one cache-resident row, pieces of the
+        sorted shots in parallel (kernels/batched_cpu.run_trajectories)."""
+        import numba
+
+        from qsim_dist.kernels.batched_cpu import run_trajectories
+
+        start = np.array(state.statevector())
+        meta, qubits, mats, rmats, aux, event_op = _flatten_steps(steps, start.dtype)
+        total = draws.shape[1]
+        # the work a shot adds to its piece: the operations after the first event where its
+        # Paulis differ from the previous shot's (none when they are equal)
+        cost = np.ones(total, dtype=np.float64)
+        if total > 1 and draws.shape[0]:
+            differ = draws[:, 1:] != draws[:, :-1]
+            first = differ.argmax(axis=0)
+            fresh = differ[first, np.arange(total - 1)]
+            cost[1:] += np.where(fresh, meta.shape[0] - event_op[first], 0)
+        cost[0] += meta.shape[0]
+        pieces = 8 * numba.get_num_threads()
+        cum = np.cumsum(cost)
+        cuts = np.searchsorted(cum, cum[-1] * np.arange(1, pieces) / pieces, side="left")
+        longest = max(1, _BATCH_AMPLITUDES // start.size)  # shots per piece at most
+        cuts = np.unique(np.concatenate(([0, total], cuts, np.arange(0, total, longest))))
+        out = np.empty(total, dtype=np.int64)
+        row = np.empty(start.size if save_state else 0, dtype=start.dtype)
+        run_trajectories(start, cuts.astype(np.int64), meta, qubits, mats, rmats, aux, draws,
+                         uniforms, out, row)
+        indices[:] = out
+        if save_state:
+            saved.append(row)
 
     @staticmethod
     def _pauli_rows(state, steps, events, draws, uniforms, indices, save_state, saved):
@@ -802,6 +849,52 @@ def _pauli_masks(probs: np.ndarray, slots: Sequence[int], dtype) -> tuple[np.nda
     return x, z, phase
 
 
+def _flatten_steps(steps: Sequence[_Step], dtype) -> tuple[np.ndarray, ...]:
+    """The gate and Pauli steps of a Pauli-noise run as the operation table of
+    kernels/batched_cpu.run_trajectories (prepared programs of the numba kernel set: entries
+    ``(diagonal, (matrix, real, imag), qubits)``); also the operation index of each event."""
+    from qsim_dist.kernels import batched_cpu as B
+
+    meta, qubits, mats, rmats, aux, event_op = [], [], [], [], [], []
+
+    def add(kind, k, qs, m=(), rm=(), ax=()):
+        offsets = [] if kind == B.OP_PAULI else \
+            [sum(1 << q for j, q in enumerate(qs) if r >> j & 1) for r in range(1 << k)]
+        meta.append((kind, k, len(qubits), len(rmats if kind == B.OP_REAL1 else mats), len(aux),
+                     len(aux) + len(ax)))
+        qubits.extend([*map(int, qs), *sorted(map(int, qs))])
+        mats.extend(m)
+        rmats.extend(rm)
+        aux.extend([*map(int, ax), *offsets])
+
+    for step in steps:
+        if step.kind == "pauli":
+            probs, _, slots = step.payload
+            x, z, phase = _pauli_masks(probs, slots, dtype)
+            event_op.append(len(meta))
+            add(B.OP_PAULI, probs.size, (), phase, (), [len(event_op) - 1, *x, *z])
+            continue
+        for diagonal, m, qs in step.payload:
+            matrix = np.asarray(m[0])
+            if diagonal:
+                add(B.OP_DIAGONAL, len(qs), qs, matrix.reshape(-1))
+                continue
+            nonzero = matrix != 0
+            if len(qs) == 1 and not matrix.imag.any():
+                add(B.OP_REAL1, 1, qs, (), matrix.real.reshape(-1))
+            elif (nonzero.sum(axis=1) == 1).all():
+                columns = nonzero.argmax(axis=1)
+                add(B.OP_MONOMIAL, len(qs), qs, matrix[np.arange(matrix.shape[0]),
+                                                       columns], (), columns)
+            else:
+                add(B.OP_DENSE, len(qs), qs, matrix.reshape(-1))
+    real = np.float32 if np.dtype(dtype) == np.complex64 else np.float64
+    return (np.array(meta, dtype=np.int64).reshape(-1, 6), np.array(qubits, dtype=np.int64),
+            np.array(mats, dtype=dtype), np.array(rmats, dtype=real),
+            np.array(aux, dtype=np.int64), np.array(event_op, dtype=np.int64))
+
+
+_WALK_QUBITS = 14  # rows up to 2^14 amplitudes (128 KiB in complex64) stay in cache per walk
 _BATCH_AMPLITUDES = 1 << 24  # rows x 2^n of one batch (128 MiB in complex64)
 
 

@@ -13,6 +13,11 @@ Every rank takes the same decisions: the plan depends on the circuit only; proba
 reduced over all ranks before the shared random draw of :mod:`.base`; samples and amplitudes are
 combined so every rank returns the same values. A seed gives the same counts and amplitudes (to
 rounding) at any rank count.
+
+Shot splitting (opt-in, ``split_shots=True``): a run of many trajectories (noise, dynamic
+circuit) whose state fits one rank is not sharded; each rank runs its share of fixed-size shot
+blocks on a full local state, each block seeded from (seed, block index), and the counts are
+summed, so the counts are the same at any rank count (see :class:`DistributedBackend`).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import numpy as np
 from qsim_dist.kernels.shard import from_host, pauli_partner_sum, precision_context, to_host
 
 from ..circuit import Circuit, Instruction
-from ..errors import BackendError
+from ..errors import BackendError, OptionError
 from ..comm import (DEFAULT_BUFFER_BYTES, Comm, available_host_memory, check_memory,
                     validate_ranks)
 from ..observables import pauli_phase
@@ -438,6 +443,21 @@ class DistributedBackend(Backend):
         (host memory shared by the ranks on the node).
     comm
         An mpi4py communicator (default ``MPI.COMM_WORLD``).
+    split_shots
+        Opt-in shot splitting (default False): a run with trajectories (noise channels or a
+        dynamic circuit; no checkpoint) whose full state fits one rank's memory is not sharded;
+        its shots are cut into blocks of ``shot_block`` shots, block b run as an independent
+        run seeded by ``SeedSequence((seed, b))`` on a full local state (the statevector
+        backend with the same kernels), blocks dealt round-robin over the ranks, counts summed
+        over all ranks. The counts depend on the seed and ``shot_block`` only: the same at any
+        rank count (and they differ from an unsplit run with the same seed, which draws all
+        shots from one stream). ``metadata["shot_split"]`` reports the blocks; ``save_state``
+        gives block 0's first trajectory on every rank; :meth:`save_result` has no state to
+        write after such a run. Runs without trajectories, or whose state does not fit one
+        rank, are sharded as usual.
+    shot_block
+        Shots per block of a split run (default 1024): the unit of work a rank takes; a larger
+        block shares more work between trajectories, a smaller one spreads few shots wider.
     """
 
     name = "distributed"
@@ -445,8 +465,15 @@ class DistributedBackend(Backend):
 
     def __init__(self, kernels: str = "auto", max_dense: int | None = None,
                  max_diagonal: int = _MAX_DIAGONAL, buffer_bytes: int = DEFAULT_BUFFER_BYTES,
-                 memory_limit: int | None = None, comm: Any = None):
+                 memory_limit: int | None = None, comm: Any = None,
+                 split_shots: bool = False, shot_block: int = 1024):
         from qsim_dist.kernels import get_kernels
+
+        if not isinstance(shot_block, (int, np.integer)) or isinstance(shot_block, bool) \
+                or shot_block < 1:
+            raise OptionError(f"shot_block must be a positive integer, got {shot_block!r}")
+        self.split_shots = bool(split_shots)
+        self.shot_block = int(shot_block)
 
         self.kernels = get_kernels(kernels)
         self.comm = Comm(comm, buffer_bytes)
@@ -502,7 +529,72 @@ class DistributedBackend(Backend):
         if seed is None and (checkpoint is None or checkpoint.resume is None):
             seed = self.comm.bcast(int(np.random.SeedSequence().entropy % (1 << 63)))
         self.comm.reset_stats()
-        result = super().run(circuit, shots=shots, seed=seed,
-                             progress=progress if self.comm.rank == 0 else False, **options)
+        if self.split_shots and self._splittable(circuit, options):
+            result = self._run_split(circuit, shots, seed, **options)
+        else:
+            result = super().run(circuit, shots=shots, seed=seed,
+                                 progress=progress if self.comm.rank == 0 else False, **options)
         result.metadata.update(self.comm.stats())
         return result
+
+    # -- shot splitting (see split_shots) ---------------------------------------------------
+    def _splittable(self, circuit: Circuit, options: dict[str, Any]) -> bool:
+        """Whether a run splits its shots: trajectories, no checkpoint, and a full state that
+        fits every rank (one decision for all ranks)."""
+        if options.get("checkpoint") is not None:
+            return False
+        noise = options.get("noise")
+        if not (circuit.is_dynamic() or (noise is not None and noise.lower(circuit).has_channels)):
+            return False
+        precision = self._check_precision(options.get("precision"))
+        needed = np.dtype(_DTYPES[precision]).itemsize << circuit.num_qubits
+        return needed <= self.comm.allreduce_min(self._available_memory())
+
+    def _run_split(self, circuit: Circuit, shots: int, seed: int, **options: Any) -> Result:
+        from .statevector import StatevectorBackend
+
+        unknown = set(options) - {"precision", "save_state", "noise", "checkpoint"}
+        if unknown:
+            raise OptionError(f"unknown run option(s): {', '.join(sorted(unknown))}")
+        if not isinstance(shots, (int, np.integer)) or isinstance(shots, bool) or shots < 0:
+            raise OptionError(f"shots must be a non-negative integer, got {shots!r}")
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
+        t0 = time.perf_counter()
+        local = StatevectorBackend(self.kernels.name, self.max_dense, self.max_diagonal)
+        precision = self._check_precision(options.get("precision"))
+        save_state = bool(options.get("save_state"))
+        blocks = max(1, -(-shots // self.shot_block))
+        counts: dict[str, int] = {}
+        saved = None
+        compile_time = 0.0
+        for b in range(self.comm.rank, blocks, self.comm.size):
+            block_shots = min(self.shot_block, shots - b * self.shot_block) if shots else 0
+            r = local.run(circuit, shots=block_shots, seed=block_seed(seed, b),
+                          precision=precision, save_state=save_state and b == 0,
+                          progress=False, noise=options.get("noise"))
+            for key, c in r.counts.items():
+                counts[key] = counts.get(key, 0) + c
+            compile_time += r.compile_time
+            if b == 0:
+                saved = r.statevector
+        total: dict[str, int] = {}
+        for part in self.comm.allgather(counts):
+            for key, c in part.items():
+                total[key] = total.get(key, 0) + c
+        if save_state:
+            saved = self.comm.bcast(saved)
+        self.last_state = None
+        return Result(
+            num_qubits=circuit.num_qubits, num_clbits=circuit.num_clbits, shots=shots, seed=seed,
+            precision=precision, backend=self.name, counts=dict(sorted(total.items())),
+            statevector=saved, wall_time=time.perf_counter() - t0, compile_time=compile_time,
+            circuit_name=circuit.name,
+            metadata={"shot_split": {"blocks": blocks, "block_shots": self.shot_block,
+                                     "ranks": self.comm.size}})
+
+
+def block_seed(seed: int, block: int) -> int:
+    """The seed of block ``block`` of a split run seeded with ``seed`` (see split_shots)."""
+    return int(np.random.SeedSequence((int(seed), int(block))).generate_state(1, np.uint64)[0]
+               >> np.uint64(1))
