@@ -3,6 +3,7 @@ one process.
 
     python benchmarks/trajectory_rate.py                     # 10 qubits, 5 layers, 100,000 shots
     python benchmarks/trajectory_rate.py --shots 20000 --repeats 3
+    python benchmarks/trajectory_rate.py --kernels jax       # the batched JAX path (GPU)
 
 The circuit: ``layers`` layers of RY(random angle) on every qubit followed by a brick of CNOTs;
 a depolarizing channel after every gate (Qiskit's convention: p1 on RY, p2 on CX), readout error
@@ -61,13 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2, help="runs (the first is cold)")
     parser.add_argument("--backend", default="statevector")
+    parser.add_argument("--kernels", default="auto", choices=["auto", "numba", "jax"],
+                        help="kernel set: jax batches one row per distinct Pauli sequence "
+                             "(the GPU path); numba walks trajectories on the CPU")
     args = parser.parse_args(argv)
     from qiskit_aer import AerSimulator
 
     c = layered_circuit(args.qubits, args.layers)
     aer_noise = aer_noise_model(args.p1, args.p2, args.readout)
     noise = from_qiskit_noise_model(aer_noise)
-    sim = get_backend(args.backend)
+    sim = get_backend(args.backend, kernels=args.kernels)
     aer = AerSimulator(noise_model=aer_noise, seed_simulator=args.seed)
     qc = to_qiskit(c)
     gates = sum(1 for i in c if i.is_gate)

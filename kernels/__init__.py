@@ -13,12 +13,20 @@ Two sets implement it: ``numba`` (CPU, parallel loops updating the state in plac
     collapse(state, q, outcome, scale)     project qubit q on outcome, multiply by scale
     pauli_expectation(state, x, z)         sum_j conj(psi_j) (-1)^|j&z| psi_{j^x}
     copy(state), to_numpy(state)
+    rows(state, count)                     a batch of rows, the first count copies of state
+    active_rows(rows, used)                the part of a batch the gate kernels pass over
+    copy_rows(rows, dst, src)              rows[dst] = rows[src], the batch grown as needed
+    apply_paulis_rows(rows, which, x, z, phase)  row which[i] times its Pauli string
+    sample_rows(rows, row_of_shot, draws)  a basis index per shot from its row and uniform
+A batch of rows is itself a state of n + log2(rows) qubits: gates on every row are the ordinary
+kernels applied to the flat batch (rows a power of two, or for numba whole tiles of 64).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import time
 
 KERNEL_SETS = ("numba", "jax")
 
@@ -35,6 +43,19 @@ def jax_has_accelerator() -> bool:
     import jax
 
     return jax.default_backend() != "cpu"
+
+
+_WARM: set[tuple[str, type]] = set()
+
+
+def warm_up(kernels, dtype) -> float:
+    """Load a kernel set's compiled code once per process and dtype; the seconds it took."""
+    if (kernels.name, dtype) in _WARM:
+        return 0.0
+    t0 = time.perf_counter()
+    kernels.warm_up(dtype)
+    _WARM.add((kernels.name, dtype))
+    return time.perf_counter() - t0
 
 
 def get_kernels(name: str = "auto"):

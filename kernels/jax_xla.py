@@ -79,6 +79,42 @@ def pauli_expectation(state, x_mask, z_mask):
     return jnp.sum(jnp.conj(state) * partner * sign)
 
 
+# -- a batch of trajectories as one (rows, 2^n) array -----------------------------------------
+# Gates common to every row need no kernel of their own: the flat batch is a state whose row
+# index sits above the qubit bits (rows a power of two), so apply_dense/apply_diagonal serve.
+
+
+@partial(jax.jit, donate_argnums=0)
+def apply_paulis_rows(rows, x, z, phase):
+    """Row r becomes ``P_r row``: ``(P psi)[j] = phase[r] (-1)^|j & z[r]| psi[j ^ x[r]]``
+    (X on x, Z on z, Y on both, ``phase = (-i)^#Y``); identity rows have x = z = 0, phase 1."""
+    j = jnp.arange(rows.shape[1], dtype=x.dtype)
+    moved = jnp.take_along_axis(rows, j[None, :] ^ x[:, None], axis=1)
+    parity = jax.lax.population_count(j[None, :] & z[:, None]) & 1
+    sign = (1 - 2 * parity).astype(rows.real.dtype)
+    return moved * sign * phase[:, None].astype(rows.dtype)
+
+
+@partial(jax.jit, donate_argnums=0)
+def _take_rows(rows, source):
+    return rows[source]
+
+
+@jax.jit
+def sample_rows(rows, row_of_shot, draws):
+    """Inverse-transform sampling per row: shot s reads a basis index of row ``row_of_shot[s]``
+    from its uniform ``draws[s]`` (each row renormalised by its sum). A bitwise binary search
+    over the row's cumulative sums: n gathers of one element per shot, no per-shot copy."""
+    cdf = jnp.cumsum(rows.real ** 2 + rows.imag ** 2, axis=1)
+    size = rows.shape[1]
+    target = draws.astype(cdf.dtype) * cdf[row_of_shot, size - 1]
+    index = jnp.zeros(row_of_shot.shape, dtype=row_of_shot.dtype)
+    for b in reversed(range(size.bit_length() - 1)):  # static: unrolled over the n bits
+        candidate = index | (1 << b)
+        index = jnp.where(cdf[row_of_shot, candidate - 1] <= target, candidate, index)
+    return index  # the number of entries <= target, at most size - 1
+
+
 def zero_state(num_qubits: int, dtype) -> jax.Array:
     return jnp.zeros(1 << num_qubits, dtype=dtype).at[0].set(1)
 
@@ -91,6 +127,7 @@ class JaxKernels:
     """The XLA set behind the common kernel interface (see kernels/__init__.py)."""
 
     name = "jax"
+    max_dense = 5  # the largest dense block that stays memory-bound (benchmarks/)
 
     @staticmethod
     def zero_state(num_qubits: int, dtype):
@@ -139,6 +176,53 @@ class JaxKernels:
     @staticmethod
     def pauli_expectation(state, x_mask: int, z_mask: int) -> complex:
         return complex(pauli_expectation(state, int(x_mask), int(z_mask)))
+
+    # rows of trajectories: a power of two of them (the flat batch is a state), every shape
+    # padded to a power of two so that a kernel compiles once per size class
+    @staticmethod
+    def rows(state, count: int):
+        """A batch of rows whose first ``count`` are copies of ``state``, the rest zero."""
+        capacity = 1 << (count - 1).bit_length()
+        return jnp.zeros((capacity, state.size), state.dtype).at[:count].set(state)
+
+    @staticmethod
+    def active_rows(rows, used: int):
+        return rows  # every row: a slice would be a copy and a new shape to compile
+
+    @staticmethod
+    def copy_rows(rows, dst: np.ndarray, src: np.ndarray):
+        """Row ``dst[i]`` becomes a copy of row ``src[i]`` (the batch grows as needed)."""
+        need = int(dst.max()) + 1
+        if need > rows.shape[0]:
+            capacity = 1 << (need - 1).bit_length()
+            rows = jnp.concatenate([rows, jnp.zeros((capacity - rows.shape[0], rows.shape[1]),
+                                                    rows.dtype)])
+        source = np.arange(rows.shape[0])
+        source[dst] = src
+        return _take_rows(rows, jnp.asarray(source))
+
+    @staticmethod
+    def apply_paulis_rows(rows, which: np.ndarray, x: np.ndarray, z: np.ndarray,
+                          phase: np.ndarray):
+        """Row ``which[i]`` becomes the Pauli string (x[i], z[i], phase[i]) times itself."""
+        full_x = np.zeros(rows.shape[0], dtype=x.dtype)
+        full_z = np.zeros(rows.shape[0], dtype=z.dtype)
+        full_phase = np.ones(rows.shape[0], dtype=phase.dtype)
+        full_x[which], full_z[which], full_phase[which] = x, z, phase
+        return apply_paulis_rows(rows, jnp.asarray(full_x), jnp.asarray(full_z),
+                                 jnp.asarray(full_phase))
+
+    @staticmethod
+    def sample_rows(rows, row_of_shot: np.ndarray, draws: np.ndarray) -> np.ndarray:
+        """A basis index per shot, read from row ``row_of_shot[s]`` with uniform ``draws[s]``."""
+        shots = draws.size
+        padded = 1 << max(0, (shots - 1).bit_length())
+        which = np.zeros(padded, dtype=np.int64)
+        which[:shots] = row_of_shot
+        u = np.zeros(padded, dtype=np.float64)
+        u[:shots] = draws
+        return np.asarray(sample_rows(rows, jnp.asarray(which), jnp.asarray(u)),
+                          dtype=np.int64)[:shots]
 
     @staticmethod
     def copy(state):

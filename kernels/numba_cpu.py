@@ -455,6 +455,7 @@ class NumbaKernels:
     """The CPU set behind the common kernel interface (see kernels/__init__.py)."""
 
     name = "numba"
+    max_dense = 4  # the largest dense block that stays memory-bound (benchmarks/)
 
     @staticmethod
     def zero_state(num_qubits: int, dtype) -> np.ndarray:
@@ -518,6 +519,49 @@ class NumbaKernels:
     @staticmethod
     def pauli_expectation(state, x_mask: int, z_mask: int) -> complex:
         return complex(pauli_expectation(state, x_mask, z_mask))
+
+    # rows of trajectories: whole tiles of 64 rows for the gate kernels; a batch grows by
+    # doubling and the gate kernels pass over the used rows only (rounded up to a tile)
+    @staticmethod
+    def rows(state, count: int) -> np.ndarray:
+        """A batch of rows whose first ``count`` are copies of ``state``, the rest zero."""
+        rows = np.zeros((-(-count // 64) * 64, state.size), dtype=state.dtype)
+        rows[:count] = state
+        return rows
+
+    @staticmethod
+    def active_rows(rows, used: int):
+        return rows[:-(-used // 64) * 64]
+
+    @staticmethod
+    def copy_rows(rows, dst: np.ndarray, src: np.ndarray) -> np.ndarray:
+        need = int(dst.max()) + 1
+        if need > rows.shape[0]:
+            bigger = np.zeros((-(-max(2 * rows.shape[0], need) // 64) * 64, rows.shape[1]),
+                              dtype=rows.dtype)
+            bigger[:rows.shape[0]] = rows
+            rows = bigger
+        rows[dst] = rows[src]
+        return rows
+
+    @staticmethod
+    def apply_paulis_rows(rows, which: np.ndarray, x: np.ndarray, z: np.ndarray,
+                          phase: np.ndarray) -> np.ndarray:
+        from .batched_cpu import apply_paulis
+
+        apply_paulis(rows, which, x, z, phase)
+        return rows
+
+    @staticmethod
+    def sample_rows(rows, row_of_shot: np.ndarray, draws: np.ndarray) -> np.ndarray:
+        """As the JAX kernel; here each row's shots are contiguous and their draws sorted."""
+        from .batched_cpu import sample_rows
+
+        cuts = np.flatnonzero(row_of_shot[1:] != row_of_shot[:-1]) + 1
+        starts = np.concatenate(([0], cuts, [row_of_shot.size])).astype(np.int64)
+        out = np.empty(draws.size, dtype=np.int64)
+        sample_rows(rows[row_of_shot[starts[:-1]]], starts, draws, out)
+        return out
 
     @staticmethod
     def copy(state):

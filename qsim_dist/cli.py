@@ -7,6 +7,7 @@
                                [--stats] [--noise NOISE.toml]
                                [--checkpoint CKPT.h5 [--checkpoint-every SECONDS]]
                                [--resume CKPT.h5]
+                               [--split-shots [--shot-block N]]   (distributed backend)
     qsim-dist dqc CIRCUIT.qasm --network NET.toml [...]   (see qsim_dist/network/cli.py)
     qsim-dist info [--json]
 
@@ -122,6 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue the run saved in this checkpoint (same circuit, noise, "
                           "precision and shots; its seed unless --seed repeats it; any rank "
                           "count)")
+    run.add_argument("--split-shots", action="store_true",
+                     help="distributed backend, runs with trajectories (--noise, or a dynamic "
+                          "circuit): cut the shots into blocks seeded from (seed, block) and "
+                          "spread them over groups of ranks, each group as few ranks as hold "
+                          "the state; the counts depend on --seed and --shot-block only, not on "
+                          "the rank count (they differ from an unsplit run's). An error with "
+                          "another backend")
+    run.add_argument("--shot-block", metavar="N", type=_non_negative_int("shot block"),
+                     default=None, help="shots per block of --split-shots (default 1024)")
 
     from .network.cli import add_dqc_parser
 
@@ -186,6 +196,13 @@ def _check_run_options(args: argparse.Namespace) -> Path:
         raise OptionError("--checkpoint-gates must be at least 1")
     if args.checkpoint is None and args.resume is None and args.checkpoint_gates is not None:
         raise OptionError("--checkpoint-gates needs --checkpoint or --resume")
+    if args.shot_block == 0:
+        raise OptionError("--shot-block must be at least 1")
+    if args.shot_block is not None and not args.split_shots:
+        raise OptionError("--shot-block needs --split-shots")
+    if args.split_shots and args.backend != "distributed":
+        raise OptionError(f"--split-shots needs the distributed backend (mpiexec, or "
+                          f"--backend distributed), not '{args.backend}'")
     if args.checkpoint is not None:
         from .io.checkpoint import check_writable as checkpoint_writable
 
@@ -267,7 +284,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from .backends import get_backend
 
-    backend = get_backend(args.backend)
+    options: dict[str, Any] = {}
+    if args.split_shots:
+        options["split_shots"] = True
+        if args.shot_block is not None:
+            options["shot_block"] = args.shot_block
+    backend = get_backend(args.backend, **options)
     result = backend.run(circuit, shots=args.shots, seed=args.seed, precision=args.precision,
                          save_state=args.save_state, progress=None, noise=noise,
                          checkpoint=_checkpointing(args))

@@ -101,6 +101,7 @@ class Comm:
         self.size = self.comm.Get_size()
         self.buffer_bytes = int(buffer_bytes)
         self._groups: dict[tuple[int, ...], Any] = {}
+        self._node_ranks: int | None = None  # set by split: the parent's ranks on the node
         self.reset_stats()
 
     # -- statistics -----------------------------------------------------------------------
@@ -185,11 +186,33 @@ class Comm:
         return h5py.File(path, mode, driver="mpio", comm=self.comm)
 
     def ranks_on_node(self) -> int:
-        """Ranks sharing this rank's node (they share its memory)."""
+        """Ranks sharing this rank's node (they share its memory). For a communicator made by
+        :meth:`split`, those of the communicator it was split from: its sibling groups run on
+        the same node at the same time."""
+        if self._node_ranks is not None:
+            return self._node_ranks
         node = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
         size = node.Get_size()
         node.Free()
         return size
+
+    def split(self, color: int, key: int) -> "Comm":
+        """A :class:`Comm` over the ranks that pass the same ``color``, ordered by ``key``
+        (``MPI_Comm_split``), with the same buffer cap; its :meth:`ranks_on_node` is this
+        communicator's. Collective."""
+        node_ranks = self.ranks_on_node()
+        with self.communicating():
+            sub = Comm(self.comm.Split(int(color), int(key)), self.buffer_bytes)
+        sub._node_ranks = node_ranks
+        return sub
+
+    def add_stats(self, other: "Comm") -> None:
+        """Add ``other``'s statistics of this rank (payload bytes, communication and computation
+        seconds) to this communicator's; exchanges are left to the caller (see
+        :meth:`stats`)."""
+        self.bytes_sent += other.bytes_sent
+        self.comm_time += other.comm_time
+        self.compute_time += other.compute_time
 
     # -- data movement --------------------------------------------------------------------
     def _piece(self, num_parts: int, itemsize: int) -> int:

@@ -232,6 +232,15 @@ BAD_OPTIONS = {
     "checkpoint_gates_alone": (["run", "{bell}", "--checkpoint-gates", "5"], "--checkpoint"),
     "resume_missing": (["run", "{bell}", "--resume", "{tmp}/none.ckpt"], "no such file"),
     "resume_not_a_checkpoint": (["run", "{bell}", "--resume", "{bell}"], "damaged"),
+    "split_shots_on_statevector": (["run", "{bell}", "--split-shots"], "distributed backend"),
+    "split_shots_on_reference": (["run", "{bell}", "--split-shots", "--backend", "reference"],
+                                 "distributed backend"),
+    "shot_block_zero": (["run", "{bell}", "--split-shots", "--shot-block", "0"], "at least 1"),
+    "shot_block_negative": (["run", "{bell}", "--split-shots", "--shot-block", "-2"],
+                            "shot block"),
+    "shot_block_not_integer": (["run", "{bell}", "--split-shots", "--shot-block", "1e3"],
+                               "shot block"),
+    "shot_block_alone": (["run", "{bell}", "--shot-block", "64"], "--split-shots"),
 }
 
 
@@ -386,6 +395,42 @@ def test_mpiexec_picks_distributed_and_reports_once(tmp_path):
     assert summary["counts"] == single["counts"]
     assert summary["exchanges"] > 0 and summary["bytes_sent"] > 0
     assert len(summary["comm_time_s"]) == len(summary["compute_time_s"]) == 4
+
+
+DYNAMIC = HEADER + """h q[0];
+measure q[0] -> c[0];
+if(c==1) x q[1];
+ry(0.4) q[0];
+measure q -> c;
+"""
+
+
+def test_split_shots_counts_do_not_depend_on_the_rank_count(tmp_path):
+    circuit = tmp_path / "dynamic.qasm"
+    circuit.write_text(DYNAMIC)
+    common = ["run", str(circuit), "--json", "--stats", "--seed", "5", "--shots", "1000",
+              "--backend", "distributed", "--noise", str(EXAMPLES / "noise.toml")]
+    args = common + ["--split-shots", "--shot-block", "64", "--out", "r.h5"]
+    one = _subprocess(args, tmp_path)
+    assert one.returncode == 0, one.stderr
+    single = json.loads(one.stdout)
+    assert single["shot_split"] == {"blocks": 16, "block_shots": 64, "ranks": 1,
+                                    "group_ranks": 1, "groups": 1}
+    proc = _mpiexec(2, args[:-1] + ["r2.h5"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["counts"] == single["counts"] and sum(single["counts"].values()) == 1000
+    assert summary["shot_split"] == {"blocks": 16, "block_shots": 64, "ranks": 2,
+                                     "group_ranks": 1, "groups": 2}
+    assert len(summary["compute_time_s"]) == 2
+    with h5py.File(tmp_path / "r2.h5") as f:
+        assert f.attrs["shots"] == 1000
+    # a different block size is a different run; without --split-shots the run is not split
+    other = json.loads(_subprocess(common + ["--split-shots", "--shot-block", "100"],
+                                   tmp_path).stdout)
+    assert other["shot_split"]["blocks"] == 10 and other["counts"] != single["counts"]
+    plain = json.loads(_subprocess(common, tmp_path).stdout)
+    assert "shot_split" not in plain
 
 
 def test_mpiexec_user_error_ends_every_rank(tmp_path):

@@ -130,3 +130,60 @@ def test_walk_pieces_do_not_change_the_result(monkeypatch, batch):
     want = sim.run(c, shots=2000, seed=4, noise=mixed_model()).counts
     monkeypatch.setattr(base, "_BATCH_AMPLITUDES", batch)  # pieces of at most 1 and 25 shots
     assert sim.run(c, shots=2000, seed=4, noise=mixed_model()).counts == want
+
+
+# -- one row per distinct Pauli sequence, vectorised over the batch (the JAX path) ----------
+@pytest.mark.parametrize("precision", ["double", "single"])
+def test_jax_rows_give_the_numba_result(precision):
+    c = layered(5, 2)
+    want = get_backend("statevector", kernels="numba").run(
+        c, shots=3000, seed=7, noise=model(), precision=precision).counts
+    got = get_backend("statevector", kernels="jax").run(
+        c, shots=3000, seed=7, noise=model(), precision=precision).counts
+    assert got == want
+    if precision == "double":
+        assert got == get_backend("reference").run(c, shots=3000, seed=7, noise=model()).counts
+
+
+def test_vector_batch_size_does_not_change_the_result(monkeypatch):
+    c = layered(4, 2)
+    sim = get_backend("statevector", kernels="jax")
+    want = sim.run(c, shots=1000, seed=4, noise=model(), precision="double").counts
+    monkeypatch.setattr(base, "_BATCH_AMPLITUDES", 16 * 300)  # chunks of 300 shots
+    got = sim.run(c, shots=1000, seed=4, noise=model(), precision="double").counts
+    assert got == want
+
+
+def test_numba_rows_on_a_small_state(monkeypatch):
+    """The level-by-level rows with the numba set (forced: on a small state it prefers the
+    walk), in several chunks."""
+    c = mixed()
+    sim = get_backend("statevector", kernels="numba")
+    want = sim.run(c, shots=2000, seed=9, noise=mixed_model(), precision="double").counts
+    calls = []
+    original = base.Backend._pauli_rows
+
+    def spy(*args):
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(base, "_WALK_QUBITS", 0)
+    monkeypatch.setattr(base.Backend, "_pauli_rows", staticmethod(spy))
+    monkeypatch.setattr(base, "_BATCH_AMPLITUDES", 128 << 7)  # several batches of rows
+    assert sim.run(c, shots=2000, seed=9, noise=mixed_model(),
+                   precision="double").counts == want
+    assert calls
+
+
+def test_jax_saved_state_is_one_trajectory():
+    c = Circuit(2, 2)
+    c.add("h", 0)
+    c.add("cx", 0, 1)
+    c.measure(0, 0)
+    c.measure(1, 1)
+    m = N.NoiseModel().add_gate_error(N.depolarizing(0.5, 2), "cx")
+    r = get_backend("statevector", kernels="jax").run(c, shots=100, seed=1, noise=m,
+                                                      save_state=True, precision="double")
+    psi = r.statevector
+    assert np.vdot(psi, psi).real == pytest.approx(1.0)
+    assert abs(abs(psi[0]) ** 2 + abs(psi[2]) ** 2 - 0.5) < 1e-9

@@ -43,6 +43,7 @@ from ..observables import PauliSum, as_pauli_sum
 from ..results import Result
 
 PRECISIONS = ("single", "double")
+DTYPES = {"single": np.complex64, "double": np.complex128}  # amplitude type per precision
 
 
 class State(ABC):
@@ -660,14 +661,16 @@ class Backend(ABC):
         event at a time; the shots, sorted by their Pauli sequence, share one state per distinct
         prefix: a tree walked with state copies (any state); with the numba kernels, walked
         depth first on one cache-resident row per piece of the shots, pieces in parallel
-        (states up to ``_WALK_QUBITS`` qubits), or level by level on a batch of rows (wider)."""
+        (states up to ``_WALK_QUBITS`` qubits), or level by level on a batch of rows (wider
+        states, and every state with the JAX kernels: vectorised over the batch)."""
         ops = [op for op in noisy.ops if not (isinstance(op, Instruction)
                                               and op.name == "measure")]
         final = [(op.qubits[0], op.clbits[0], noisy.readout.get(op.qubits[0]), op.qubits[0])
                  for op in noisy.ops if isinstance(op, Instruction) and op.name == "measure"]
         ncl = circuit.num_clbits
         first = next(k for k, op in enumerate(ops) if isinstance(op, NoiseOp))
-        batch = getattr(state, "supports_batch", False)  # Paulis as masks, not programs
+        kernels = getattr(state, "batch_kernels", None)  # rows of trajectories, if any
+        batch = kernels is not None  # Paulis as masks, not programs
         steps, _, _ = _steps(state, ops[first:], None, None, circuit.num_qubits,
                              pauli_programs=not batch)
         trajectories = max(shots, 1)
@@ -691,7 +694,7 @@ class Backend(ABC):
         uniforms = uniforms[np.lexsort((uniforms, np.cumsum(group)))]
         indices = np.empty(trajectories, dtype=np.int64)
         saved: list[np.ndarray] = []
-        if batch and state.num_qubits <= _WALK_QUBITS:
+        if kernels == "numba" and state.num_qubits <= _WALK_QUBITS:
             self._pauli_walk(state, steps, events, draws, uniforms, indices, save_state, saved)
         elif batch:
             self._pauli_rows(state, steps, events, draws, uniforms, indices, save_state, saved)
@@ -767,27 +770,26 @@ class Backend(ABC):
 
     @staticmethod
     def _pauli_rows(state, steps, events, draws, uniforms, indices, save_state, saved):
-        from qsim_dist.kernels.batched_cpu import apply_paulis, sample_rows
-
-        start = np.array(state.statevector())
-        masks = {k: _pauli_masks(steps[k].payload[0], steps[k].payload[2], start.dtype)
-                 for k in events}
+        """Level by level on a batch of rows (the state's row methods: numba in place, JAX
+        vectorised on the device): shots that share their Pauli prefix share a row; a row is
+        copied when its shots' Paulis first differ; every gate run is one pass over the batch,
+        every noise event one per-row Pauli pass; at the end each shot samples its row."""
+        masks = {k: _pauli_masks(steps[k].payload[0], steps[k].payload[2],
+                                 np.dtype(state.dtype)) for k in events}
         event_of = {k: e for e, k in enumerate(events)}
         total = draws.shape[1]
-        chunk = max(1, _BATCH_AMPLITUDES // start.size)
+        chunk = max(1, _BATCH_AMPLITUDES >> state.num_qubits)
         for c0 in range(0, total, chunk):  # groups cut at a chunk edge: simulated twice, same
             c1 = min(total, c0 + chunk)
             # rows are appended as groups split (a child that keeps its parent's place keeps
-            # its row); the buffer has a multiple of 64 rows (whole tiles for the gate kernels),
-            # and rows past the used ones stay zero
-            buffer = np.zeros((64, start.size), dtype=start.dtype)
-            buffer[0] = start
+            # its row)
+            rows = state.rows(1)
             used = 1
             starts = np.array([0], dtype=np.int64)
             row_of = np.array([0], dtype=np.int64)
             for k, step in enumerate(steps):
                 if step.kind == "gates":
-                    state.execute_rows(step.payload, buffer[:-(-used // 64) * 64])
+                    rows = state.execute_rows(step.payload, rows, used)
                     continue
                 row = draws[event_of[k], c0:c1]
                 change = np.flatnonzero(row[1:] != row[:-1]) + 1
@@ -797,14 +799,8 @@ class Backend(ABC):
                         parent = np.searchsorted(starts, grown, side="right") - 1
                         fresh = grown != starts[parent]
                         count = int(fresh.sum())
-                        if used + count > buffer.shape[0]:
-                            capacity = -(-max(2 * buffer.shape[0], used + count) // 64) * 64
-                            bigger = np.empty((capacity, start.size), dtype=start.dtype)
-                            bigger[:used] = buffer[:used]
-                            bigger[used:] = 0
-                            buffer = bigger
                         new_rows = np.arange(used, used + count)
-                        buffer[new_rows] = buffer[row_of[parent[fresh]]]
+                        rows = state.copy_rows(rows, new_rows, row_of[parent[fresh]])
                         row_of = row_of[parent]
                         row_of[fresh] = new_rows
                         used += count
@@ -814,14 +810,11 @@ class Backend(ABC):
                 if hit.size:
                     x, z, phase = masks[k]
                     p = picks[hit]
-                    apply_paulis(buffer, row_of[hit], x[p], z[p], phase[p])
-            rows = buffer[row_of]
-            bounds = np.append(starts, c1 - c0)
-            out = np.empty(c1 - c0, dtype=np.int64)
-            sample_rows(rows, bounds, uniforms[c0:c1], out)
-            indices[c0:c1] = out
+                    rows = state.apply_paulis_rows(rows, row_of[hit], x[p], z[p], phase[p])
+            row_of_shot = np.repeat(row_of, np.diff(np.append(starts, c1 - c0)))
+            indices[c0:c1] = state.sample_rows(rows, row_of_shot, uniforms[c0:c1])
             if save_state and c0 == 0:
-                saved.append(rows[0].copy())
+                saved.append(np.array(rows[0]))
 
 
 def _pauli_only(circuit: Circuit, noisy) -> bool:

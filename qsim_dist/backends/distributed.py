@@ -15,9 +15,11 @@ combined so every rank returns the same values. A seed gives the same counts and
 rounding) at any rank count.
 
 Shot splitting (opt-in, ``split_shots=True``): a run of many trajectories (noise, dynamic
-circuit) whose state fits one rank is not sharded; each rank runs its share of fixed-size shot
-blocks on a full local state, each block seeded from (seed, block index), and the counts are
-summed, so the counts are the same at any rank count (see :class:`DistributedBackend`).
+circuit) is cut into fixed-size shot blocks, each seeded from (seed, block index). The ranks form
+groups of ``g`` consecutive ranks, ``g`` the smallest power of two whose shards fit the ranks'
+memory (1: a full local state per rank); each group runs its share of the blocks, sharding the
+state over its ranks, and the counts are summed, so the counts are the same at any rank count
+and group size (see :class:`DistributedBackend`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from qsim_dist.kernels import warm_up
 from qsim_dist.kernels.shard import from_host, pauli_partner_sum, precision_context, to_host
 
 from ..circuit import Circuit, Instruction
@@ -39,12 +42,11 @@ from ..errors import BackendError, OptionError
 from ..comm import (DEFAULT_BUFFER_BYTES, Comm, available_host_memory, check_memory,
                     validate_ranks)
 from ..observables import pauli_phase
-from ..passes.fusion import fuse
+from ..passes.fusion import MAX_DIAGONAL, fuse
 from ..passes.layout import (Layout, mixing_qubits, plan_swaps, relabel_swaps, renamed,
                              restrict)
 from ..results import Result
-from .base import Backend, State
-from .statevector import _DTYPES, _MAX_DENSE, _MAX_DIAGONAL, _warm_up
+from .base import DTYPES, Backend, State
 
 _X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
 _SWAP = np.eye(4, dtype=np.complex128)[[0, 2, 1, 3]]
@@ -82,7 +84,7 @@ class DistributedState(State):
         self.K = kernels
         self.comm = comm
         self.num_qubits = num_qubits
-        self.dtype = _DTYPES[precision]
+        self.dtype = DTYPES[precision]
         g = validate_ranks(num_qubits, comm.size)
         self.layout = Layout(num_qubits, g)
         self._plan_layout = self.layout  # where the last prepared run leaves the state
@@ -442,19 +444,27 @@ class DistributedBackend(Backend):
         Bytes one rank may use for its shard and buffers; default: the device's free memory
         (host memory shared by the ranks on the node).
     comm
-        An mpi4py communicator (default ``MPI.COMM_WORLD``).
+        An mpi4py communicator (default ``MPI.COMM_WORLD``), or a :class:`~qsim_dist.comm.Comm`
+        (used as it is, with its own buffer cap).
     split_shots
-        Opt-in shot splitting (default False): a run with trajectories (noise channels or a
-        dynamic circuit; no checkpoint) whose full state fits one rank's memory is not sharded;
-        its shots are cut into blocks of ``shot_block`` shots, block b run as an independent
-        run seeded by ``SeedSequence((seed, b))`` on a full local state (the statevector
-        backend with the same kernels), blocks dealt round-robin over the ranks, counts summed
-        over all ranks. The counts depend on the seed and ``shot_block`` only: the same at any
-        rank count (and they differ from an unsplit run with the same seed, which draws all
-        shots from one stream). ``metadata["shot_split"]`` reports the blocks; ``save_state``
-        gives block 0's first trajectory on every rank; :meth:`save_result` has no state to
-        write after such a run. Runs without trajectories, or whose state does not fit one
-        rank, are sharded as usual.
+        Opt-in shot splitting (default False): the shots of a run with trajectories (noise
+        channels or a dynamic circuit; no checkpoint) are cut into blocks of ``shot_block``
+        shots, block b run as an independent run seeded by ``SeedSequence((seed, b))``
+        (:func:`block_seed`). The P ranks form P/g groups of g consecutive ranks, g the
+        smallest power of two (1, 2, 4, ... up to P) for which one rank's shard of the state,
+        plus the exchange buffer when g > 1, fits every rank's memory (the check of a sharded
+        run); block b goes to group b mod P/g, which runs it on a full local state when g = 1
+        (the statevector backend with the same kernels) and sharded over its g ranks otherwise
+        (a distributed backend on the group's sub-communicator, with the same kernels, fusion
+        limits, buffer and memory limit). The counts are summed once per group. They depend on
+        the seed and ``shot_block`` only: the same at any rank count and group size (and they
+        differ from an unsplit run with the same seed, which draws all shots from one stream).
+        ``metadata["shot_split"]`` reports ``blocks``, ``block_shots``, ``ranks``,
+        ``group_ranks`` (g) and ``groups``; the run statistics count every group (``bytes_sent``
+        of all ranks, ``exchanges`` of all groups, each rank's times). ``save_state`` gives
+        block 0's first trajectory on every rank, and :meth:`save_result` writes it (rank 0
+        writes the file). Runs without trajectories, or whose state fits no group size, are
+        sharded as usual (and refused as usual when the state does not fit).
     shot_block
         Shots per block of a split run (default 1024): the unit of work a rank takes; a larger
         block shares more work between trajectories, a smaller one spreads few shots wider.
@@ -464,7 +474,7 @@ class DistributedBackend(Backend):
     default_precision = "single"
 
     def __init__(self, kernels: str = "auto", max_dense: int | None = None,
-                 max_diagonal: int = _MAX_DIAGONAL, buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+                 max_diagonal: int = MAX_DIAGONAL, buffer_bytes: int = DEFAULT_BUFFER_BYTES,
                  memory_limit: int | None = None, comm: Any = None,
                  split_shots: bool = False, shot_block: int = 1024):
         from qsim_dist.kernels import get_kernels
@@ -476,13 +486,16 @@ class DistributedBackend(Backend):
         self.shot_block = int(shot_block)
 
         self.kernels = get_kernels(kernels)
-        self.comm = Comm(comm, buffer_bytes)
+        # (a Comm is taken as it is: a group's sub-communicator, see split_shots)
+        self.comm = comm if isinstance(comm, Comm) else Comm(comm, buffer_bytes)
         if self.kernels.name == "numba":
             _share_cores(self.comm.ranks_on_node())
-        self.max_dense = max_dense or _MAX_DENSE[self.kernels.name]
+        self.max_dense = max_dense or self.kernels.max_dense
         self.max_diagonal = max_diagonal
         self.memory_limit = memory_limit
         self.last_state: DistributedState | None = None
+        self._split_result = False  # whether the last run was split (see save_result)
+        self._group_backends: dict[int, Any] = {}  # group size -> backend of this rank's group
 
     def _available_memory(self) -> int:
         if self.memory_limit is not None:
@@ -499,12 +512,11 @@ class DistributedBackend(Backend):
 
     def new_state(self, num_qubits: int, precision: str) -> DistributedState:
         g = validate_ranks(num_qubits, self.comm.size)
-        shard = np.dtype(_DTYPES[precision]).itemsize << (num_qubits - g)
-        needed = shard + (min(self.comm.buffer_bytes, 2 * shard) if g else 0)
+        needed = _rank_bytes(num_qubits, g, precision, self.comm.buffer_bytes)
         # The poorest rank decides for all, so that every rank refuses together.
         check_memory(needed, self.comm.allreduce_min(self._available_memory()))
         # inside the run's clock, counted once per process and precision
-        warm_up_time = _warm_up(self.kernels, _DTYPES[precision])
+        warm_up_time = warm_up(self.kernels, DTYPES[precision])
         state = DistributedState(self.kernels, self.comm, num_qubits, precision,
                                  min(self.max_dense, num_qubits - g), self.max_diagonal)
         state.compile_time = warm_up_time
@@ -514,10 +526,29 @@ class DistributedBackend(Backend):
     def save_result(self, result: Result, path: str | os.PathLike) -> Path:
         """Write ``result`` with the final state of the last run on this backend into one HDF5
         file from all ranks (:meth:`DistributedState.save`; no rank gathers the state). For a
-        dynamic circuit the state is that of the last shot. Collective."""
+        dynamic circuit the state is that of the last shot. After a split run (see
+        ``split_shots``) there is no sharded state: rank 0 writes ``result`` as it is (with
+        block 0's trajectory if the run saved the state). Collective."""
+        if self.last_state is None and self._split_result:
+            return self._save_on_rank_zero(result, Path(path))
         if self.last_state is None:
             raise BackendError("no state to save: run a circuit first")
         return self.last_state.save(result, path)
+
+    def _save_on_rank_zero(self, result: Result, path: Path) -> Path:
+        from ..errors import QsimDistError
+        from ..io.hdf5 import save_result
+
+        error = None
+        if self.comm.rank == 0:
+            try:
+                save_result(result, path)
+            except QsimDistError as exc:
+                error = exc
+        error = self.comm.bcast(error)
+        if error:  # every rank raises the same error
+            raise error
+        return path
 
     def run(self, circuit: Circuit, shots: int = 1024, seed: int | None = None,
             progress: bool | None = None, **options: Any) -> Result:
@@ -529,8 +560,11 @@ class DistributedBackend(Backend):
         if seed is None and (checkpoint is None or checkpoint.resume is None):
             seed = self.comm.bcast(int(np.random.SeedSequence().entropy % (1 << 63)))
         self.comm.reset_stats()
-        if self.split_shots and self._splittable(circuit, options):
-            result = self._run_split(circuit, shots, seed, **options)
+        self._split_result = False
+        group = self._split_group(circuit, options) if self.split_shots else None
+        if group is not None:
+            result = self._run_split(circuit, shots, seed, group, **options)
+            self._split_result = True
         else:
             result = super().run(circuit, shots=shots, seed=seed,
                                  progress=progress if self.comm.rank == 0 else False, **options)
@@ -538,21 +572,45 @@ class DistributedBackend(Backend):
         return result
 
     # -- shot splitting (see split_shots) ---------------------------------------------------
-    def _splittable(self, circuit: Circuit, options: dict[str, Any]) -> bool:
-        """Whether a run splits its shots: trajectories, no checkpoint, and a full state that
-        fits every rank (one decision for all ranks)."""
+    def _split_group(self, circuit: Circuit, options: dict[str, Any]) -> int | None:
+        """The group size of a split run, or None when the run is not split: no trajectories,
+        a checkpoint, or no group size that fits. The group size is the smallest power of two
+        ``g`` dividing the rank count for which one rank's shard of a state sharded over ``g``
+        ranks (plus the exchange buffer when g > 1, as :meth:`new_state` counts it) fits the
+        poorest rank (one decision for all ranks)."""
         if options.get("checkpoint") is not None:
-            return False
+            return None
         noise = options.get("noise")
         if not (circuit.is_dynamic() or (noise is not None and noise.lower(circuit).has_channels)):
-            return False
+            return None
         precision = self._check_precision(options.get("precision"))
-        needed = np.dtype(_DTYPES[precision]).itemsize << circuit.num_qubits
-        return needed <= self.comm.allreduce_min(self._available_memory())
+        available = self.comm.allreduce_min(self._available_memory())
+        n, g = circuit.num_qubits, 0
+        while (1 << g) <= self.comm.size and self.comm.size % (1 << g) == 0 \
+                and (g == 0 or n - g >= 2):  # as validate_ranks: 2 local qubits per rank
+            if _rank_bytes(n, g, precision, self.comm.buffer_bytes) <= available:
+                return 1 << g
+            g += 1
+        return None
 
-    def _run_split(self, circuit: Circuit, shots: int, seed: int, **options: Any) -> Result:
-        from .statevector import StatevectorBackend
+    def _group_backend(self, size: int):
+        """The backend that runs this rank's group's blocks: the statevector backend (size 1)
+        or a distributed backend on the sub-communicator of ranks ``size * (rank // size)``
+        onwards (made once per group size; collective on first use)."""
+        if size not in self._group_backends:
+            if size == 1:
+                from .statevector import StatevectorBackend
 
+                backend = StatevectorBackend(self.kernels.name, self.max_dense, self.max_diagonal)
+            else:
+                sub = self.comm.split(self.comm.rank // size, self.comm.rank % size)
+                backend = DistributedBackend(self.kernels.name, self.max_dense, self.max_diagonal,
+                                             sub.buffer_bytes, self.memory_limit, comm=sub)
+            self._group_backends[size] = backend
+        return self._group_backends[size]
+
+    def _run_split(self, circuit: Circuit, shots: int, seed: int, group_size: int,
+                   **options: Any) -> Result:
         unknown = set(options) - {"precision", "save_state", "noise", "checkpoint"}
         if unknown:
             raise OptionError(f"unknown run option(s): {', '.join(sorted(unknown))}")
@@ -561,27 +619,36 @@ class DistributedBackend(Backend):
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
         t0 = time.perf_counter()
-        local = StatevectorBackend(self.kernels.name, self.max_dense, self.max_diagonal)
+        local = self._group_backend(group_size)
+        groups, group = self.comm.size // group_size, self.comm.rank // group_size
+        leader = self.comm.rank % group_size == 0  # the rank that reports its group's counts
         precision = self._check_precision(options.get("precision"))
         save_state = bool(options.get("save_state"))
         blocks = max(1, -(-shots // self.shot_block))
         counts: dict[str, int] = {}
+        exchanges = 0
         saved = None
         compile_time = 0.0
-        for b in range(self.comm.rank, blocks, self.comm.size):
+        for b in range(group, blocks, groups):
             block_shots = min(self.shot_block, shots - b * self.shot_block) if shots else 0
-            r = local.run(circuit, shots=block_shots, seed=block_seed(seed, b),
-                          precision=precision, save_state=save_state and b == 0,
-                          progress=False, noise=options.get("noise"))
+            with contextlib.nullcontext() if group_size > 1 else self.comm.computing():
+                r = local.run(circuit, shots=block_shots, seed=block_seed(seed, b),
+                              precision=precision, save_state=save_state and b == 0,
+                              progress=False, noise=options.get("noise"))
+            if group_size > 1:  # the group's run statistics, reset by each of its runs
+                self.comm.add_stats(local.comm)
+                exchanges += local.comm.exchanges
             for key, c in r.counts.items():
                 counts[key] = counts.get(key, 0) + c
             compile_time += r.compile_time
             if b == 0:
                 saved = r.statevector
         total: dict[str, int] = {}
-        for part in self.comm.allgather(counts):
+        for part, group_exchanges in self.comm.allgather((counts, exchanges) if leader
+                                                         else ({}, 0)):
             for key, c in part.items():
                 total[key] = total.get(key, 0) + c
+            self.comm.exchanges += group_exchanges  # every group's, on every rank
         if save_state:
             saved = self.comm.bcast(saved)
         self.last_state = None
@@ -591,7 +658,15 @@ class DistributedBackend(Backend):
             statevector=saved, wall_time=time.perf_counter() - t0, compile_time=compile_time,
             circuit_name=circuit.name,
             metadata={"shot_split": {"blocks": blocks, "block_shots": self.shot_block,
-                                     "ranks": self.comm.size}})
+                                     "ranks": self.comm.size, "group_ranks": group_size,
+                                     "groups": groups}})
+
+
+def _rank_bytes(num_qubits: int, g: int, precision: str, buffer_bytes: int) -> int:
+    """Bytes one rank needs for a ``num_qubits`` state sharded over ``2^g`` ranks: its shard,
+    plus the exchange buffer when there is more than one rank."""
+    shard = np.dtype(DTYPES[precision]).itemsize << (num_qubits - g)
+    return shard + (min(buffer_bytes, 2 * shard) if g else 0)
 
 
 def block_seed(seed: int, block: int) -> int:

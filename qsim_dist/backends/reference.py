@@ -11,7 +11,7 @@ import numpy as np
 
 from ..circuit import Circuit
 from ..noise import NoiseModel, NoiseOp
-from .base import Backend, State
+from .base import DTYPES, Backend, State
 
 
 def _as_tensor(vec: np.ndarray, n: int) -> np.ndarray:
@@ -116,7 +116,7 @@ class ReferenceBackend(Backend):
     compaction = False  # the yardstick carries every qubit; set True to test the generic path
 
     def new_state(self, num_qubits: int, precision: str) -> ReferenceState:
-        return ReferenceState(num_qubits, np.complex64 if precision == "single" else np.complex128)
+        return ReferenceState(num_qubits, DTYPES[precision])
 
 
 def density_matrix(circuit: Circuit, noise: NoiseModel | None = None) -> np.ndarray:

@@ -13,19 +13,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from qsim_dist.kernels import warm_up
 from qsim_dist.kernels.shard import from_host, precision_context
 
 from ..circuit import Instruction
 from ..observables import pauli_phase
-from ..passes.fusion import fuse
-from .base import Backend, State
+from ..passes.fusion import MAX_DIAGONAL, fuse
+from .base import DTYPES, Backend, State
 
-_DTYPES = {"single": np.complex64, "double": np.complex128}
-
-# Fusion limits per kernel set: the largest dense block that stays memory-bound (measured, see
-# benchmarks/), and diagonal tables up to 2^12 entries (one gather per amplitude).
-_MAX_DENSE = {"numba": 4, "jax": 5}
-_MAX_DIAGONAL = 12
 
 
 class FusedState(State):
@@ -33,7 +28,7 @@ class FusedState(State):
                  max_diagonal: int):
         self.K = kernels
         self.num_qubits = num_qubits
-        self.dtype = _DTYPES[precision]
+        self.dtype = DTYPES[precision]
         self.max_dense = max_dense
         self.max_diagonal = max_diagonal
         self.compile_time = 0.0
@@ -149,20 +144,45 @@ class FusedState(State):
         # many tiny passes: a parallel launch costs more than the pass (see _SERIAL_QUBITS)
         return _one_thread(self.K.name == "numba" and live_qubits < _SERIAL_QUBITS)
 
+    # -- a batch of trajectories as rows (see kernels/__init__.py) ---------------------------
     @property
-    def supports_batch(self) -> bool:
-        """Whether :meth:`execute_rows` works (a batch of rows is one flat numpy array)."""
-        return self.K.name == "numba"
+    def batch_kernels(self) -> str:
+        """The kernel set behind the row methods below: "numba" (rows updated in place, numpy)
+        or "jax" (rows are device arrays, each call returns the new batch)."""
+        return self.K.name
 
-    def execute_rows(self, program, rows: np.ndarray) -> None:
-        """Apply a prepared program to every row of ``rows`` (rows x 2^n, in place): the flat
-        batch is a state whose row index sits above the qubit bits."""
+    def rows(self, count: int):
+        """A batch of rows whose first ``count`` are copies of the current state."""
+        with self._x64():
+            return self.K.rows(self.vec, count)
+
+    def execute_rows(self, program, rows, used: int):
+        """Apply a prepared program to the first ``used`` rows of a batch (and maybe more):
+        the flat batch is a state whose row index sits above the qubit bits."""
         vec = self.vec
+        active = self.K.active_rows(rows, used)
         try:
-            self.vec = rows.reshape(-1)
+            self.vec = active.reshape(-1)
             self.execute(program)
+            result = self.vec.reshape(active.shape)
         finally:
             self.vec = vec
+        if active is rows:  # the kernels made a new batch (JAX)
+            return result
+        return rows  # updated in place through a view (numba)
+
+    def copy_rows(self, rows, dst: np.ndarray, src: np.ndarray):
+        with self._x64():
+            return self.K.copy_rows(rows, dst, src)
+
+    def apply_paulis_rows(self, rows, which: np.ndarray, x: np.ndarray, z: np.ndarray,
+                          phase: np.ndarray):
+        with self._x64():
+            return self.K.apply_paulis_rows(rows, which, x, z, phase)
+
+    def sample_rows(self, rows, row_of_shot: np.ndarray, draws: np.ndarray) -> np.ndarray:
+        with self._x64():
+            return self.K.sample_rows(rows, row_of_shot, draws)
 
 
 class StatevectorBackend(Backend):
@@ -172,11 +192,11 @@ class StatevectorBackend(Backend):
     default_precision = "single"
 
     def __init__(self, kernels: str = "auto", max_dense: int | None = None,
-                 max_diagonal: int = _MAX_DIAGONAL):
+                 max_diagonal: int = MAX_DIAGONAL):
         from qsim_dist.kernels import get_kernels
 
         self.kernels = get_kernels(kernels)
-        self.max_dense = max_dense or _MAX_DENSE[self.kernels.name]
+        self.max_dense = max_dense or self.kernels.max_dense
         self.max_diagonal = max_diagonal
 
     def _run_dynamic(self, circuit, state, *args):
@@ -187,7 +207,7 @@ class StatevectorBackend(Backend):
 
     def new_state(self, num_qubits: int, precision: str) -> FusedState:
         # inside the run's clock, counted once per process and precision
-        warm_up_time = _warm_up(self.kernels, _DTYPES[precision])
+        warm_up_time = warm_up(self.kernels, DTYPES[precision])
         state = FusedState(self.kernels, num_qubits, precision, self.max_dense, self.max_diagonal)
         state.compile_time = warm_up_time
         return state
@@ -211,16 +231,3 @@ def _one_thread(enabled: bool):
         yield
     finally:
         numba.set_num_threads(before)
-
-
-_WARM: set[tuple[str, type]] = set()
-
-
-def _warm_up(kernels, dtype) -> float:
-    """Load a kernel set's compiled code once per process and dtype; the seconds it took."""
-    if (kernels.name, dtype) in _WARM:
-        return 0.0
-    t0 = time.perf_counter()
-    kernels.warm_up(dtype)
-    _WARM.add((kernels.name, dtype))
-    return time.perf_counter() - t0

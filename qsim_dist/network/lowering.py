@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..circuit import Circuit, Instruction
-from ..noise import NoiseOp, NoisyCircuit
+from ..noise import NoisyCircuit
 from .program import DistributedProgram, LocalGate, ProgramError, RemoteGate, Teleport
 from .protocols import remote_gate, teleport
 from .runtime import Bit, Event, Runtime, Stats

@@ -96,7 +96,12 @@ _WINDOW = 16  # blocks looked at per gate: keeps fusion linear in circuit length
 _MAX_GROWTH = 1
 
 
-def fuse(gates: Sequence[Instruction], max_dense: int = 4, max_diagonal: int = 12) -> list[Block]:
+# Diagonal runs are merged into tables of up to 2^12 entries (one gather per amplitude).
+MAX_DIAGONAL = 12
+
+
+def fuse(gates: Sequence[Instruction], max_dense: int = 4,
+         max_diagonal: int = MAX_DIAGONAL) -> list[Block]:
     """Fuse unconditioned gates into blocks (see the module docstring)."""
     last: dict[int, _Open] = {}
     blocks: list[_Open] = []
