@@ -55,23 +55,8 @@ def sample_rows(rows, starts, draws, out):
     """Inverse-transform sampling per row: shots ``starts[r] .. starts[r+1]-1`` (``draws``
     sorted within each row's range, in [0, 1)) read basis indices of row r into ``out``;
     the row's probabilities are renormalised by their sum."""
-    n = rows.shape[1]
     for r in nb.prange(rows.shape[0]):
-        row = rows[r]
-        total = 0.0
-        for j in range(n):
-            total += row[j].real * row[j].real + row[j].imag * row[j].imag
-        acc = 0.0
-        j = 0
-        for s in range(starts[r], starts[r + 1]):
-            target = draws[s] * total
-            while j < n - 1:
-                p = row[j].real * row[j].real + row[j].imag * row[j].imag
-                if acc + p > target:
-                    break
-                acc += p
-                j += 1
-            out[s] = j
+        _sample_row(rows[r], starts[r], starts[r + 1], draws, out)
 
 
 # ---- whole trajectories per row, depth first, while the row stays in cache ------------------

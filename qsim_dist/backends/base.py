@@ -400,30 +400,34 @@ def _record(indices: np.ndarray, measures: Sequence[tuple], bits: Sequence[int],
     if num_clbits <= 62:  # each shot's clbits as one integer
         keys = np.full(len(indices), sum(int(b) << c for c, b in enumerate(bits[:num_clbits])),
                        dtype=np.int64)
-        for slot, clbit, confusion, qubit in measures:
-            if slot is None:
-                value = np.full(len(indices), bits[num_clbits + qubit], dtype=np.int64)
-            else:
-                value = (indices >> slot) & 1
-            if confusion is not None:
-                value = value ^ (rng.random(len(indices)) < confusion[value, 1 - value])
+        for measure in measures:
+            clbit, value = _recorded(measure, indices, bits, num_clbits, rng)
             keys = (keys & ~np.int64(1 << clbit)) | (value.astype(np.int64) << clbit)
         keys, inverse = np.unique(keys, return_inverse=True)
         totals = np.bincount(inverse.ravel(), weights=weights, minlength=len(keys))
         return {format(int(key), f"0{num_clbits}b") if num_clbits else "": int(t)
                 for key, t in zip(keys, totals)}
     table = np.tile(np.asarray(bits[:num_clbits], dtype=np.uint8), (len(indices), 1))
-    for slot, clbit, confusion, qubit in measures:
-        if slot is None:
-            value = np.full(len(indices), bits[num_clbits + qubit], dtype=np.int64)
-        else:
-            value = (indices >> slot) & 1
-        if confusion is not None:
-            value = value ^ (rng.random(len(indices)) < confusion[value, 1 - value])
+    for measure in measures:
+        clbit, value = _recorded(measure, indices, bits, num_clbits, rng)
         table[:, clbit] = value
     rows, inverse = np.unique(table, axis=0, return_inverse=True)
     totals = np.bincount(inverse.ravel(), weights=weights, minlength=len(rows))
     return {_bitstring(row): int(t) for row, t in zip(rows, totals)}
+
+
+def _recorded(measure: tuple, indices: np.ndarray, bits: Sequence[int], num_clbits: int,
+              rng: np.random.Generator) -> tuple[int, np.ndarray]:
+    """The clbit of a terminal measurement (slot, clbit, confusion, qubit) and the value it
+    records for each sampled basis index (a readout error drawn per shot)."""
+    slot, clbit, confusion, qubit = measure
+    if slot is None:  # a qubit not in the state: its known value
+        value = np.full(len(indices), bits[num_clbits + qubit], dtype=np.int64)
+    else:
+        value = (indices >> slot) & 1
+    if confusion is not None:
+        value = value ^ (rng.random(len(indices)) < confusion[value, 1 - value])
+    return clbit, value
 
 
 def _expand(psi: np.ndarray, live: Sequence[int], bits: Sequence[int], num_clbits: int,
