@@ -40,7 +40,8 @@ def test_dqc_human_output_with_placement(capsys):
 
 @pytest.mark.parametrize("case", ["missing circuit", "missing network", "bad network",
                                   "bad placement", "too big", "bad out dir", "bad plot suffix",
-                                  "bad purify", "no network option", "bad qasm"])
+                                  "bad purify", "no network option", "bad qasm",
+                                  "purify with one comm qubit", "purify rounds > comm qubits"])
 def test_dqc_user_mistakes(tmp_path, capsys, case):
     bad_net = tmp_path / "bad.toml"
     bad_net.write_text("[nodes.A]\ndata_qubits = -1\n")
@@ -60,6 +61,10 @@ def test_dqc_user_mistakes(tmp_path, capsys, case):
         "bad purify": [CIRCUIT, "--network", PAIR, "--purify", "magic"],
         "no network option": [CIRCUIT],
         "bad qasm": [str(bad_qasm), "--network", PAIR],
+        # the chain's end nodes have comm_qubits = 1; a round holds two pairs at once
+        "purify with one comm qubit": [CIRCUIT, "--network", str(EXAMPLES / "network_chain.toml"),
+                                       "--purify", "bbpssw:2"],
+        "purify rounds > comm qubits": [CIRCUIT, "--network", PAIR, "--purify", "dejmps:2"],
     }[case]
     rc = main(["dqc", *args, "--shots", "4", "--out", str(out)] if case != "bad out dir"
               else ["dqc", *args, "--shots", "4"])
@@ -67,6 +72,25 @@ def test_dqc_user_mistakes(tmp_path, capsys, case):
     assert rc == 2, err
     assert len(err.splitlines()) == 1 and err.startswith("qsim-dist: error: ")
     assert not out.exists() and not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_dqc_purification_counts_the_bits_of_every_round(capsys):
+    """Each round attempt sends two bits (each side its outcome); with one round every raw pair
+    is in exactly one attempt, so the purified run sends as many more bits as it made pairs."""
+    common = [CIRCUIT, "--network", PAIR, "--shots", "16", "--seed", "2", "--schedules", "4"]
+    plain = _dqc_json(capsys, *common)
+    pure = _dqc_json(capsys, *common, "--purify", "dejmps:1")
+    assert pure["epr_pairs_consumed"] == 2 * plain["epr_pairs"]
+    assert pure["classical_bits"] == pytest.approx(plain["classical_bits"] + pure["epr_pairs"])
+    assert pure["classical_bits"] >= plain["classical_bits"] + 2 * plain["epr_pairs"]
+
+
+def test_dqc_purify_refusal_is_one_line_naming_the_node(capsys):
+    chain = str(EXAMPLES / "network_chain.toml")
+    rc = main(["dqc", CIRCUIT, "--network", chain, "--purify", "bbpssw:2", "--shots", "4"])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "needs 3 communication qubits" in err and "node 'A' has comm_qubits = 1" in err
 
 
 def _dqc_json(capsys, *args):

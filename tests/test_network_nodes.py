@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from qsim_dist.errors import OptionError
 from qsim_dist.network import (DeadlockError, ProgramError, lower_nodes, network_from_dict,
                                run_nodes)
 from qsim_dist.network import protocols as P
@@ -211,35 +212,78 @@ def test_program_mistakes_are_errors():
         lower_nodes({"A": yields_junk}, net)
 
 
-def test_repeater_chain_of_node_programs_gives_the_swapped_fidelity():
-    """A - R - B: R swaps, B corrects; the end-to-end pair teleports at (2F'+1)/3 with
-    F' = F1 F2 + (1-F1)(1-F2)/3."""
-    f1, f2 = 0.95, 0.9
-    net = network_from_dict({"nodes": {"A": {"data_qubits": 1}, "B": {"data_qubits": 1},
-                                       "R": {"repeater": True, "comm_qubits": 2}},
-                             "links": [{"between": ["A", "R"], "fidelity": f1},
-                                       {"between": ["R", "B"], "fidelity": f2}]})
+@pytest.mark.parametrize("fidelities", [(0.95, 0.9),
+                                        # low fidelities, where F1 F2 alone is far off:
+                                        # F' = 0.3667 (F1 F2: 0.3), 0.2889 (F1 F2 F3: 0.15)
+                                        (0.6, 0.5), (0.5, 0.5, 0.6)])
+def test_repeater_chain_of_node_programs_gives_the_swapped_fidelity(fidelities):
+    """A - R1 - ... - B: every repeater swaps and sends its bits to B, which corrects; the
+    end-to-end pair teleports at (2F'+1)/3 with F' the chain's swapped fidelity (two links:
+    F' = F1 F2 + (1-F1)(1-F2)/3)."""
+    repeaters = [f"R{i}" for i in range(1, len(fidelities))]
+    names = ["A", *repeaters, "B"]
+    net = network_from_dict({
+        "nodes": {"A": {"data_qubits": 1}, "B": {"data_qubits": 1},
+                  **{r: {"repeater": True, "comm_qubits": 2} for r in repeaters}},
+        "links": [{"between": [x, y], "fidelity": f}
+                  for x, y, f in zip(names, names[1:], fidelities)]})
 
     def a(node):
         q = node.qubit()
         node.gate("u3", q, params=ANGLES)
-        half = yield node.epr("R")
+        half = yield node.epr(names[1])
         yield node.recv("B")                       # B says: the pair is ready
         yield from teleport_send(node, q, "B", pair=half)
 
-    def r(node):
-        yield from swap_at(node, "A", "B")
+    def repeater(i):
+        def program(node):
+            yield from swap_at(node, names[i - 1], names[i + 1], to="B")
+        return program
 
     def b(node):
-        half = yield node.epr("R")
-        yield from swap_correct(node, half, ["R"])
+        half = yield node.epr(names[-2])
+        yield from swap_correct(node, half, repeaters)
         yield node.send("A")
         return (yield from teleport_recv(node, "A", pair=half))
 
-    report = run_nodes({"A": a, "R": r, "B": b}, net, shots=4000, seed=8, backend="reference")
-    expected = P.teleport_fidelity(P.swap_fidelity(f1, f2))
-    assert abs(report.fidelity - expected) < 4 * report.fidelity_stderr + 1e-12
-    assert report.epr_pairs == 2 and report.classical_bits == 4
+    programs = {"A": a, "B": b, **{r: repeater(i) for i, r in enumerate(repeaters, 1)}}
+    report = run_nodes(programs, net, shots=8000, seed=8, backend="reference")
+    swapped = P.chain_fidelity(fidelities)
+    if len(fidelities) == 2:
+        f1, f2 = fidelities
+        assert swapped == pytest.approx(f1 * f2 + (1 - f1) * (1 - f2) / 3)
+    expected = P.teleport_fidelity(swapped)
+    assert abs(report.fidelity - expected) < 4 * report.fidelity_stderr + 1e-12, \
+        (report.fidelity, report.fidelity_stderr, expected)
+    assert report.epr_pairs == len(fidelities)
+    assert report.classical_bits == 2 * len(repeaters) + 2
+
+
+def test_node_programs_wait_for_the_comm_qubits_a_purification_holds():
+    """Two comm qubits and one purification round: a distillation holds both, so a second pair
+    asked for at once is made only after the first one's halves are freed; each round attempt
+    sends two bits."""
+    net = pair_network(0.8, {"comm_qubits": 2}, attempt_time=1e-6, latency=2e-6)
+
+    def side(node):
+        peer = "B" if node.name == "A" else "A"
+        first, second = node.epr(peer), node.epr(peer)
+        half = yield first
+        node.measure(half, output=True)
+        node.free(half)
+        half = yield second
+        node.measure(half, output=True)
+        node.free(half)
+
+    low = lower_nodes({"A": side, "B": side}, net, purification=("dejmps", 1))
+    use = low.stats.links["A-B"]
+    assert use.pairs == 2 and use.rounds == use.generated // 2 >= 2
+    assert low.stats.classical_bits == 2 * use.rounds
+    epr = sorted((e.start, e.end) for e in low.events if e.kind == "epr" and e.node == "A")
+    assert epr[1][0] >= epr[0][1] > 0      # the second distillation starts after the first
+    with pytest.raises(OptionError, match="comm_qubits = 1"):
+        lower_nodes({"A": side, "B": side}, pair_network(0.8, {"comm_qubits": 1}),
+                    purification=("dejmps", 1))
 
 
 def test_remote_cnot_node_programs_equal_the_local_gate():

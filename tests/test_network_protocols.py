@@ -70,10 +70,40 @@ def test_formulas_are_consistent():
     assert P.bbpssw(0.5)[1] == pytest.approx(0.5)        # the fixed point below which it fails
 
 
+def test_swap_fidelity_by_hand():
+    """F1 F2 + (1-F1)(1-F2)/3: the second term matters at low fidelity (F1 F2 alone is not it)."""
+    assert P.swap_fidelity(0.7, 0.6) == pytest.approx(0.42 + 0.3 * 0.4 / 3, rel=1e-14)
+    assert P.swap_fidelity(0.6, 0.5) == pytest.approx(0.3 + 0.4 * 0.5 / 3, rel=1e-14)
+    assert P.swap_fidelity(0.5, 0.5) == pytest.approx(1 / 3, rel=1e-14)
+    assert P.swap_fidelity(0.25, 0.9) == pytest.approx(0.25, rel=1e-14)  # maximally mixed
+    assert P.swap_fidelity(1.0, 0.8) == pytest.approx(0.8, rel=1e-14)
+    assert P.swap_fidelity(0.6, 0.5) == pytest.approx(P.swap_fidelity(0.5, 0.6), rel=1e-14)
+
+
+def test_chain_fidelity_of_three_and_four_links_by_hand():
+    # step by step: swap(0.9, 0.8) = 0.72 + 0.1 * 0.2 / 3 = 0.72 + 1/150 = 109/150, then
+    # swap(109/150, 0.7) = 0.7 * 109/150 + (41/150) * 0.3 / 3 = 76.3/150 + 4.1/150 = 0.536
+    assert P.chain_fidelity([0.9, 0.8, 0.7]) == pytest.approx(0.536, rel=1e-12)
+    # then swap(0.536, 0.6) = 0.3216 + 0.464 * 0.4 / 3 = 0.3216 + 0.0618666... = 0.3834666...
+    assert P.chain_fidelity([0.9, 0.8, 0.7, 0.6]) == pytest.approx(0.3216 + 0.1856 / 3,
+                                                                  rel=1e-12)
+    # the same in closed form: the Werner parameters w = (4F - 1)/3 multiply along the chain,
+    # F = 1/4 + 3/4 * prod(w); with w = 13/15, 11/15, 9/15, 7/15: 7236/13500 and 77652/202500
+    assert P.chain_fidelity([0.9, 0.8, 0.7]) == pytest.approx(7236 / 13500, rel=1e-12)
+    assert P.chain_fidelity([0.9, 0.8, 0.7, 0.6]) == pytest.approx(77652 / 202500, rel=1e-12)
+    # any order, any grouping: the same
+    assert P.chain_fidelity([0.6, 0.9, 0.7, 0.8]) == pytest.approx(77652 / 202500, rel=1e-12)
+    assert P.chain_fidelity([0.5, 0.5, 0.6]) == pytest.approx(0.2 + (2 / 3) * 0.4 / 3,
+                                                             rel=1e-12)
+
+
 # ---- EPR pairs, swapping ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fidelities", [(0.9,), (0.95, 0.85), (0.97, 0.9, 0.93),
-                                        (0.98, 0.95, 0.97, 0.9)])
+                                        (0.98, 0.95, 0.97, 0.9),
+                                        # low fidelities, where F1 F2 alone is far off:
+                                        # 0.3667 (F1 F2: 0.3), 0.2889 (0.15), 0.3835 (0.3024)
+                                        (0.6, 0.5), (0.5, 0.5, 0.6), (0.9, 0.8, 0.7, 0.6)])
 def test_swapping_werner_pairs_along_a_chain(fidelities):
     net, names = chain_network(fidelities)
     rt = Runtime(net, np.random.default_rng(0))
@@ -123,35 +153,146 @@ def _purify(protocol, fidelity, extra_noise=None):
     counts = sample(rt, bell_fidelity_ops(keep[0].index, keep[1].index, c0))
     success = {k: n for k, n in counts.items() if bit(k, ba.index) == bit(k, bb.index)}
     n_success = sum(success.values())
-    good = sum(n for k, n in success.items() if bit(k, c0) == 0 and bit(k, c0 + 1) == 0)
-    return n_success / SHOTS, good / n_success, n_success
+    # the Bell measurement (CX, H) reads (0, 0) on Phi+, (1, 1) on Psi-, (0, 1) on Psi+ and
+    # (1, 0) on Phi-: the kept pair's weights in the DEJMPS order (Phi+, Psi-, Psi+, Phi-)
+    bell = np.zeros(4)
+    for k, n in success.items():
+        bell[{(0, 0): 0, (1, 1): 1, (0, 1): 2, (1, 0): 3}[bit(k, c0), bit(k, c0 + 1)]] += n
+    return n_success / SHOTS, bell[0] / n_success, n_success, bell / n_success
 
 
 @pytest.mark.parametrize("fidelity", [0.75, 0.9])
 def test_bbpssw_success_probability_and_fidelity(fidelity):
-    p_hat, f_hat, n = _purify("bbpssw", fidelity)
+    p_hat, f_hat, n, _ = _purify("bbpssw", fidelity)
     p, f = P.bbpssw(fidelity)
     assert within(p_hat, p, SHOTS) and within(f_hat, f, n), (p_hat, p, f_hat, f)
 
 
 def test_dejmps_on_a_bell_diagonal_state():
     noise = {"X": 0.05, "Z": 0.15, "Y": 0.02}    # (I, X, Y, Z) = (Phi+, Psi+, Psi-, Phi-)
-    p_hat, f_hat, n = _purify("dejmps", 1.0, noise)
+    p_hat, f_hat, n, bell = _purify("dejmps", 1.0, noise)
     a, b, c, d = 0.78, noise["Y"], noise["X"], noise["Z"]
     p, out = P.dejmps([a, b, c, d])
     assert within(p_hat, p, SHOTS) and within(f_hat, out[0], n), (p_hat, p, f_hat, out[0])
+    # the whole output: (Phi+, Psi-, Psi+, Phi-) = (0.8953, 0.0221, 0.0368, 0.0459)
+    for k in range(4):
+        assert within(bell[k], out[k], n), (k, bell, out)
     # and DEJMPS beats BBPSSW's bilateral CNOT alone on this (non-Werner) state
-    _, f_plain, _ = _purify("bbpssw", 1.0, noise)
+    _, f_plain, _, _ = _purify("bbpssw", 1.0, noise)
     assert f_hat > f_plain
+
+
+# Conventions of these checks: DEJMPS coefficients in the order of Deutsch et al. 1996 and of
+# P.dejmps, (A, B, C, D) = weights of (Phi+, Psi-, Psi+, Phi-); P.purification_rounds and the
+# runtime use the Pauli order (I, X, Y, Z) = (Phi+, Psi+, Psi-, Phi-), i.e. (A, C, B, D).
+_S2 = math.sqrt(2)
+_BELL = np.array([[1, 0, 0, 1], [0, 1, -1, 0], [0, 1, 1, 0], [1, 0, 0, -1]]) / _S2  # A,B,C,D
+
+
+def _published_dejmps(a, b, c, d):
+    """The published map: N = (A+B)^2 + (C+D)^2, (A^2+B^2, 2CD, C^2+D^2, 2AB) / N."""
+    n = (a + b) ** 2 + (c + d) ** 2
+    return n, np.array([a * a + b * b, 2 * c * d, c * c + d * d, 2 * a * b]) / n
+
+
+def _dejmps_density_matrix(coefficients):
+    """One DEJMPS round computed on density matrices, independently of the package: two copies
+    of the Bell-diagonal pair on qubits (a1, b1, a2, b2) (a: Alice's halves), Rx(pi/2) on
+    Alice's, Rx(-pi/2) on Bob's, CNOT a1 -> a2 and b1 -> b2, a2 and b2 measured in Z, kept when
+    they agree. Returns (success probability, the kept pair's 4x4 density matrix)."""
+    pair = sum(w * np.outer(v, v) for w, v in zip(coefficients, _BELL))
+    rho = np.kron(pair, pair).astype(complex)
+
+    def rx(theta):
+        c, s = math.cos(theta / 2), math.sin(theta / 2)
+        return np.array([[c, -1j * s], [-1j * s, c]])
+
+    def cnot(control, target):
+        u = np.zeros((16, 16))
+        for i in range(16):
+            bits = [(i >> (3 - k)) & 1 for k in range(4)]
+            bits[target] ^= bits[control]
+            u[int("".join(map(str, bits)), 2), i] = 1
+        return u
+
+    rot = np.kron(np.kron(rx(np.pi / 2), rx(-np.pi / 2)), np.kron(rx(np.pi / 2), rx(-np.pi / 2)))
+    u = cnot(1, 3) @ cnot(0, 2) @ rot
+    rho = (u @ rho @ u.conj().T).reshape([2] * 8)
+    kept = sum(rho[:, :, m, m, :, :, m, m] for m in (0, 1)).reshape(4, 4)
+    p = float(np.trace(kept).real)
+    return p, kept / p
+
+
+def _bell_weights(rho):
+    """(A, B, C, D) of a pair's density matrix; asserts that it is Bell-diagonal."""
+    in_bell = _BELL @ rho @ _BELL.T
+    assert np.allclose(in_bell, np.diag(np.diag(in_bell)), atol=1e-12)
+    return np.diag(in_bell).real
+
+
+def test_dejmps_formula_is_the_published_map_by_hand():
+    # (A, B, C, D) = (0.7, 0.1, 0.15, 0.05): N = 0.8^2 + 0.2^2 = 0.68,
+    # A' = 0.5/0.68, B' = 0.015/0.68, C' = 0.025/0.68, D' = 0.14/0.68
+    p, out = P.dejmps([0.7, 0.1, 0.15, 0.05])
+    assert p == pytest.approx(0.68, rel=1e-14)
+    assert out == pytest.approx(np.array([0.5, 0.015, 0.025, 0.14]) / 0.68, rel=1e-14)
+    assert out.sum() == pytest.approx(1, rel=1e-14)
+    # Pauli order (I, X, Y, Z) = (A, C, B, D): the same map, reordered
+    p2, pauli = P._dejmps_pauli(np.array([0.7, 0.15, 0.1, 0.05]))
+    assert p2 == pytest.approx(0.68, rel=1e-14)
+    assert pauli == pytest.approx(np.array([0.5, 0.025, 0.015, 0.14]) / 0.68, rel=1e-14)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_dejmps_formula_against_a_density_matrix_round(seed):
+    coefficients = np.random.default_rng(seed).dirichlet(np.ones(4))
+    p_dm, rho = _dejmps_density_matrix(coefficients)
+    out_dm = _bell_weights(rho)
+    p, out = P.dejmps(coefficients)
+    assert p == pytest.approx(p_dm, abs=1e-12) and out == pytest.approx(out_dm, abs=1e-12)
+    p_pub, out_pub = _published_dejmps(*coefficients)
+    assert p == pytest.approx(p_pub, abs=1e-14) and out == pytest.approx(out_pub, abs=1e-14)
+
+
+@pytest.mark.parametrize("fidelity", [0.6, 0.8])
+def test_two_dejmps_rounds_against_density_matrices(fidelity):
+    """P.purification_rounds (Pauli order) against two density-matrix rounds: the second on two
+    copies of the first's (no longer Werner) output."""
+    q = (1 - fidelity) / 3
+    coefficients = np.array([fidelity, q, q, q])
+    table = P.purification_rounds(fidelity, "dejmps", 2)
+    assert len(table) == 2
+    for p_code, pauli in table:
+        p_dm, rho = _dejmps_density_matrix(coefficients)
+        coefficients = _bell_weights(rho)
+        assert p_code == pytest.approx(p_dm, abs=1e-12)
+        assert pauli == pytest.approx(coefficients[[0, 2, 1, 3]], abs=1e-12)
+    assert table[1][1][0] > table[0][1][0] > fidelity
 
 
 def test_purified_pair_bookkeeping():
     net, _ = chain_network([0.8])
     link = net.links[0]
-    seconds, weights, generated, discarded, attempts = P.purified_pair(
-        link, "bbpssw", 2, np.random.default_rng(1))
+    made = P.purified_pair(link, "bbpssw", 2, np.random.default_rng(1))
+    seconds, weights, generated, discarded, attempts, round_attempts = made
     assert weights[0] == pytest.approx(P.purification_rounds(0.8, "bbpssw", 2)[-1][1][0])
     assert generated >= 4 and (generated - discarded) == 4 and attempts == generated
+    # every level-1 attempt takes two raw pairs; at least one level-2 attempt on top
+    assert round_attempts - generated // 2 >= 1 and generated % 2 == 0
+    assert P.purification_comm_qubits(0) == 1 and P.purification_comm_qubits(2) == 3
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_purified_pair_counts_every_round_attempt_and_its_time(seed):
+    """One round: each attempt takes two raw pairs, a failed one discards both; every attempt,
+    failed or not, lasts its gates, measurement and the one-way exchange of outcomes."""
+    net, _ = chain_network([0.6])     # p = 0.59 for BBPSSW: failures are common
+    link = net.links[0]               # attempt_time 0: the time is the rounds' alone
+    made = P.purified_pair(link, "bbpssw", 1, np.random.default_rng(seed), local_time=1.0)
+    assert made.round_attempts == made.generated // 2 and made.generated % 2 == 0
+    assert made.discarded == 2 * (made.round_attempts - 1)
+    assert made.seconds == made.round_attempts * 1.0
+    assert made.attempts == made.generated
 
 
 # ---- remote gates over ideal links equal local gates ------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 
 from qsim_dist import Circuit, Instruction
 from qsim_dist import library as lib
+from qsim_dist.errors import OptionError
 from qsim_dist.network import (DistributedProgram, LocalGate, NetworkError, ProgramError,
                                RemoteGate, Teleport, ideal_state, load_network, lower,
                                lower_ideal, naive_program, network_from_dict, parse_placement,
@@ -155,7 +156,8 @@ def test_same_seed_same_report_and_noise_lowers_fidelity():
 
 
 def test_purification_costs_pairs_and_raises_link_fidelity():
-    net = network_from_dict({"nodes": {"A": {"data_qubits": 1}, "B": {"data_qubits": 1}},
+    node = {"data_qubits": 1, "comm_qubits": 3}       # two rounds hold 3 pairs at once
+    net = network_from_dict({"nodes": {"A": node, "B": node},
                              "links": [{"between": ["A", "B"], "fidelity": 0.8,
                                         "attempt_time": 1e-6}]})
     program = DistributedProgram(2, 0, ("A", "B"), [
@@ -166,6 +168,103 @@ def test_purification_costs_pairs_and_raises_link_fidelity():
     assert pure.fidelity > plain.fidelity + 0.05
     assert pure.epr_pairs >= 4 and pure.epr_pairs_consumed == 4
     assert pure.epr_pairs == pure.epr_pairs_consumed + pure.epr_pairs_discarded
+    # the outcome bits of every round attempt are counted: 2 per attempt; with one round every
+    # raw pair is in exactly one attempt, so the extra bits are the raw pairs
+    one = run_program(program, net, shots=200, seed=1, backend="reference",
+                      purification=("dejmps", 1))
+    assert plain.classical_bits == 2
+    assert one.classical_bits == pytest.approx(plain.classical_bits + one.epr_pairs)
+
+
+def _pair_net(fidelity=0.8, comm=2, **link):
+    node = {"data_qubits": 1, "comm_qubits": comm, "gate_time": 1e-7, "measure_time": 5e-7}
+    return network_from_dict({"nodes": {"A": node, "B": node},
+                              "links": [{"between": ["A", "B"], "fidelity": fidelity, **link}]})
+
+
+@pytest.mark.parametrize("protocol,rounds", [("bbpssw", 1), ("dejmps", 1), ("dejmps", 2)])
+def test_purification_rounds_send_two_bits_each(protocol, rounds):
+    """Every round attempt, failed ones included, ends with each side sending its outcome bit."""
+    rt = Runtime(_pair_net(0.7, comm=rounds + 1, attempt_time=1e-6, latency=2e-6),
+                 np.random.default_rng(3), purification=(protocol, rounds))
+    for _ in range(6):
+        a, b = rt.epr("A", "B")
+        rt.release(a)
+        rt.release(b)
+    use = rt.stats.links["A-B"]
+    assert use.pairs == 6 and use.rounds >= 6 * (2 ** rounds - 1)
+    assert use.rounds > 6 * (2 ** rounds - 1)             # some rounds failed (F = 0.7)
+    assert rt.stats.classical_bits == 2 * use.rounds and rt.stats.messages == 2 * use.rounds
+    if rounds == 1:
+        assert use.rounds == use.generated // 2
+        assert use.discarded == 2 * (use.rounds - use.pairs)
+
+
+def test_a_purified_pair_waits_for_the_exchange_of_outcomes():
+    """F = 1: every round succeeds; one round = two raw pairs one after the other, two gates
+    (rotation or twirl, CNOT), the measurement and the one-way latency of the outcomes."""
+    t, g, m, latency = 3e-6, 1e-7, 5e-7, 7e-6
+    for rounds, raw in ((1, 2), (2, 4)):
+        rt = Runtime(_pair_net(1.0, comm=rounds + 1, attempt_time=t, latency=latency),
+                     np.random.default_rng(0), purification=("bbpssw", rounds))
+        a, _ = rt.epr("A", "B")
+        assert a.ready == pytest.approx(raw * t + (raw - 1) * (2 * g + m + latency), rel=1e-12)
+        assert rt.stats.classical_bits == 2 * (raw - 1)
+
+
+def test_purification_holds_its_communication_qubits_until_delivery():
+    """Three comm qubits, one round: a distillation holds two; a second pair asked for while
+    the first is held starts only when the first one's borrowed qubit is free again."""
+    rt = Runtime(_pair_net(1.0, comm=3, attempt_time=1e-6), np.random.default_rng(0),
+                 purification=("dejmps", 1))
+    first, _ = rt.epr("A", "B")
+    assert rt.free_comm_qubits("A") == 1      # two free, one of them borrowed by a new pair
+    second, _ = rt.epr("A", "B")
+    one = 2e-6 + 2e-7 + 5e-7            # two raw pairs, two gates, the measurement
+    assert first.ready == pytest.approx(one) and second.ready == pytest.approx(2 * one)
+    assert rt.free_comm_qubits("A") == 0
+    with pytest.raises(ProgramError, match="needs 2 free communication qubits"):
+        rt.epr("A", "B")                       # one left: not enough to distil
+    # without purification the same three pairs are made side by side
+    plain = Runtime(_pair_net(1.0, comm=3, attempt_time=1e-6), np.random.default_rng(0))
+    assert [plain.epr("A", "B")[0].ready for _ in range(3)] == [1e-6] * 3
+
+
+@pytest.mark.parametrize("comm,rounds", [(1, 1), (2, 2), (1, 3)])
+def test_purification_without_enough_communication_qubits_is_refused(comm, rounds):
+    net = _pair_net(0.8, comm=comm)
+    with pytest.raises(OptionError) as err:
+        Runtime(net, purification=("bbpssw", rounds))
+    message = str(err.value)
+    assert f"needs {rounds + 1} communication qubits" in message and "\n" not in message
+    assert "node 'A' has comm_qubits = " + str(comm) in message
+    program = DistributedProgram(2, 0, ("A", "B"), [
+        RemoteGate(0, "B", (Instruction("cx", (0, 1)),))])
+    with pytest.raises(OptionError, match="communication qubits"):
+        run_program(program, net, shots=4, seed=0, purification=("dejmps", rounds))
+    # an ideal run does not purify; no purification needs one comm qubit only
+    assert run_program(program, net, shots=4, seed=0, ideal=True,
+                       purification=("dejmps", rounds)).fidelity == pytest.approx(1)
+    run_program(program, net, shots=4, seed=0)
+
+
+def test_a_repeater_cannot_hold_a_half_and_distil_with_two_comm_qubits():
+    """A - R - B with purification: R keeps its half towards A while it distils the pair
+    towards B, so it needs 3 communication qubits (2 is refused, 3 works)."""
+    def chain(comm_r):
+        node = {"data_qubits": 1, "comm_qubits": 2}
+        return network_from_dict({"nodes": {"A": node, "R": {"repeater": True,
+                                                               "comm_qubits": comm_r},
+                                            "B": node},
+                                  "links": [{"between": ["A", "R"], "fidelity": 0.9},
+                                            {"between": ["R", "B"], "fidelity": 0.9}]})
+    program = DistributedProgram(2, 0, ("A", "B"),
+                                 [RemoteGate(0, "B", (Instruction("cz", (0, 1)),))])
+    with pytest.raises(ProgramError, match="'R' needs 2 free communication qubits"):
+        lower(program, chain(2), purification=("dejmps", 1))
+    low = lower(program, chain(3), purification=("dejmps", 1))
+    rounds = sum(u.rounds for u in low.stats.links.values())
+    assert rounds >= 2 and low.stats.classical_bits == 2 + 2 + 2 * rounds   # swap, gate, rounds
 
 
 def test_teleport_and_fidelity_none_for_mid_circuit_measurement():

@@ -99,7 +99,9 @@ def plot_schedule(events: Sequence[Event], path: str | Path, qubit_node: Sequenc
     end = max([e.end for e in events] + [0.0])
     scale, unit = _time_unit(end)
     tick = max(end * scale, 1e-12) * 0.004
-    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.32 * max(len(qubits), 1)))
+    legend_band = 0.25                       # inches below the axes kept for the legend
+    height = 1.2 + legend_band + 0.32 * max(len(qubits), 1)
+    fig, ax = plt.subplots(figsize=(10, height))
     for e in events:
         if e.kind == "message":
             continue
@@ -121,11 +123,14 @@ def plot_schedule(events: Sequence[Event], path: str | Path, qubit_node: Sequenc
     ax.invert_yaxis()
     ax.set_xlabel(f"time ({unit})")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in _COLOURS.values()]
-    ax.legend(handles, ["EPR generation", "gate", "measure", "wait (live)", "classical message"],
-              fontsize=7, loc="upper right", ncol=5)
+    # the legend goes in a band of the figure under the axes (and their time label), so that
+    # it never covers a bar
+    fig.legend(handles, ["EPR generation", "gate", "measure", "wait (live)",
+                         "classical message"], fontsize=7, loc="lower center", ncol=5,
+               frameon=False, bbox_to_anchor=(0.5, 0.0))
     ax.set_title(title or "schedule")
     ax.grid(axis="x", color="#eeeeee", zorder=0)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0.0, legend_band / height, 1.0, 1.0))
     _save(fig, path, plt)
     return path
 

@@ -28,7 +28,7 @@ Building blocks (each a node program fragment; resources and times are kept by t
 from __future__ import annotations
 
 from functools import reduce
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -119,22 +119,42 @@ def generation_time(link: Link, rng: np.random.Generator) -> tuple[int, float]:
     return attempts, attempts * link.attempt_time
 
 
+def purification_comm_qubits(rounds: int) -> int:
+    """Communication qubits each end of a link holds at once while it distils one pair by
+    ``rounds`` recurrence rounds, pairs made one after the other (:func:`purified_pair`): a
+    level-r pair keeps its first level-(r-1) pair while it makes the second, so it needs one
+    more than a level-(r-1) pair: ``rounds + 1`` (1 without purification, 2 for one round)."""
+    return rounds + 1
+
+
+class PurifiedPair(NamedTuple):
+    """What :func:`purified_pair` drew for one delivered pair."""
+
+    seconds: float            # from the first attempt to the last round's exchanged outcomes
+    weights: np.ndarray       # Pauli-ordered (I, X, Y, Z) weights of the delivered pair
+    generated: int            # raw pairs generated
+    discarded: int            # raw pairs thrown away by failed rounds
+    attempts: int             # raw generation attempts
+    round_attempts: int       # purification rounds run (successful and failed): each one
+    #                           exchanges two classical bits, one each way
+
+
 def purified_pair(link: Link, protocol: str, rounds: int, rng: np.random.Generator,
-                  local_time: float = 0.0) -> tuple[float, np.ndarray, int, int, int]:
+                  local_time: float = 0.0) -> PurifiedPair:
     """Time and resources of one pair distilled by ``rounds`` recurrence rounds on ``link``.
 
     A level-r pair needs two level-(r-1) pairs made one after the other on the link, then the
-    round's local gates, measurements and one classical exchange (``local_time``); the round
-    fails with probability 1 - p_r, both pairs are discarded and it starts over.
-    Returns (seconds, Pauli-ordered weights of the delivered pair, raw pairs generated, raw pairs
-    discarded, attempts).
+    round's local gates and measurements, and the exchange of the two outcomes (one bit each
+    way): ``local_time`` is the gates, the measurement and the one-way latency, since the round's
+    success is known only once the outcomes have arrived. The round fails with probability
+    1 - p_r, both pairs are discarded and it starts over.
     """
     table = purification_rounds(link.fidelity, protocol, rounds)
-    generated = discarded = attempts = 0
+    generated = discarded = attempts = round_attempts = 0
 
     def make(level: int) -> tuple[float, int]:
         """Seconds and raw pairs inside one level-``level`` pair."""
-        nonlocal generated, discarded, attempts
+        nonlocal generated, discarded, attempts, round_attempts
         if level == 0:
             n, t = generation_time(link, rng)
             attempts += n
@@ -145,13 +165,14 @@ def purified_pair(link: Link, protocol: str, rounds: int, rng: np.random.Generat
             t1, r1 = make(level - 1)
             t2, r2 = make(level - 1)
             total += t1 + t2 + local_time
+            round_attempts += 1
             if rng.random() < table[level - 1][0]:
                 return total, r1 + r2
             discarded += r1 + r2
 
     seconds, _ = make(rounds)
     weights = table[-1][1] if table else werner_pauli_probabilities(link.fidelity)
-    return seconds, weights, generated, discarded, attempts
+    return PurifiedPair(seconds, weights, generated, discarded, attempts, round_attempts)
 
 
 # ---- building blocks ----------------------------------------------------------------------------

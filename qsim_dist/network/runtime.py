@@ -31,7 +31,11 @@ start: a node program's time when it issues the operation):
   soon as both are free (pairs are made ahead of use when capacity allows) and takes a random
   number of attempts, geometric with the link's per-attempt success probability (times the
   transduction efficiency), each lasting ``attempt_time``. A node with ``comm_qubits = c`` holds
-  at most ``c`` live halves at once: that capacity is what limits concurrency;
+  at most ``c`` live halves at once: that capacity is what limits concurrency. With
+  purification by ``r`` rounds a pair is distilled from raw pairs made one after the other, and
+  its generation holds ``r + 1`` communication qubits at each end until it is delivered in one
+  of them; every round (failed ones too) ends with both ends sending their outcome bit, and its
+  success is known only after that one-way latency;
 - a live qubit (a data qubit holding a logical qubit, or a communication qubit holding half a
   pair) that waits ``t`` between two operations gets ``thermal_relaxation(T1, T2, t)`` of its node
   for exactly that wait, inserted just before its next operation.
@@ -55,6 +59,7 @@ from typing import Sequence
 import numpy as np
 
 from ..circuit import Circuit, Condition, Instruction
+from ..errors import OptionError
 from .. import noise
 from ..noise import NoiseOp, NoisyCircuit, ReadoutError
 from .program import ProgramError
@@ -123,6 +128,7 @@ class LinkUse:
     discarded: int = 0        # raw pairs thrown away by failed purification rounds
     attempts: int = 0         # raw generation attempts
     busy_s: float = 0.0       # time spent generating
+    rounds: int = 0           # purification rounds run, failed ones included (2 bits each)
 
 
 @dataclass
@@ -164,7 +170,9 @@ class Runtime:
     ``rng`` draws generation attempts (and purification outcomes); it never sees quantum state.
     ``num_clbits`` reserves clbits 0..num_clbits-1 (the source circuit's); protocol bits follow.
     ``purification``: None, or ``(protocol, rounds)`` with protocol "bbpssw" or "dejmps": every
-    link pair is then distilled by that many recurrence rounds before delivery.
+    link pair is then distilled by that many recurrence rounds before delivery; each end of
+    every link must have ``rounds + 1`` communication qubits (:class:`OptionError` otherwise),
+    since a round keeps one pair while the next is made.
     """
 
     def __init__(self, network: Network, rng: np.random.Generator | None = None, *,
@@ -187,6 +195,25 @@ class Runtime:
                       for n, node in network.nodes.items()}
         self._free_data: dict[str, list[Qubit]] = {n: [] for n in network.nodes}
         self._qubits: list[Qubit] = []
+        self._scratch = 0   # comm qubits a distillation borrows besides the pair's own
+        if self.purification is not None:
+            self._scratch = self._check_purification(*self.purification)
+
+    def _check_purification(self, protocol: str, rounds: int) -> int:
+        """Refuse purification that some link end cannot hold; return the communication qubits
+        a distillation borrows at each end besides the one the pair is delivered in."""
+        from .protocols import purification_comm_qubits
+
+        need = purification_comm_qubits(rounds)
+        for link in self.network.links:
+            for end in link.ends:
+                have = self.network.nodes[end].comm_qubits
+                if have < need:
+                    raise OptionError(
+                        f"purification {protocol}:{rounds} needs {need} communication qubits at "
+                        f"each end of a link at once (a round keeps one pair while the next is "
+                        f"made), but node {end!r} has comm_qubits = {have}")
+        return need - 1
 
     # ---- qubits and bits ----------------------------------------------------------------
     def _new_index(self, node: str) -> int:
@@ -213,8 +240,10 @@ class Runtime:
             len(self._free_data[node])
 
     def free_comm_qubits(self, node: str) -> int:
-        """Communication qubits of ``node`` not holding a pair half now."""
-        return sum(1 for slot in self._comm[node] if not slot.busy)
+        """Communication qubits of ``node`` free for a new pair now: those not holding a pair
+        half, less the ones a purified pair borrows while it is distilled (all but the one it is
+        delivered in), so that a pair can start when this is at least 1."""
+        return max(0, sum(1 for slot in self._comm[node] if not slot.busy) - self._scratch)
 
     def new_bit(self) -> Bit:
         self.num_clbits += 1
@@ -398,6 +427,21 @@ class Runtime:
         q.ready = q.last = max(q.ready, slot.free_at)
         return slot, q
 
+    def _scratch_slots(self, node: str) -> list[_CommSlot]:
+        """The free communication slots of ``node`` a purified pair borrows while it is
+        distilled, besides the one it is delivered in (none without purification): the ones
+        free earliest after the pair's own, which :meth:`_comm_qubit` picks first."""
+        if not self._scratch:
+            return []
+        free = sorted((s for s in self._comm[node] if not s.busy), key=lambda s: s.free_at)
+        if len(free) < self._scratch + 1:
+            protocol, rounds = self.purification
+            raise ProgramError(
+                f"node {node!r} needs {self._scratch + 1} free communication qubits at once to "
+                f"distil a pair ({protocol}:{rounds}), but only {len(free)} of its "
+                f"{len(self._comm[node])} are free (the others hold pair halves)")
+        return free[1:self._scratch + 1]
+
     def epr(self, a: str, b: str, at: float = 0.0) -> tuple[Qubit, Qubit]:
         """An EPR pair (|00>+|11>)/sqrt2 up to the link's noise between neighbours ``a`` and
         ``b``, generation starting no earlier than ``at``: the half on ``a`` first."""
@@ -406,9 +450,10 @@ class Runtime:
         link = self.network.link(a, b)
         if link is None:
             raise ProgramError(f"nodes {a!r} and {b!r} share no link")
+        scratch = [self._scratch_slots(n) for n in (a, b)]
         _, qa = self._comm_qubit(a)
         _, qb = self._comm_qubit(b)
-        start = max(qa.ready, qb.ready, at)
+        start = max([qa.ready, qb.ready, at] + [s.free_at for slots in scratch for s in slots])
         use = self.stats.links.setdefault(link_name(*link.ends), LinkUse())
         if self.ideal:
             duration, probs, raw, discarded, attempts = 0.0, None, 1, 0, 1
@@ -417,12 +462,19 @@ class Runtime:
             latency = link.latency
             local = 2 * max(self._duration(a, "gate"), self._duration(b, "gate")) + max(
                 self._duration(a, "measure"), self._duration(b, "measure"))
-            duration, probs, raw, discarded, attempts = purified_pair(
-                link, protocol, rounds, self.rng, local_time=local + latency)
+            made = purified_pair(link, protocol, rounds, self.rng, local_time=local + latency)
+            duration, probs, raw, discarded, attempts = made[:5]
+            # each round, failed or not, ends with both sides sending their outcome bit
+            self.stats.classical_bits += 2 * made.round_attempts
+            self.stats.messages += 2 * made.round_attempts
+            use.rounds += made.round_attempts
         else:
             attempts, duration = generation_time(link, self.rng)
             probs, raw, discarded = werner_pauli_probabilities(link.fidelity), 1, 0
         end = start + duration
+        for slots in scratch:      # borrowed for the distillation, free again once it is over
+            for slot in slots:
+                slot.free_at = max(slot.free_at, end)
         for q in (qa, qb):
             q.ready = q.last = end
             q.live = True
