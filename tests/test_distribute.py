@@ -204,10 +204,26 @@ def test_distributed_program_computes_the_circuit(name, net):
     result.program.validate(network)
     assert result.cost.epr_pairs <= result.baseline_cost.epr_pairs
     assert verify(circuit, result.program, network) >= 1 - 1e-9
-    # every candidate the compiler may return is correct, not only the winner
+    # every candidate the compiler may return is correct, not only the winner: with and
+    # without TeleData, with the general packings (H-embedding, whole gates) and without
     for teledata in (False, True):
-        program = distribute(circuit, network, teledata=teledata, placement=None)
-        assert verify(circuit, program, network, seeds=(2,)) >= 1 - 1e-9
+        for embed in (False, True):
+            result = compile_distribution(circuit, network, teledata=teledata, embed=embed)
+            if embed and result.strategy.endswith("+noembed"):   # verify the embedded one too
+                placement = result.program.placement
+                program = _embedded_candidate(circuit, network, placement, teledata)
+            else:
+                program = result.program
+            assert verify(circuit, program, network, seeds=(2,)) >= 1 - 1e-9
+
+
+def _embedded_candidate(circuit, network, placement, teledata):
+    """The pass with the general packings at ``placement`` (what compile_distribution weighs
+    against the plain pass)."""
+    from qsim_dist.passes.distribute import _Distances, _Scheduler, _units
+
+    return _Scheduler(circuit, _units(circuit), network, _Distances(network), placement,
+                      merge=True, teledata=teledata, embed=True).run()
 
 
 @pytest.mark.parametrize("net", ["all2", "line3", "ring4_slack"])
@@ -250,6 +266,186 @@ def test_fixed_placement_is_kept():
     program = distribute(circuit, network, placement=placement)
     assert program.placement == placement
     assert verify(circuit, program, network, seeds=(0,)) >= 1 - 1e-9
+
+
+# ---- more general packings: H-embedded bursts on a shared target, whole multi-qubit gates --------
+
+
+def _h_around_burst(program, qubit):
+    """Indices of the bursts sharing ``qubit`` in the X basis: H, RemoteGate, H."""
+    ops = program.ops
+    out = []
+    for k, op in enumerate(ops):
+        if isinstance(op, RemoteGate) and op.control == qubit and 0 < k < len(ops) - 1:
+            around = [getattr(ops[j], "instruction", None) for j in (k - 1, k + 1)]
+            if all(i is not None and i.name == "h" and i.qubits == (qubit,) for i in around):
+                out.append(k)
+    return out
+
+
+def _shared_target() -> Circuit:
+    """CX / CRX / CSX into one target (qubit 3) from three controls on another node, with gates
+    that commute with X on the target and diagonal ones on the controls in between."""
+    c = Circuit(4, name="shared_target")
+    for q in range(4):
+        c.add("ry", q, params=[0.4 + 0.3 * q])
+    c.add("cx", 0, 3)
+    c.add("rx", 3, params=[0.3])          # commutes with X: the burst of 3 stays open
+    c.add("cx", 1, 3)
+    c.add("rz", 1, params=[0.2])          # on a control, after its gate: absorbed or local
+    c.add("crx", 2, 3, params=[0.7])
+    c.add("x", 3)
+    c.add("csx", 0, 3)
+    c.add("cx", 2, 3)
+    c.add("ry", 3, params=[0.9])          # does not commute with X: ends the burst
+    c.add("cx", 0, 3)
+    return c
+
+
+def test_shared_target_run_is_one_embedded_burst():
+    circuit = _shared_target()
+    network = simple_network("all", 2, 3)
+    placement = ("N0", "N0", "N0", "N1")
+    plain = compile_distribution(circuit, network, placement=placement, embed=False)
+    result = compile_distribution(circuit, network, placement=placement)
+    assert plain.cost.epr_pairs >= 4                       # a burst per control (and after ry)
+    assert result.cost.epr_pairs == 2 < plain.cost.epr_pairs
+    assert not result.strategy.endswith("+noembed")
+    program = result.program
+    program.validate(network)
+    first = _h_around_burst(program, 3)[0]
+    body = program.ops[first].body
+    assert [g.name for g in body] == ["cz", "cz", "crz", "cs", "cz"]   # H_t G H_t of each gate
+    assert sum(isinstance(op, RemoteGate) for op in program.ops) == 2
+    assert verify(circuit, program, network, seeds=(0, 1, 2)) >= 1 - 1e-9
+
+
+def _toffolis() -> Circuit:
+    c = Circuit(5, name="toffolis")
+    for q in range(5):
+        c.add("ry", q, params=[0.5 + 0.2 * q])
+    c.add("ccx", 0, 1, 3)        # target 3 alone on N1: a burst of 3 in the X basis (CCZ)
+    c.add("ccx", 0, 3, 4)        # control 0 alone on N0: the CCX whole in a burst of 0
+    c.add("cswap", 2, 3, 4)      # control 2 alone on N0
+    c.add("c3x", 3, 4, 0, 1)     # two qubits on each node: controlled-form pieces
+    c.add("rxx", 1, 4, params=[0.8])  # a burst in the X basis (RZX image)
+    return c
+
+
+def test_whole_multi_qubit_gates_in_one_burst():
+    circuit = _toffolis()
+    network = simple_network("line", 2, 3)
+    placement = ("N0", "N0", "N0", "N1", "N1")
+    plain = compile_distribution(circuit, network, placement=placement, embed=False,
+                                 teledata=False)
+    result = compile_distribution(circuit, network, placement=placement, teledata=False)
+    assert result.cost.epr_pairs < plain.cost.epr_pairs
+    program = result.program
+    program.validate(network)
+    whole = [(g.name, op.control) for op in program.ops if isinstance(op, RemoteGate)
+             for g in op.body if len(g.qubits) > 2]
+    assert [("ccz", 3), ("ccx", 0), ("cswap", 2)] == whole[:3]
+    assert _h_around_burst(program, 3)       # the CCX with its target alone on N1
+    assert any(g.name == "rzx" for op in program.ops if isinstance(op, RemoteGate)
+               for g in op.body)
+    assert verify(circuit, program, network, seeds=(0, 1)) >= 1 - 1e-9
+
+
+def _dynamic_packings() -> Circuit:
+    """The new packings between mid-circuit measurements, feed-forward and reset."""
+    c = Circuit(5, 2, name="dynamic_packings")
+    for q in range(5):
+        c.add("ry", q, params=[0.3 + 0.25 * q])
+    c.add("cx", 0, 4)
+    c.add("cx", 1, 4)
+    c.measure(2, 0)
+    c.add("cx", 2, 4)
+    c.add("x", 1, condition=Condition((0,), 1))
+    c.add("ccx", 0, 1, 3)
+    c.measure(4, 1)
+    c.add("reset", 2)
+    c.add("h", 2)
+    c.add("ccx", 3, 4, 2)
+    c.add("ry", 0, params=[0.4], condition=Condition((1,), 0))
+    c.add("cx", 0, 3)
+    c.add("cx", 1, 3)
+    return c
+
+
+@pytest.mark.parametrize("kind", ["all", "line"])
+def test_dynamic_circuit_with_the_new_packings(kind):
+    circuit = _dynamic_packings()
+    network = simple_network(kind, 2, 3)
+    placement = ("N0", "N0", "N0", "N1", "N1")
+    plain = compile_distribution(circuit, network, placement=placement, embed=False,
+                                 teledata=False)
+    result = compile_distribution(circuit, network, placement=placement, teledata=False)
+    assert result.cost.epr_pairs < plain.cost.epr_pairs
+    assert _h_around_burst(result.program, 4) and _h_around_burst(result.program, 3)
+    assert verify(circuit, result.program, network, seeds=(0, 1, 2)) >= 1 - 1e-9
+    free = compile_distribution(circuit, network)        # placement and TeleData of its own
+    assert free.cost.epr_pairs <= free.baseline_cost.epr_pairs
+    assert verify(circuit, free.program, network, seeds=(0,)) >= 1 - 1e-9
+
+
+@pytest.mark.parametrize("comm_qubits", [1, 2])
+def test_live_comm_limit_with_the_new_packings(comm_qubits):
+    for circuit in (_shared_target(), _toffolis(), L.grover(4, 6), L.cuccaro_adder(3, 5, 3)):
+        network = simple_network("all", 2, -(-circuit.num_qubits // 2), comm_qubits=comm_qubits)
+        result = compile_distribution(circuit, network, comm_limit="live")
+        result.program.validate(network)
+        assert result.cost.epr_pairs <= result.baseline_cost.epr_pairs
+        assert verify(circuit, result.program, network, seeds=(0,)) >= 1 - 1e-9
+
+
+def test_general_packings_are_never_worse_than_the_plain_pass():
+    for circuit in (L.cuccaro_adder(4, 9, 5), L.grover(5, 7), L.random_gate_circuit(10, 80, 3),
+                    L.random_circuit(12, 8, seed=5, entangler="mixed")):
+        for kind, nodes in (("ring", 4), ("line", 3), ("all", 2)):
+            network = simple_network(kind, nodes, -(-circuit.num_qubits // nodes))
+            plain = compile_distribution(circuit, network, embed=False)
+            result = compile_distribution(circuit, network)
+            assert result.cost.epr_pairs <= plain.cost.epr_pairs, (circuit.name, kind)
+
+
+def test_x_embedding_table_matches_the_matrices():
+    from qsim_dist.network.program import block_diagonal_in
+    from qsim_dist.passes.distribute import X_EMBED, x_embedded
+
+    rng = np.random.default_rng(5)
+    for (name, position), (image, order) in X_EMBED.items():
+        spec = GATES[name]
+        inst = Instruction(name, tuple(range(spec.num_qubits)),
+                           tuple(float(x) for x in rng.uniform(-3, 3, spec.num_params)))
+        h = Instruction("h", (position,))
+        a = unitary(Circuit(spec.num_qubits, instructions=[h, inst, h]))
+        got = x_embedded(inst, position)
+        assert got.name == image and got.qubits == tuple(order)
+        b = unitary(Circuit(spec.num_qubits, instructions=[got]))
+        assert np.allclose(a, b, atol=1e-12), (name, position)       # exactly, no phase
+        assert is_controlled_form(got) or len(got.qubits) > 2
+        assert block_diagonal_in(got, position), (name, position)
+
+
+@pytest.mark.parametrize("name", sorted(GATES))
+def test_x_diagonal_claims_are_sound(name):
+    """A gate said to commute with X on a qubit does (the scheduler moves gates past it)."""
+    from qsim_dist.passes.distribute import xdiagonal_in
+
+    spec = GATES[name]
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        inst = Instruction(name, tuple(range(spec.num_qubits)),
+                           tuple(float(x) for x in rng.uniform(-3, 3, spec.num_params)))
+        m = unitary(Circuit(spec.num_qubits, instructions=[inst]))
+        for q in range(spec.num_qubits):
+            if xdiagonal_in(inst, q):
+                x = unitary(Circuit(spec.num_qubits, instructions=[Instruction("x", (q,))]))
+                assert np.allclose(m @ x, x @ m, atol=1e-12), (name, q)
+    for fixed in ("x", "rx", "sx", "cx", "ccx"):   # and the ones the packings rely on say so
+        assert xdiagonal_in(Instruction(fixed, tuple(range(GATES[fixed].num_qubits)),
+                                        (0.3,) * GATES[fixed].num_params),
+                            GATES[fixed].num_qubits - 1)
 
 
 # ---- never worse than the baseline; the QFT goal -------------------------------------------------
@@ -317,11 +513,19 @@ def test_cost_and_makespan():
     assert summary["epr_pairs"] == cost.epr_pairs and summary["baseline"]["epr_pairs"] > 0
 
 
-def test_qasm3_export_has_every_protocol_step():
+def _qasm3_cases():
+    yield "qft6", L.qft(6), simple_network("line", 3, 2)               # swapped paths
+    dyn = _dynamic()                                                  # measurement, feed-forward
+    yield "dynamic", dyn, simple_network("ring", 4, -(-dyn.num_qubits // 4) + 1)
+    yield "teledata", L.random_circuit(6, 6, seed=1), simple_network("all", 2, 4)
+    yield "embedded", _shared_target(), simple_network("all", 2, 2)   # an H ... H burst
+
+
+@pytest.mark.parametrize("case", ["qft6", "dynamic", "teledata", "embedded"])
+def test_qasm3_export_has_every_protocol_step(case):
     from qsim_dist.io import loads
 
-    circuit = L.qft(6)
-    network = simple_network("line", 3, 2)
+    circuit, network = next((c, n) for name, c, n in _qasm3_cases() if name == case)
     program = distribute(circuit, network)
     text = to_qasm3(program, network)
     assert text.startswith("OPENQASM 3")
@@ -329,6 +533,33 @@ def test_qasm3_export_has_every_protocol_step():
     lowered = lower_ideal(program, network)
     assert len(back.instructions) == len(lowered.circuit.instructions)
     assert "measure" in text and "if (" in text
+    assert "== 1)" not in text and "== 0)" not in text     # single bits: if (c[i]) / if (!c[i])
+    # what the project's reader gets back acts like the source circuit, branch by branch
+    source = branches(circuit, circuit.num_clbits, np.random.default_rng(0),
+                      skip=_terminal(circuit))
+    tail = set(range(len(back.instructions) - lowered.terminal, len(back.instructions)))
+    for seed in (0, 1):
+        got = branches(back, circuit.num_clbits, np.random.default_rng(seed), skip=tail)
+        assert set(got) == set(source)
+        for history, (p, psi) in got.items():
+            q, want = source[history]
+            assert abs(p - q) < 1e-9
+            m = data_matrix(psi, lowered.final_qubits)
+            row = m[int(np.argmax(np.linalg.norm(m, axis=1)))]
+            assert abs(np.vdot(want, row)) ** 2 >= 1 - 1e-9
+    # and Qiskit's OpenQASM 3 importer takes it: same qubits, clbits and instructions
+    qasm3 = pytest.importorskip("qiskit.qasm3")
+    pytest.importorskip("qiskit_qasm3_import")   # what qiskit.qasm3.loads runs on
+    qc = qasm3.loads(text)
+    assert (qc.num_qubits, qc.num_clbits) == (back.num_qubits, back.num_clbits)
+    assert len(qc.data) == len(back.instructions)
+    if case == "teledata":
+        assert any(isinstance(op, Teleport) for op in program.ops)
+    if case == "embedded":
+        assert _h_around_burst(program, 3)
+    conditioned = sum(inst.condition is not None for inst in back.instructions)
+    assert conditioned > 0
+    assert sum(i.operation.name == "if_else" for i in qc.data) == conditioned
 
 
 def test_errors():

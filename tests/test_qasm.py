@@ -387,6 +387,24 @@ def test_qiskit_reads_our_qasm2_conditions():
     assert (reg.name, reg.size, value) == ("b", 2, 3)
 
 
+def test_qiskit_reads_our_qasm3_conditions():
+    qasm3 = pytest.importorskip("qiskit.qasm3")
+    pytest.importorskip("qiskit_qasm3_import")   # what qiskit.qasm3.loads runs on
+
+    c = Circuit(2, 3, cregs=[Register("a", 0, 1), Register("b", 1, 2)])
+    c.measure(0, 0)
+    c.measure(1, 1)
+    c.add("x", 1, condition=Condition((1, 2), 3))    # whole register: b == 3
+    c.add("z", 0, condition=Condition((1,), 1))      # single bits: b[0], !b[1]
+    c.add("h", 1, condition=Condition((2,), 0))
+    text = dumps(c, 3)
+    assert "if (b[0]) { z q[0]; }" in text and "if (!b[1]) { h q[1]; }" in text
+    qc = qasm3.loads(text)
+    assert (qc.num_qubits, qc.num_clbits, len(qc.data)) == (2, 3, 5)
+    assert [i.operation.name for i in qc.data[2:]] == ["if_else"] * 3
+    assert_same_instructions(loads(text), c)
+
+
 def test_export_conditions():
     c = Circuit(1, 3, cregs=[Register("c", 0, 2), Register("d", 2, 1)])
     c.add("x", 0, condition=Condition((0, 1), 2))
@@ -396,9 +414,14 @@ def test_export_conditions():
     text = dumps(c, 3)
     assert "if (c == 2) { x q[0]; }" in text
     assert "if (d == 1) { y q[0]; }" in text
-    assert "if (c[1] == 0) { z q[0]; }" in text
-    assert "if (c[0] == 1 && d[0] == 0) { h q[0]; }" in text
+    assert "if (!c[1]) { z q[0]; }" in text
+    assert "if (c[0] && !d[0]) { h q[0]; }" in text
     assert_same_instructions(loads(text), c)
+    # the reader still takes the `c[i] == v` form of single-bit tests
+    old_form = (text.replace("if (!c[1])", "if (c[1] == 0)")
+                .replace("if (c[0] && !d[0])", "if (c[0] == 1 && d[0] == 0)"))
+    assert old_form != text
+    assert_same_instructions(loads(old_form), c)
     with pytest.raises(QasmError, match=r"whole classical register.*\[1\]") as err:
         dumps(c, 2)
     assert "\n" not in str(err.value)

@@ -35,7 +35,9 @@ Writing
 :func:`dumps` and :func:`dump` write OpenQASM 2 (``include "qelib1.inc";``) or 3
 (``include "stdgates.inc";``), one register declaration per :class:`Register`, a ``gate``
 definition (from :attr:`GateSpec.definition`) for every used gate the target library lacks, and
-parameters as ``repr`` of the float so that they read back exactly.
+parameters as ``repr`` of the float so that they read back exactly. OpenQASM 3 conditions are
+``c == v`` on a whole register and ``c[i]`` / ``!c[i]`` (joined by ``&&``) on single bits, as
+``qiskit.qasm3.loads`` accepts them (it rejects ``c[i] == 1``).
 """
 
 from __future__ import annotations
@@ -891,7 +893,9 @@ def _condition_text(cond: Condition, whole_cregs: dict[tuple[int, ...], str],
     if version == 2:
         raise QasmError(f"OpenQASM 2 can only condition on a whole classical register; clbits "
                         f"{list(cond.clbits)} are not one register (write version=3)")
-    return " && ".join(f"{clabel[c]} == {(cond.value >> j) & 1}"
+    # single bits as `c[i]` / `!c[i]`: OpenQASM 3 compares a bit with a bool, not an int
+    # (`c[i] == 1` is rejected by e.g. qiskit.qasm3.loads); the reader accepts both forms
+    return " && ".join(clabel[c] if (cond.value >> j) & 1 else f"!{clabel[c]}"
                        for j, c in enumerate(cond.clbits))
 
 

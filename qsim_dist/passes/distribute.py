@@ -24,6 +24,18 @@ Three steps, each cheap enough for 64 qubits x 2,000 gates in well under a secon
    while it runs; with ``comm_limit="live"`` at most ``comm_qubits`` bursts also stay open for
    joining at a node at once (least recently used closed first).
 
+   More general packings (``embed``): a burst may share its qubit ``t`` in the X basis — ``H_t``,
+   a burst whose body holds ``H_t G H_t`` for each gate ``G``, ``H_t`` — so that a run of CX (CRX,
+   CSX, RZX) gates on a common *target* ``t`` with controls on one node costs one EPR pair (the
+   H-embedding of AutoComm); such a burst stays open while ``t`` sees only gates that commute
+   with X (X, RX, SX, CX targets, ...). Commutation is checked in the X basis too (a gate
+   block-diagonal in the X basis of a qubit passes others that are). A gate on three or more
+   qubits (CCX, C3X, CSWAP, ...) or an RXX whose qubits all sit on one node but one, ``q``, and
+   that is block-diagonal in ``q`` (Z basis, or X basis for a CCX target) runs whole in one
+   burst of ``q`` instead of its controlled-form pieces. Every placement is compiled with and
+   without these packings (a greedy pass can do worse with more choices), so the result is
+   never worse than the plain compilation.
+
 Finally the *baseline* (qubits placed in order, one EPR pair per hop for every cross-node
 two-qubit gate in controlled form) is built too, and :func:`distribute` never returns a program
 that costs more EPR pairs than it.
@@ -35,15 +47,17 @@ import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
 
 from ..circuit import Circuit, Instruction
 from ..errors import QsimDistError
+from ..gates import GATES
 from ..network.program import (Cost, DistributedProgram, LocalGate, Op, RemoteGate, Teleport)
 from ..network.topology import Network
-from .decompose import controlled_form, diagonal_in
+from .decompose import CONTROLS, controlled_form, diagonal_in
 
 
 class DistributeError(QsimDistError):
@@ -247,13 +261,96 @@ def partition_placement(n: int, network: Network, w: np.ndarray, dist: _Distance
     return tuple(dist.names[i] for i in assign)
 
 
+# ---- the X basis: H-embedded bursts -------------------------------------------------------------
+
+# (gate, position of qubit t) -> (gate, order): the gate is block-diagonal in the X basis of t, and
+# conjugating t by H turns it exactly into the second gate on the gate's qubits taken in `order`:
+# H_t CX(c, t) H_t = CZ(c, t), H_t CCX(a, b, t) H_t = CCZ(a, b, t), H_t RXX(x, t) H_t = RZX(t, x).
+# A run of such gates on t whose other qubits sit on one node is H_t, one burst sharing t (its
+# body holds the images, block-diagonal in t), H_t: the "H ... H embedding" of AutoComm (Wu et
+# al. 2022). tests/test_distribute.py checks the table against the matrices.
+X_EMBED: dict[tuple[str, int], tuple[str, tuple[int, ...]]] = {
+    ("cx", 1): ("cz", (0, 1)), ("CX", 1): ("cz", (0, 1)), ("crx", 1): ("crz", (0, 1)),
+    ("csx", 1): ("cs", (0, 1)), ("rzx", 1): ("rzz", (0, 1)), ("ccx", 2): ("ccz", (0, 1, 2)),
+    ("rxx", 0): ("rzx", (0, 1)), ("rxx", 1): ("rzx", (1, 0)),
+}
+
+
+# positions in which these gates commute with X for every parameter value (besides X_EMBED's)
+_X_ALWAYS = {"id": (0,), "x": (0,), "sx": (0,), "sxdg": (0,), "rx": (0,), "ecr": (1,),
+             "c3x": (3,), "c3sqrtx": (3,), "c4x": (4,)}
+
+
+@lru_cache(maxsize=65536)
+def _xdiagonal_at(name: str, params: tuple[float, ...], position: int) -> bool:
+    """True when gate ``name`` commutes with X on its qubit ``position``. Conservative (False)
+    for a gate block-diagonal in the Z basis of that qubit: it commutes with X there only when
+    it does not act on the qubit at all."""
+    if (name, position) in X_EMBED or position in _X_ALWAYS.get(name, ()):
+        return True
+    spec = GATES[name]
+    if spec.diagonal or position in CONTROLS.get(name, ()):
+        return False
+    m = np.asarray(spec.matrix(params))
+    idx = np.arange(m.shape[0]) ^ (1 << position)   # X on gate qubit `position` (little-endian)
+    return bool(np.allclose(m[np.ix_(idx, idx)], m, rtol=0.0, atol=1e-12))
+
+
+def xdiagonal_in(inst: Instruction, qubit: int) -> bool:
+    """``inst`` commutes with X on ``qubit`` (block-diagonal in its X basis); False for
+    non-gates and conditioned gates on it, True when it does not touch it."""
+    if qubit not in inst.qubits:
+        return inst.is_gate
+    if not inst.is_gate or inst.condition is not None:
+        return False
+    return _xdiagonal_at(inst.name, inst.params, inst.qubits.index(qubit))
+
+
+def x_embedded(inst: Instruction, qubit: int) -> Instruction | None:
+    """``H_qubit inst H_qubit`` as one table gate (see :data:`X_EMBED`), else None."""
+    if inst.condition is not None or qubit not in inst.qubits:
+        return None
+    image = X_EMBED.get((inst.name, inst.qubits.index(qubit)))
+    if image is None:
+        return None
+    name, order = image
+    return Instruction(name, tuple(inst.qubits[i] for i in order), inst.params)
+
+
 # ---- communication scheduling ----------------------------------------------------------------
+
+def _lookahead_data(units: Sequence[_Unit], n: int) -> tuple[list, list[list[int]]]:
+    """Per piece (unit, piece, segs, xsegs): the "diagonal segment" of each of its qubits in the
+    Z and in the X basis (a segment ends at a piece not block-diagonal in the qubit in that
+    basis); and per qubit the indices of its two-qubit pieces. Independent of the placement."""
+    segment = [0] * n
+    xsegment = [0] * n
+    flat: list[tuple[int, Instruction, tuple[int, ...], tuple[int, ...]]] = []
+    by_qubit: list[list[int]] = [[] for _ in range(n)]
+    for u, unit in enumerate(units):
+        for piece in unit.pieces:
+            segs, xsegs = [], []
+            for q in piece.qubits:
+                if not (piece.is_gate and piece.condition is None and diagonal_in(piece, q)):
+                    segment[q] += 1
+                if not xdiagonal_in(piece, q):
+                    xsegment[q] += 1
+                segs.append(segment[q])
+                xsegs.append(xsegment[q])
+            k = len(flat)
+            flat.append((u, piece, tuple(segs), tuple(xsegs)))
+            if len(piece.qubits) == 2 and piece.is_gate:
+                for q in piece.qubits:
+                    by_qubit[q].append(k)
+    return flat, by_qubit
+
 
 @dataclass
 class _Burst:
     control: int
     node: str
     body: list[Instruction]
+    basis: str = "z"          # "x": the op is H_control, the burst, H_control (see X_EMBED)
 
 
 class _Scheduler:
@@ -261,8 +358,11 @@ class _Scheduler:
 
     def __init__(self, circuit: Circuit, units: list[_Unit], network: Network, dist: _Distances,
                  placement: Sequence[str], *, merge: bool, teledata: bool, lookahead: int = 12,
-                 comm_limit: str = "op"):
+                 comm_limit: str = "op", embed: bool = True,
+                 lookahead_data: tuple | None = None):
         self.circuit = circuit
+        self.embed = embed          # X-basis commutation, H-embedded bursts, whole gates
+        self.embedded = False       # ... and whether they changed anything
         self.units = units
         self.network = network
         self.dist = dist
@@ -283,28 +383,18 @@ class _Scheduler:
         self.out: list = []                       # LocalGate | _Burst | Teleport
         self.last_any = [-1] * n                  # last output position touching the qubit
         self.last_flip = [-1] * n                 # ... touching it non-diagonally
-        self.open: dict[tuple[int, str], int] = {}            # (control, node) -> position
+        self.last_xflip = [-1] * n                # ... not block-diagonal in its X basis
+        self.open: dict[tuple[int, str, str], int] = {}   # (control, node, basis) -> position
         self.open_at: dict[str, OrderedDict] = {name: OrderedDict() for name in network.nodes}
-        self._prepare()
+        self._prepare(lookahead_data)
 
     # -- look-ahead data: for each piece, the "diagonal segment" of each of its qubits ----------
-    def _prepare(self) -> None:
+    def _prepare(self, lookahead_data: tuple | None) -> None:
         n = self.circuit.num_qubits
-        segment = [0] * n
-        self.flat: list[tuple[int, Instruction, tuple[int, ...]]] = []   # (unit, piece, segs)
-        self.by_qubit: list[list[int]] = [[] for _ in range(n)]
-        for u, unit in enumerate(self.units):
-            for piece in unit.pieces:
-                segs = []
-                for q in piece.qubits:
-                    if not (piece.is_gate and piece.condition is None and diagonal_in(piece, q)):
-                        segment[q] += 1
-                    segs.append(segment[q])
-                k = len(self.flat)
-                self.flat.append((u, piece, tuple(segs)))
-                if len(piece.qubits) == 2 and piece.is_gate:
-                    for q in piece.qubits:
-                        self.by_qubit[q].append(k)
+        if lookahead_data is None:
+            lookahead_data = _lookahead_data(self.units, n)
+        # flat[k] = (unit, piece, segs, xsegs); by_qubit[q] = indices of q's two-qubit pieces
+        self.flat, self.by_qubit = lookahead_data
         self.next_of = [0] * n   # position in by_qubit[q] of the next unprocessed piece
         self.seg_now = [0] * n   # segment of each qubit before the next unprocessed piece
 
@@ -316,18 +406,42 @@ class _Scheduler:
             if hard or not diagonal_in(inst, q):
                 if position > self.last_flip[q]:
                     self.last_flip[q] = position
-                self._close_control(q)
+                self._close_control(q, "z")
+            if hard or not xdiagonal_in(inst, q):
+                if position > self.last_xflip[q]:
+                    self.last_xflip[q] = position
+                self._close_control(q, "x")
 
-    def _bound(self, inst: Instruction) -> int:
-        """The earliest output position ``inst`` may be moved back to (exclusive of ops after)."""
-        bound = -1
+    def _bound(self, inst: Instruction) -> tuple[int, int]:
+        """The earliest output position ``inst`` may be moved back to (exclusive of ops after):
+        past ops that, on every qubit they share with it, are block-diagonal in the same basis
+        (Z or X) as it is (then they commute). Also the bound of the plain pass (Z basis only),
+        to tell when the X basis changed a decision."""
+        bound = plain = -1
         for q in inst.qubits:
-            b = self.last_flip[q] if diagonal_in(inst, q) else self.last_any[q]
+            if diagonal_in(inst, q):
+                b = p = self.last_flip[q]
+            else:
+                p = self.last_any[q]
+                b = self.last_xflip[q] if self.embed and xdiagonal_in(inst, q) else p
             if b > bound:
                 bound = b
-        return bound
+            if p > plain:
+                plain = p
+        return bound, plain
 
-    def _close(self, key: tuple[int, str]) -> None:
+    def _absorber(self, inst: Instruction, position: int) -> _Burst | None:
+        """The open burst at ``position`` whose body can take local gate ``inst``, if any."""
+        if position < 0:
+            return None
+        op = self.out[position]
+        if (isinstance(op, _Burst) and self.open.get((op.control, op.node, op.basis)) == position
+                and op.control not in inst.qubits
+                and all(self.where[q] == op.node for q in inst.qubits)):
+            return op
+        return None
+
+    def _close(self, key: tuple[int, str, str]) -> None:
         position = self.open.pop(key, None)
         if position is None:
             return
@@ -335,20 +449,21 @@ class _Scheduler:
         for end in (self.where_at_open[key], burst.node):
             self.open_at[end].pop(key, None)
 
-    def _close_control(self, q: int) -> None:
+    def _close_control(self, q: int, basis: str | None = None) -> None:
+        """Close the bursts sharing ``q`` (only those in ``basis`` when given)."""
         keys = self.controls.get(q)
         if keys:
-            for key in list(keys):
+            for key in [k for k in keys if basis is None or k[2] == basis]:
                 self._close(key)
-            keys.clear()
+                keys.discard(key)
 
     def _emit_local(self, inst: Instruction, hard: bool = False) -> None:
         self.out.append(LocalGate(inst))
         self._touch(inst, len(self.out) - 1, hard)
 
-    def _open_burst(self, control: int, node: str, inst: Instruction) -> None:
+    def _open_burst(self, control: int, node: str, inst: Instruction, basis: str = "z") -> None:
         home = self.where[control]
-        key = (control, node)
+        key = (control, node, basis)
         self._close(key)
         for end in (home, node):
             while len(self.open_at[end]) >= self.comm[end]:
@@ -356,7 +471,9 @@ class _Scheduler:
                 self._close(oldest)
                 self.controls.get(oldest[0], set()).discard(oldest)
         position = len(self.out)
-        self.out.append(_Burst(control, node, [inst]))
+        self.out.append(_Burst(control, node, [self._image(inst, control, basis)], basis))
+        if basis != "z":
+            self.embedded = True
         if self.merge:
             self.open[key] = position
             self.where_at_open[key] = home
@@ -365,9 +482,14 @@ class _Scheduler:
             self.controls.setdefault(control, set()).add(key)
         self._touch(inst, position)
 
-    def _join(self, key: tuple[int, str], inst: Instruction) -> None:
+    @staticmethod
+    def _image(inst: Instruction, control: int, basis: str) -> Instruction:
+        """The body gate that stands for ``inst`` in a burst sharing ``control`` in ``basis``."""
+        return inst if basis == "z" else x_embedded(inst, control)
+
+    def _join(self, key: tuple[int, str, str], inst: Instruction) -> None:
         position = self.open[key]
-        self.out[position].body.append(inst)
+        self.out[position].body.append(self._image(inst, key[0], key[2]))
         for end in (self.where_at_open[key], key[1]):
             self.open_at[end].move_to_end(key)
         self._touch(inst, position)
@@ -379,7 +501,7 @@ class _Scheduler:
         self.where[q] = node
         self.out.append(Teleport(q, node))
         position = len(self.out) - 1
-        self.last_any[q] = self.last_flip[q] = position
+        self.last_any[q] = self.last_flip[q] = self.last_xflip[q] = position
 
     def _free(self, node: str) -> bool:
         return self.load.get(node, 0) < self.capacity.get(node, 0)
@@ -392,7 +514,7 @@ class _Scheduler:
         for k in lst[self.next_of[q]: self.next_of[q] + self.lookahead]:
             if k < start:
                 continue
-            _, piece, segs = self.flat[k]
+            _, piece, segs, _ = self.flat[k]
             j = piece.qubits.index(q)
             other = piece.qubits[1 - j]
             there = self.where[other]
@@ -408,28 +530,36 @@ class _Scheduler:
         return cost
 
     def _advance(self, piece_index: int, piece: Instruction) -> None:
-        _, _, segs = self.flat[piece_index]
+        segs = self.flat[piece_index][2]
         for j, q in enumerate(piece.qubits):
             self.seg_now[q] = segs[j]
         if len(piece.qubits) == 2 and piece.is_gate:
             for q in piece.qubits:
                 self.next_of[q] += 1
 
-    def _potential(self, q: int, node: str, piece_index: int) -> int:
-        """How many of q's coming two-qubit pieces could share one burst of q into ``node``:
-        those in q's current diagonal segment whose partner sits on ``node`` and has not been
-        flipped in between (a flipped partner cannot commute back into the body)."""
-        _, piece, segs = self.flat[piece_index]
-        seg = segs[piece.qubits.index(q)]
+    def _potential(self, q: int, node: str, piece_index: int, basis: str = "z") -> int:
+        """How many of q's coming two-qubit pieces could share one burst of q into ``node`` in
+        ``basis``: those in q's current diagonal segment (of that basis) that the burst can
+        hold, whose partner sits on ``node`` and has not been flipped in between (a flipped
+        partner cannot commute back into the body)."""
+        current = self.flat[piece_index]
+        piece, segs = current[1], current[2]
+        own = 2 if basis == "z" else 3          # index of q's segments in a self.flat entry
+        seg = current[own][piece.qubits.index(q)]
         count = 0
         lst = self.by_qubit[q]
         for k in lst[self.next_of[q]: self.next_of[q] + 4 * self.lookahead]:
-            _, other_piece, other_segs = self.flat[k]
+            entry = self.flat[k]
+            other_piece, other_segs = entry[1], entry[2]
             j = other_piece.qubits.index(q)
-            if other_segs[j] != seg:
+            if entry[own][j] != seg:
                 break
             o = other_piece.qubits[1 - j]
-            if self.where[o] != node or not diagonal_in(other_piece, q):
+            if self.where[o] != node:
+                continue
+            if basis == "z" and not diagonal_in(other_piece, q):
+                continue
+            if basis == "x" and x_embedded(other_piece, q) is None:
                 continue
             now = segs[1 - piece.qubits.index(q)] if o in piece.qubits else self.seg_now[o]
             flips = 0 if diagonal_in(other_piece, o) else 1
@@ -439,7 +569,7 @@ class _Scheduler:
 
     # -- the pass -----------------------------------------------------------------------------
     def run(self) -> DistributedProgram:
-        self.where_at_open: dict[tuple[int, str], str] = {}
+        self.where_at_open: dict[tuple[int, str, str], str] = {}
         self.controls: dict[int, set] = {}
         piece_index = 0
         for unit in self.units:
@@ -466,6 +596,17 @@ class _Scheduler:
                 self._remote_conditioned(inst)
                 piece_index += 1
                 continue
+            if len(unit.pieces) > 1 and self.merge and self.embed:
+                # a gate not in controlled form (CCX, C3X, CSWAP, RXX, ...) with all its qubits
+                # but one, q, on one node, and block-diagonal in q (Z or X basis): one burst of q
+                options = self._options(inst)
+                if options:
+                    self.embedded = True
+                    self._place(inst, piece_index, options)
+                    for piece in unit.pieces:
+                        self._advance(piece_index, piece)
+                        piece_index += 1
+                    continue
             for piece in unit.pieces:
                 self._gate(piece, piece_index)
                 self._advance(piece_index, piece)
@@ -475,15 +616,14 @@ class _Scheduler:
     def _local_gate(self, inst: Instruction) -> None:
         """A gate on one node: absorb it into the burst whose body it must follow, if any."""
         if self.merge:
-            bound = self._bound(inst)
-            if bound >= 0:
-                op = self.out[bound]
-                if (isinstance(op, _Burst) and self.open.get((op.control, op.node)) == bound
-                        and op.control not in inst.qubits
-                        and all(self.where[q] == op.node for q in inst.qubits)):
-                    op.body.append(inst)
-                    self._touch(inst, bound)
-                    return
+            bound, plain = self._bound(inst)
+            op = self._absorber(inst, bound)
+            if bound != plain and (op is not None or self._absorber(inst, plain) is not None):
+                self.embedded = True     # the plain pass decides otherwise
+            if op is not None:
+                op.body.append(inst)
+                self._touch(inst, bound)
+                return
         self._emit_local(inst)
 
     def _gate(self, piece: Instruction, piece_index: int) -> None:
@@ -492,29 +632,55 @@ class _Scheduler:
         if len(nodes) == 1:
             self._local_gate(piece)
             return
-        a, b = qubits  # controlled form: remote pieces are two-qubit gates
-        options = [(q, self.where[o]) for q, o in ((a, b), (b, a)) if diagonal_in(piece, q)]
+        self._place(piece, piece_index, self._options(piece))
+
+    def _options(self, inst: Instruction) -> list[tuple[int, str, str]]:
+        """(shared qubit q, node it is shared into, basis) for each burst that can run ``inst``:
+        every other qubit sits on that node, and ``inst`` is block-diagonal in q ("z"), or (with
+        merging and embedding) H-embeddable in q ("x", :data:`X_EMBED`). Z options first."""
+        options, embedded = [], []
+        for q in inst.qubits:
+            nodes = {self.where[o] for o in inst.qubits if o != q}
+            if len(nodes) != 1 or self.where[q] in nodes:
+                continue
+            node = next(iter(nodes))
+            if diagonal_in(inst, q):
+                options.append((q, node, "z"))
+            elif self.merge and self.embed and x_embedded(inst, q) is not None:
+                embedded.append((q, node, "x"))
+        return options + embedded
+
+    def _place(self, piece: Instruction, piece_index: int,
+               options: list[tuple[int, str, str]]) -> None:
+        """Run a cross-node gate: join an open burst, teleport, or open a burst."""
         if self.merge:
-            bound = self._bound(piece)
+            bound, plain = self._bound(piece)
             for key in options:
                 position = self.open.get(key)
                 if position is not None and position >= bound:
+                    if position < plain:
+                        self.embedded = True     # the plain pass could not join here
                     self._join(key, piece)
                     return
         if self.teledata and self._try_teleport(piece, piece_index, options):
             return
-        # a new burst: the orientation with the most gates left to share its EPR pair
-        if len(options) > 1:
-            control, node = max(options, key=lambda o: self._potential(o[0], o[1], piece_index))
+        # a new burst: the orientation with the most gates left to share its EPR pair (ties:
+        # the first, so a plain burst unless the embedded one serves strictly more)
+        if len(options) > 1 and len(piece.qubits) == 2 and piece is self.flat[piece_index][1]:
+            control, node, basis = max(
+                options, key=lambda o: self._potential(o[0], o[1], piece_index, o[2]))
         else:
-            control, node = options[0]
-        self._open_burst(control, node, piece)
+            control, node, basis = options[0]
+        self._open_burst(control, node, piece, basis)
 
     def _try_teleport(self, piece: Instruction, piece_index: int, options) -> bool:
         best = None
-        for j, q in enumerate(piece.qubits):
-            other = piece.qubits[1 - j]
-            home, there = self.where[q], self.where[other]
+        if len(piece.qubits) == 2:
+            moves = [(q, self.where[piece.qubits[1 - j]]) for j, q in enumerate(piece.qubits)]
+        else:   # a whole gate: its lone qubit joins the others
+            moves = [(q, node) for q, node, _ in options]
+        for q, there in moves:
+            home = self.where[q]
             if not self._free(there):
                 continue
             stay = self._window_cost(q, home, piece_index)
@@ -547,7 +713,11 @@ class _Scheduler:
         ops: list[Op] = []
         for op in self.out:
             if isinstance(op, _Burst):
+                if op.basis == "x":
+                    ops.append(LocalGate(Instruction("h", (op.control,))))
                 ops.append(RemoteGate(op.control, op.node, tuple(op.body)))
+                if op.basis == "x":
+                    ops.append(LocalGate(Instruction("h", (op.control,))))
             else:
                 ops.append(op)
         return DistributedProgram(self.circuit.num_qubits, self.circuit.num_clbits,
@@ -677,11 +847,12 @@ def baseline_program(circuit: Circuit, network: Network) -> DistributedProgram:
 
 def compile_distribution(circuit: Circuit, network: Network, *,
                          placement: Sequence[str] | None = None, teledata: bool = True,
-                         seed: int = 0, refine: bool = True, comm_limit: str = "op"
-                         ) -> Distribution:
+                         seed: int = 0, refine: bool = True, comm_limit: str = "op",
+                         embed: bool = True) -> Distribution:
     """Compile ``circuit`` for ``network``, trying several placements (or only ``placement``
-    when given) with and without TeleData, and keep the program with the fewest EPR pairs
-    (then the smallest depth); never more EPR pairs than :func:`baseline_program`."""
+    when given) with and without TeleData, with and without the H-embedding and whole-gate
+    bursts (only without when ``embed`` is False), and keep the program with the fewest EPR
+    pairs (then the smallest depth); never more EPR pairs than :func:`baseline_program`."""
     start = time.perf_counter()
     n = circuit.num_qubits
     if n == 0:
@@ -689,6 +860,7 @@ def compile_distribution(circuit: Circuit, network: Network, *,
     dist = _Distances(network)
     check_comm_qubits(network)
     units = _units(circuit)
+    lookahead_data = _lookahead_data(units, n)
     if placement is not None:
         placement = tuple(placement)
         if len(placement) != n:
@@ -715,22 +887,27 @@ def compile_distribution(circuit: Circuit, network: Network, *,
     errors: list[DistributeError] = []
     for name, p in placements.items():
         for tele in ((False, True) if teledata else (False,)):
-            label = name + ("+teledata" if tele else "")
-            try:
-                program = _Scheduler(circuit, units, network, dist, p, merge=True,
-                                     teledata=tele, comm_limit=comm_limit).run()
-            except DistributeError as exc:
-                errors.append(exc)
-                continue
-            cost = program.cost(network)
-            tried[label] = cost.epr_pairs
-            if cost.teleports == 0 and tele:
-                if tried.get(name) == cost.epr_pairs:
-                    del tried[label]
+            # with the H-embedding and whole-gate bursts, and without (the greedy pass may do
+            # worse with more choices; a pass that never used them is not run again)
+            for embedding in ((True, False) if embed else (False,)):
+                plain = "" if embedding else "+noembed"
+                label = name + ("+teledata" if tele else "") + plain
+                scheduler = _Scheduler(circuit, units, network, dist, p, merge=True,
+                                       teledata=tele, comm_limit=comm_limit, embed=embedding,
+                                       lookahead_data=lookahead_data)
+                try:
+                    program = scheduler.run()
+                except DistributeError as exc:
+                    errors.append(exc)
                     continue
-            key = (cost.epr_pairs, cost.depth)
-            if best is None or key < best[0]:
-                best = (key, label, program, cost)
+                cost = program.cost(network)
+                tried[label] = cost.epr_pairs
+                if cost.teleports == 0 and tele and tried.get(name + plain) == cost.epr_pairs:
+                    del tried[label]
+                elif best is None or (cost.epr_pairs, cost.depth) < best[0]:
+                    best = ((cost.epr_pairs, cost.depth), label, program, cost)
+                if not scheduler.embedded:
+                    break
     if best is None:
         raise errors[0]
     _, label, program, cost = best
@@ -761,7 +938,7 @@ def check_comm_qubits(network: Network) -> None:
 
 
 def distribute(circuit: Circuit, network: Network, *, placement: Sequence[str] | None = None,
-               teledata: bool = True, seed: int = 0, comm_limit: str = "op"
+               teledata: bool = True, seed: int = 0, comm_limit: str = "op", embed: bool = True
                ) -> DistributedProgram:
     """Place ``circuit`` on ``network`` and implement its cross-node gates with as few EPR pairs
     as this compiler finds (never more than the in-order, one-pair-per-gate baseline).
@@ -787,6 +964,12 @@ def distribute(circuit: Circuit, network: Network, *, placement: Sequence[str] |
         ``"live"``: also keep at most ``comm_qubits`` bursts *open for joining* at a node at
         once (least recently used closed first), as hardware would that runs each burst's body
         interleaved with the rest of the circuit instead of moving gates.
+    embed:
+        Also try the more general packings (default): a burst shared in the X basis between two
+        H gates for runs of CX / CRX / CSX / RZX on a common target (and a CCX, RXX), gates
+        moved back past ops they commute with in the X basis, and a gate on three or more
+        qubits run whole in one burst when all its qubits but one sit on one node. The plain
+        compilation is tried too; False keeps only the plain one.
 
     Returns
     -------
@@ -796,7 +979,7 @@ def distribute(circuit: Circuit, network: Network, *, placement: Sequence[str] |
         returns the same program with its cost, estimated makespan and the baseline's figures.
     """
     return compile_distribution(circuit, network, placement=placement, teledata=teledata,
-                                seed=seed, comm_limit=comm_limit).program
+                                seed=seed, comm_limit=comm_limit, embed=embed).program
 
 
 def simple_network(kind: str, nodes: int, data_qubits: int, *, comm_qubits: int = 2,
