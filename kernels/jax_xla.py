@@ -115,6 +115,51 @@ def sample_rows(rows, row_of_shot, draws):
     return index  # the number of entries <= target, at most size - 1
 
 
+# -- pieces of a bit exchange: the array side of Comm.swap_bits_device / permute_ranks_device --
+# (MPI stays in qsim_dist/comm.py.) As in the host-staged Comm.swap_bits, the shard is the tensor
+# (2,)*n (axis a = local bit n-1-a) seen with the ``lead`` axes (the swapped local bits, most
+# significant first) in front and the other axes, in order, behind; piece p fixes the first c of
+# those to the bits of p (highest first). take_piece cuts piece p out as the (2^m, 2^(n-m-c))
+# send buffer (row t = lead bits reading t); put_piece writes a received piece back in its place.
+# Only piece-sized arrays are made: a dynamic slice of the fixed axes (XLA fuses it with the
+# transpose into one piece-sized output) and, in put_piece, the received piece transposed back
+# (piece-sized; XLA may fuse it into the update). put_piece donates the shard, so XLA writes the
+# piece in place with a dynamic-update-slice: no shard-sized copy when the donation is taken,
+# which JAX honours on GPU and on its current CPU runtime; a runtime that refuses a donation
+# (JAX then warns) copies the shard. p is a traced argument: one compiled kernel per shape,
+# not per piece. lead=() cuts the shard into 2^c consecutive pieces (permute_ranks_device).
+
+def _piece_window(n: int, lead: tuple[int, ...], c: int, p):
+    """Start indices and sizes of piece ``p``'s window in the (2,)*n tensor."""
+    fixed = [a for a in range(n) if a not in lead][:c]
+    starts: list = [0] * n
+    sizes = [2] * n
+    for k, a in enumerate(fixed):
+        starts[a] = (p >> (c - 1 - k)) & 1
+        sizes[a] = 1
+    return starts, sizes
+
+
+@partial(jax.jit, static_argnames=("lead", "c"))
+def take_piece(shard, p, lead, c):
+    n = shard.size.bit_length() - 1
+    m = len(lead)
+    starts, sizes = _piece_window(n, lead, c, p)
+    window = jax.lax.dynamic_slice(shard.reshape((2,) * n), starts, sizes)
+    return jnp.moveaxis(window, lead, list(range(m))).reshape(1 << m, -1)
+
+
+@partial(jax.jit, static_argnames=("lead", "c"), donate_argnums=0)
+def put_piece(shard, piece, p, lead, c):
+    n = shard.size.bit_length() - 1
+    m = len(lead)
+    starts, sizes = _piece_window(n, lead, c, p)
+    behind = [sizes[a] for a in range(n) if a not in lead]
+    update = jnp.moveaxis(piece.reshape((2,) * m + tuple(behind)), list(range(m)), lead)
+    t = jax.lax.dynamic_update_slice(shard.reshape((2,) * n), update.astype(shard.dtype), starts)
+    return t.reshape(-1)
+
+
 def zero_state(num_qubits: int, dtype) -> jax.Array:
     return jnp.zeros(1 << num_qubits, dtype=dtype).at[0].set(1)
 

@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "each shot is then one trajectory")
     run.add_argument("--stats", action="store_true",
                      help="add communication statistics to the JSON summary: exchanges, "
-                          "bytes_sent (all ranks), per-rank comm_time_s and compute_time_s")
+                          "bytes_sent (all ranks), per-rank comm_time_s and compute_time_s, "
+                          "device_buffers (exchanges on device arrays)")
     run.add_argument("--checkpoint", metavar="CKPT.h5", default=None,
                      help="write checkpoints of the run to this HDF5 file (atomically; see "
                           "qsim_dist/io/checkpoint.py), every --checkpoint-every seconds")
@@ -158,7 +159,8 @@ def mpi_world_size(environ=None) -> int:
 
 
 # The run statistics --stats adds to the JSON summary (and that are kept out of it otherwise).
-STATS_KEYS = ("ranks", "exchanges", "bytes_sent", "comm_time_s", "compute_time_s")
+STATS_KEYS = ("ranks", "exchanges", "bytes_sent", "comm_time_s", "compute_time_s",
+              "device_buffers")
 
 
 def choose_backend(requested: str | None) -> str:
@@ -312,6 +314,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             summary.setdefault("bytes_sent", 0)
             summary.setdefault("comm_time_s", [0.0])
             summary.setdefault("compute_time_s", [round(result.wall_time, 6)])
+            summary.setdefault("device_buffers", False)
         else:
             for key in STATS_KEYS:
                 summary.pop(key, None)

@@ -10,6 +10,10 @@ sharded state, both done in pieces through a capped staging buffer so that no me
 - :meth:`Comm.pair_exchange`: trade pieces with one partner rank (Pauli expectation values);
 - :meth:`Comm.permute_ranks`: move whole shards between ranks (restoring the identity layout).
 
+:meth:`Comm.swap_bits_device` and :meth:`Comm.permute_ranks_device` do the first and the last on
+a JAX array without host staging: the pieces are JAX arrays handed to MPI by mpi4jax (imported
+on first use; the optional ``gpu`` extra), GPU pointers when the MPI library is CUDA-aware.
+
 It also counts exchanges and payload bytes and times communication and computation per rank.
 """
 
@@ -76,6 +80,21 @@ def check_memory(needed: int, available: int, what: str = "per rank") -> None:
         raise BackendError(f"the state needs {format_bytes(needed)} {what}, "
                            f"{format_bytes(available)} available: use more ranks (or nodes), "
                            f"single precision, or fewer qubits")
+
+
+def device_exchange_problem(on_gpu: bool) -> str | None:
+    """Why this process cannot hand JAX arrays to MPI (see :meth:`Comm.swap_bits_device`), in a
+    few words, or None when it can: mpi4jax must import (it also refuses an MPI library other
+    than the one it was built against) and, for GPU arrays, have its CUDA extension."""
+    try:
+        import mpi4jax
+    except Exception as exc:  # ImportError, or mpi4jax's RuntimeError on an MPI ABI mismatch
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"mpi4jax is not usable ({reason}); install it: pip install 'qsim-dist[gpu]'"
+    if on_gpu and not mpi4jax.has_cuda_support():
+        return ("mpi4jax was built without its CUDA extension: reinstall it where the CUDA "
+                "toolkit is found (pip install --no-cache-dir --force-reinstall --no-deps mpi4jax)")
+    return None
 
 
 class Comm:
@@ -221,6 +240,15 @@ class Comm:
         per = self.buffer_bytes // (2 * num_parts * itemsize)
         return max(1, min(per, MAX_MESSAGE_ELEMENTS))
 
+    def _piece_bits(self, m: int, rest: int, itemsize: int) -> int:
+        """``c``: the ``2^rest`` elements that go to each of ``2^m`` ranks are split into
+        ``2^c`` pieces over their highest index bits so that one piece fits the buffer."""
+        piece = self._piece(1 << m, itemsize)
+        c = 0
+        while (1 << (rest - c)) > piece:
+            c += 1
+        return c
+
     def _group(self, global_bits: tuple[int, ...]) -> Any:
         """The communicator of the ranks that differ only in rank bits ``global_bits``; its rank
         ``t`` has bit ``k`` of ``t`` = rank bit ``global_bits[k]`` (collective on first use)."""
@@ -249,11 +277,7 @@ class Comm:
         lead = [num_local - 1 - lb for _, lb in reversed(pairs)]
         view = np.moveaxis(t, lead, list(range(m)))
         rest = num_local - m
-        # Split the rest into 2^c pieces over its highest axes so that one piece fits the buffer.
-        piece = self._piece(1 << m, shard.itemsize)
-        c = 0
-        while (1 << (rest - c)) > piece:
-            c += 1
+        c = self._piece_bits(m, rest, shard.itemsize)
         send = np.empty((1 << m, 1 << (rest - c)), dtype=shard.dtype)
         recv = np.empty_like(send)
         shape = (2,) * m + (2,) * (rest - c)
@@ -265,6 +289,36 @@ class Comm:
                 view[sel] = recv.reshape(shape)
         self.exchanges += 1
         self.bytes_sent += (shard.nbytes - (shard.nbytes >> m))
+
+    def swap_bits_device(self, shard: Any, pairs: tuple[tuple[int, int], ...],
+                         num_local: int) -> Any:
+        """:meth:`swap_bits` on a JAX array, whose buffers go to MPI as they are (mpi4jax): GPU
+        memory with a CUDA-aware MPI (``MPI4JAX_USE_CUDA_MPI=1``; without it mpi4jax copies each
+        piece through the host), JAX's own host buffers on a CPU. Returns the new shard;
+        ``shard`` is donated (do not use it afterwards). The same group communicator, pieces,
+        messages and statistics as :meth:`swap_bits`, and the same amplitudes bit for bit. The
+        pieces are cut out and written back by jitted kernels
+        (:func:`~qsim_dist.kernels.jax_xla.take_piece`, ``put_piece``); the call returns once
+        the last piece is in place, so no mpi4jax call is pending when mpi4py is used next."""
+        import mpi4jax
+
+        from qsim_dist.kernels.jax_xla import put_piece, take_piece
+
+        m = len(pairs)
+        group = self._group(tuple(gb - num_local for gb, _ in pairs))
+        lead = tuple(num_local - 1 - lb for _, lb in reversed(pairs))  # as swap_bits
+        itemsize = np.dtype(shard.dtype).itemsize
+        c = self._piece_bits(m, num_local - m, itemsize)
+        with self.communicating():
+            for p in range(1 << c):
+                send = take_piece(shard, p, lead=lead, c=c)
+                recv = mpi4jax.alltoall(send, comm=group)
+                shard = put_piece(shard, recv, p, lead=lead, c=c)
+            shard.block_until_ready()
+        nbytes = shard.size * itemsize
+        self.exchanges += 1
+        self.bytes_sent += nbytes - (nbytes >> m)
+        return shard
 
     def pair_exchange(self, partner: int, size: int, itemsize: int,
                       fill: Callable[[int, int], np.ndarray],
@@ -298,6 +352,30 @@ class Comm:
                                    source=source)
                 shard[start:stop] = recv[:stop - start]
         self.bytes_sent += shard.nbytes
+
+    def permute_ranks_device(self, shard: Any, dest: int, source: int) -> Any:
+        """:meth:`permute_ranks` on a JAX array through mpi4jax (device buffers, see
+        :meth:`swap_bits_device`); returns the new shard (``shard`` is donated). The pieces are
+        the ``2^c`` consecutive ranges of a power-of-two length within the buffer's cap (up to
+        twice the messages of :meth:`permute_ranks` for the same bytes). Collective."""
+        self.exchanges += 1
+        if dest == self.rank:
+            return shard
+        import mpi4jax
+
+        from qsim_dist.kernels.jax_xla import put_piece, take_piece
+
+        itemsize = np.dtype(shard.dtype).itemsize
+        n = shard.size.bit_length() - 1
+        c = self._piece_bits(0, n, itemsize)
+        with self.communicating():
+            for p in range(1 << c):
+                send = take_piece(shard, p, lead=(), c=c)
+                recv = mpi4jax.sendrecv(send, send, source=source, dest=dest, comm=self.comm)
+                shard = put_piece(shard, recv, p, lead=(), c=c)
+            shard.block_until_ready()
+        self.bytes_sent += shard.size * itemsize
+        return shard
 
     def allgather_shards(self, shard: np.ndarray) -> np.ndarray:
         """All shards side by side, rank order (the full state in physical order), on every

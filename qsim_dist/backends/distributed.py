@@ -34,13 +34,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from qsim_dist.kernels import warm_up
+from qsim_dist.kernels import jax_has_accelerator, warm_up
 from qsim_dist.kernels.shard import from_host, pauli_partner_sum, precision_context, to_host
 
 from ..circuit import Circuit, Instruction
 from ..errors import BackendError, OptionError
 from ..comm import (DEFAULT_BUFFER_BYTES, Comm, available_host_memory, check_memory,
-                    validate_ranks)
+                    device_exchange_problem, validate_ranks)
 from ..observables import pauli_phase
 from ..passes.fusion import MAX_DIAGONAL, fuse
 from ..passes.layout import (Layout, mixing_qubits, plan_swaps, relabel_swaps, renamed,
@@ -80,9 +80,10 @@ class DistributedState(State):
     """This rank's shard of a ``num_qubits`` state sharded over ``comm.size`` ranks."""
 
     def __init__(self, kernels, comm: Comm, num_qubits: int, precision: str, max_dense: int,
-                 max_diagonal: int):
+                 max_diagonal: int, device_buffers: bool = False):
         self.K = kernels
         self.comm = comm
+        self.device_buffers = device_buffers  # exchanges on JAX arrays (see DistributedBackend)
         self.num_qubits = num_qubits
         self.dtype = DTYPES[precision]
         g = validate_ranks(num_qubits, comm.size)
@@ -141,10 +142,14 @@ class DistributedState(State):
         return ops, end
 
     def _swap(self, pairs: tuple[tuple[int, int], ...]) -> None:
-        host = to_host(self.K, self.shard)  # host staging; the same array on the CPU
-        self.comm.swap_bits(host, pairs, self.layout.num_local)
-        with precision_context(self.K, self.dtype):
-            self.shard = from_host(self.K, host, self.shard)
+        if self.device_buffers:
+            with precision_context(self.K, self.dtype):
+                self.shard = self.comm.swap_bits_device(self.shard, pairs, self.layout.num_local)
+        else:
+            host = to_host(self.K, self.shard)  # host staging; the same array on the CPU
+            self.comm.swap_bits(host, pairs, self.layout.num_local)
+            with precision_context(self.K, self.dtype):
+                self.shard = from_host(self.K, host, self.shard)
         self.layout = self.layout.swapped(pairs)
 
     def _restore_identity(self) -> None:
@@ -169,10 +174,14 @@ class DistributedState(State):
             # Rank bit j holds logical qubit logical[nl + j]; identity puts it at bit that - nl.
             dest = sum(((rank >> j) & 1) << (logical[nl + j] - nl) for j in range(g))
             source = sum(((rank >> (logical[nl + j] - nl)) & 1) << j for j in range(g))
-            host = to_host(self.K, self.shard)
-            self.comm.permute_ranks(host, dest, source)
-            with precision_context(self.K, self.dtype):
-                self.shard = from_host(self.K, host, self.shard)
+            if self.device_buffers:
+                with precision_context(self.K, self.dtype):
+                    self.shard = self.comm.permute_ranks_device(self.shard, dest, source)
+            else:
+                host = to_host(self.K, self.shard)
+                self.comm.permute_ranks(host, dest, source)
+                with precision_context(self.K, self.dtype):
+                    self.shard = from_host(self.K, host, self.shard)
             self.layout = Layout(n, g)
 
     # -- gate runs -------------------------------------------------------------------------
@@ -468,6 +477,19 @@ class DistributedBackend(Backend):
     shot_block
         Shots per block of a split run (default 1024): the unit of work a rank takes; a larger
         block shares more work between trajectories, a smaller one spreads few shots wider.
+    device_buffers
+        How the bit exchanges move the shards: ``False`` stages them through host (numpy)
+        buffers; ``True`` hands the JAX arrays to MPI as they are, through mpi4jax (the ``gpu``
+        extra): GPU memory straight to MPI when the MPI library is CUDA-aware and
+        ``MPI4JAX_USE_CUDA_MPI=1`` is set (otherwise mpi4jax copies each piece through the
+        host), JAX's host buffers on a CPU. Same pieces, traffic and amplitudes (bit for bit)
+        either way. ``True`` needs the jax kernel set and a usable mpi4jax (with its CUDA
+        extension on a GPU), else an error; ``"auto"`` (default) is ``True`` when the kernel
+        set is jax, JAX runs on a GPU and mpi4jax is usable on every rank, ``False``
+        otherwise. ``metadata["device_buffers"]`` says which path a run took. Only the bit
+        exchanges of gate runs and the shard moves that restore the identity layout use it;
+        the Pauli expectations' pair exchanges, the statevector gather and HDF5 writes stay
+        host-staged.
     """
 
     name = "distributed"
@@ -476,8 +498,13 @@ class DistributedBackend(Backend):
     def __init__(self, kernels: str = "auto", max_dense: int | None = None,
                  max_diagonal: int = MAX_DIAGONAL, buffer_bytes: int = DEFAULT_BUFFER_BYTES,
                  memory_limit: int | None = None, comm: Any = None,
-                 split_shots: bool = False, shot_block: int = 1024):
+                 split_shots: bool = False, shot_block: int = 1024,
+                 device_buffers: bool | str = "auto"):
         from qsim_dist.kernels import get_kernels
+
+        if not (device_buffers is True or device_buffers is False or device_buffers == "auto"):
+            raise OptionError(f"device_buffers must be 'auto', True or False, "
+                              f"got {device_buffers!r}")
 
         if not isinstance(shot_block, (int, np.integer)) or isinstance(shot_block, bool) \
                 or shot_block < 1:
@@ -490,12 +517,31 @@ class DistributedBackend(Backend):
         self.comm = comm if isinstance(comm, Comm) else Comm(comm, buffer_bytes)
         if self.kernels.name == "numba":
             _share_cores(self.comm.ranks_on_node())
+        self.device_buffers = self._use_device_buffers(device_buffers)
         self.max_dense = max_dense or self.kernels.max_dense
         self.max_diagonal = max_diagonal
         self.memory_limit = memory_limit
         self.last_state: DistributedState | None = None
         self._split_result = False  # whether the last run was split (see save_result)
         self._group_backends: dict[int, Any] = {}  # group size -> backend of this rank's group
+
+    def _use_device_buffers(self, choice: bool | str) -> bool:
+        """Resolve the ``device_buffers`` option, the same way on every rank (collective unless
+        it is False or the kernel set is not jax)."""
+        if choice is False:
+            return False
+        if self.kernels.name != "jax":
+            if choice is True:
+                raise OptionError(f"device_buffers=True needs the jax kernel set "
+                                  f"(kernels='jax'), not '{self.kernels.name}'")
+            return False
+        on_gpu = jax_has_accelerator()
+        if choice == "auto" and not self.comm.allreduce_min(int(on_gpu)):
+            return False
+        problems = [p for p in self.comm.allgather(device_exchange_problem(on_gpu)) if p]
+        if problems and choice is True:
+            raise BackendError(f"device_buffers=True: {problems[0]}")
+        return not problems
 
     def _available_memory(self) -> int:
         if self.memory_limit is not None:
@@ -518,7 +564,8 @@ class DistributedBackend(Backend):
         # inside the run's clock, counted once per process and precision
         warm_up_time = warm_up(self.kernels, DTYPES[precision])
         state = DistributedState(self.kernels, self.comm, num_qubits, precision,
-                                 min(self.max_dense, num_qubits - g), self.max_diagonal)
+                                 min(self.max_dense, num_qubits - g), self.max_diagonal,
+                                 self.device_buffers)
         state.compile_time = warm_up_time
         self.last_state = state
         return state
@@ -554,8 +601,9 @@ class DistributedBackend(Backend):
             progress: bool | None = None, **options: Any) -> Result:
         """As :meth:`Backend.run` (the same options), on every rank: the same seed everywhere
         (drawn on rank 0 when None), a progress bar on rank 0 only, and ``metadata`` with the
-        run's ``exchanges``, ``bytes_sent`` (all ranks) and per-rank ``comm_time_s`` and
-        ``compute_time_s``."""
+        run's ``exchanges``, ``bytes_sent`` (all ranks), per-rank ``comm_time_s`` and
+        ``compute_time_s``, and ``device_buffers`` (whether the exchanges handed JAX arrays to
+        MPI, see the option)."""
         checkpoint = options.get("checkpoint")
         if seed is None and (checkpoint is None or checkpoint.resume is None):
             seed = self.comm.bcast(int(np.random.SeedSequence().entropy % (1 << 63)))
@@ -569,6 +617,7 @@ class DistributedBackend(Backend):
             result = super().run(circuit, shots=shots, seed=seed,
                                  progress=progress if self.comm.rank == 0 else False, **options)
         result.metadata.update(self.comm.stats())
+        result.metadata["device_buffers"] = self.device_buffers
         return result
 
     # -- shot splitting (see split_shots) ---------------------------------------------------
@@ -605,7 +654,8 @@ class DistributedBackend(Backend):
             else:
                 sub = self.comm.split(self.comm.rank // size, self.comm.rank % size)
                 backend = DistributedBackend(self.kernels.name, self.max_dense, self.max_diagonal,
-                                             sub.buffer_bytes, self.memory_limit, comm=sub)
+                                             sub.buffer_bytes, self.memory_limit, comm=sub,
+                                             device_buffers=self.device_buffers)
             self._group_backends[size] = backend
         return self._group_backends[size]
 
