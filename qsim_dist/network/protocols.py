@@ -177,16 +177,23 @@ def purified_pair(link: Link, protocol: str, rounds: int, rng: np.random.Generat
 
 # ---- building blocks ----------------------------------------------------------------------------
 
+def bell_measure(rt: Runtime, node: str, first: Qubit, second: Qubit) -> tuple[Bit, Bit]:
+    """Bell measurement at ``node`` (CX first->second, H on first, measure both); both qubits
+    are freed. Returns (z_bit, x_bit): the partner of ``second`` needs X^x Z^z."""
+    rt.gate(node, "cx", (first, second))
+    rt.gate(node, "h", (first,))
+    z_bit = rt.measure(node, first)
+    x_bit = rt.measure(node, second)
+    rt.release(second)
+    rt.release(first)
+    return z_bit, x_bit
+
+
 def entanglement_swap(rt: Runtime, node: str, left: Qubit, right: Qubit) -> tuple[Bit, Bit]:
     """Bell measurement at ``node`` of ``left`` (half of a pair to one side) and ``right`` (half
     of a pair to the other side); both are freed. Returns (x_bit, z_bit): the far end of the
     joined pair needs X^x Z^z."""
-    rt.gate(node, "cx", (left, right))
-    rt.gate(node, "h", (left,))
-    z_bit = rt.measure(node, left)
-    x_bit = rt.measure(node, right)
-    rt.release(left)
-    rt.release(right)
+    z_bit, x_bit = bell_measure(rt, node, left, right)
     return x_bit, z_bit
 
 
@@ -216,12 +223,7 @@ def teleport(rt: Runtime, qubit: Qubit, dst: str) -> Qubit:
     (returned). The source qubit is measured, reset and freed."""
     src = qubit.node
     a, b = pair_between(rt, src, dst)
-    rt.gate(src, "cx", (qubit, a))
-    rt.gate(src, "h", (qubit,))
-    z_bit = rt.measure(src, qubit)
-    x_bit = rt.measure(src, a)
-    rt.release(a)
-    rt.release(qubit)
+    z_bit, x_bit = bell_measure(rt, src, qubit, a)
     rt.send(src, dst, (z_bit, x_bit))
     rt.correct(dst, "x", b, (x_bit,))
     rt.correct(dst, "z", b, (z_bit,))
