@@ -52,16 +52,18 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(message)
 
 
-def _non_negative_int(what: str, maximum: int | None = None):
+def _int_option(what: str, *, minimum: int = 0, maximum: int | None = None):
+    """An argparse type: an integer from ``minimum`` (to ``maximum``), else one clear line."""
     def parse(text: str) -> int:
         try:
             value = int(text, 10)
         except ValueError:
-            value = -1
-        if value < 0 or (maximum is not None and value > maximum):
+            value = minimum - 1
+        if value < minimum or (maximum is not None and value > maximum):
+            kind = {0: "a non-negative integer", 1: "a positive integer"}.get(
+                minimum, f"an integer from {minimum}")
             bound = f" at most {maximum}" if maximum is not None else ""
-            raise argparse.ArgumentTypeError(
-                f"{what} must be a non-negative integer{bound}, got '{text}'")
+            raise argparse.ArgumentTypeError(f"{what} must be {kind}{bound}, got '{text}'")
         return value
 
     parse.__name__ = what  # argparse names the type in some messages
@@ -89,9 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Simulate an OpenQASM 2/3 circuit and sample its "
                                      "measurements.")
     run.add_argument("circuit", metavar="CIRCUIT.qasm", help="OpenQASM 2 or 3 file")
-    run.add_argument("--shots", type=_non_negative_int("shots"), default=1024,
+    run.add_argument("--shots", type=_int_option("shots"), default=1024,
                      help="number of measurement samples (default 1024)")
-    run.add_argument("--seed", type=_non_negative_int("seed", MAX_SEED), default=None,
+    run.add_argument("--seed", type=_int_option("seed", maximum=MAX_SEED), default=None,
                      help="random seed (default: fresh entropy, reported in the output)")
     run.add_argument("--precision", choices=("single", "double"), default=None,
                      help="complex64 or complex128 amplitudes (default: the backend's; "
@@ -117,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--checkpoint-every", metavar="SECONDS", type=_non_negative_float,
                      default=600.0, help="seconds between checkpoints (default 600; 0 = after "
                                          "every chunk of gates)")
-    run.add_argument("--checkpoint-gates", metavar="N", type=_non_negative_int("N"),
+    run.add_argument("--checkpoint-gates", metavar="N",
+                     type=_int_option("checkpoint gates", minimum=1),
                      default=None, help="gates per chunk between checkpoint decisions "
                                         "(default 256)")
     run.add_argument("--resume", metavar="CKPT.h5", default=None,
@@ -131,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "the state; the counts depend on --seed and --shot-block only, not on "
                           "the rank count (they differ from an unsplit run's). An error with "
                           "another backend")
-    run.add_argument("--shot-block", metavar="N", type=_non_negative_int("shot block"),
+    run.add_argument("--shot-block", metavar="N", type=_int_option("shot block", minimum=1),
                      default=None, help="shots per block of --split-shots (default 1024)")
 
     from .network.cli import add_dqc_parser
@@ -194,12 +197,8 @@ def _check_run_options(args: argparse.Namespace) -> Path:
         check_writable(args.out)
         if Path(args.out).resolve() == path.resolve():
             raise OptionError(f"--out '{args.out}' would overwrite the circuit file")
-    if args.checkpoint_gates == 0:
-        raise OptionError("--checkpoint-gates must be at least 1")
     if args.checkpoint is None and args.resume is None and args.checkpoint_gates is not None:
         raise OptionError("--checkpoint-gates needs --checkpoint or --resume")
-    if args.shot_block == 0:
-        raise OptionError("--shot-block must be at least 1")
     if args.shot_block is not None and not args.split_shots:
         raise OptionError("--shot-block needs --split-shots")
     if args.split_shots and args.backend != "distributed":

@@ -39,7 +39,7 @@ PURIFY_HELP = "distill every link pair: PROTOCOL[:ROUNDS], PROTOCOL bbpssw or de
 
 def add_dqc_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``dqc`` command to ``subparsers`` (of :func:`qsim_dist.cli.build_parser`)."""
-    from ..cli import MAX_SEED, _non_negative_int
+    from ..cli import MAX_SEED, _int_option
 
     dqc = subparsers.add_parser(
         "dqc", help="run a circuit on a modelled network of QPUs",
@@ -51,9 +51,9 @@ def add_dqc_parser(subparsers) -> argparse.ArgumentParser:
                      help="network file (see qsim_dist/network/topology.py and examples/)")
     dqc.add_argument("--placement", metavar="0:A,1:B,...", default=None,
                      help="node of every qubit (default: in order, filling nodes in file order)")
-    dqc.add_argument("--shots", type=_non_negative_int("shots"), default=1024,
+    dqc.add_argument("--shots", type=_int_option("shots"), default=1024,
                      help="shots, each one trajectory (default 1024)")
-    dqc.add_argument("--seed", type=_non_negative_int("seed", MAX_SEED), default=None,
+    dqc.add_argument("--seed", type=_int_option("seed", maximum=MAX_SEED), default=None,
                      help="random seed (default: fresh entropy, reported in the output)")
     dqc.add_argument("--compiler", choices=("auto", "naive"), default=None,
                      help="auto: the distribution compiler (placement by partitioning, "
@@ -68,7 +68,7 @@ def add_dqc_parser(subparsers) -> argparse.ArgumentParser:
     dqc.add_argument("--ideal", action="store_true",
                      help="perfect links and nodes (F = 1, no noise, zero times)")
     dqc.add_argument("--purify", metavar="PROTOCOL[:ROUNDS]", default=None, help=PURIFY_HELP)
-    dqc.add_argument("--schedules", type=_non_negative_int("schedules"), default=None,
+    dqc.add_argument("--schedules", type=_int_option("schedules"), default=None,
                      help="sampled schedules (random generation times), shots spread over "
                           "them (default 16, or 1 when timing is deterministic)")
     dqc.add_argument("--out", metavar="REPORT.h5", default=None,
