@@ -83,6 +83,9 @@ def test_dqc_purification_counts_the_bits_of_every_round(capsys):
     assert pure["epr_pairs_consumed"] == 2 * plain["epr_pairs"]
     assert pure["classical_bits"] == pytest.approx(plain["classical_bits"] + pure["epr_pairs"])
     assert pure["classical_bits"] >= plain["classical_bits"] + 2 * plain["epr_pairs"]
+    rounds = sum(use["rounds"] for use in pure["links"].values())  # per link, in the report
+    assert pure["classical_bits"] == pytest.approx(plain["classical_bits"] + 2 * rounds)
+    assert all(use["rounds"] == 0 for use in plain["links"].values())
 
 
 def test_dqc_purify_refusal_is_one_line_naming_the_node(capsys):

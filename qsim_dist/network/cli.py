@@ -216,7 +216,8 @@ def _print_human(report, name: str, placement: Sequence[str], args, compiler: st
     w(f"classical  {report.classical_bits:g} bits\n")
     w(f"makespan   {report.makespan_s * 1e6:.4g} us (std {report.makespan_std_s * 1e6:.3g} us)\n")
     for link, use in report.links.items():
-        w(f"link {link:<10} {use['pairs']:g} pairs, {use['attempts']:g} attempts, "
+        rounds = f", {use['rounds']:g} purification rounds" if use["rounds"] else ""
+        w(f"link {link:<10} {use['pairs']:g} pairs, {use['attempts']:g} attempts{rounds}, "
           f"busy {use['busy_s'] * 1e6:.4g} us\n")
     total = sum(report.counts.values())
     top = sorted(report.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
