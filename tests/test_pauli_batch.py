@@ -61,7 +61,8 @@ def test_batch_size_does_not_change_the_result(monkeypatch):
 
 
 @pytest.mark.parametrize("name, options", [("reference", {}),
-                                           ("statevector", {"kernels": "numba"})])
+                                           ("statevector", {"kernels": "numba"}),
+                                           ("statevector", {"kernels": "jax"})])
 def test_saved_state_is_one_trajectory(name, options):
     c = Circuit(2, 2)
     c.add("h", 0)
@@ -174,16 +175,3 @@ def test_numba_rows_on_a_small_state(monkeypatch):
                    precision="double").counts == want
     assert calls
 
-
-def test_jax_saved_state_is_one_trajectory():
-    c = Circuit(2, 2)
-    c.add("h", 0)
-    c.add("cx", 0, 1)
-    c.measure(0, 0)
-    c.measure(1, 1)
-    m = N.NoiseModel().add_gate_error(N.depolarizing(0.5, 2), "cx")
-    r = get_backend("statevector", kernels="jax").run(c, shots=100, seed=1, noise=m,
-                                                      save_state=True, precision="double")
-    psi = r.statevector
-    assert np.vdot(psi, psi).real == pytest.approx(1.0)
-    assert abs(abs(psi[0]) ** 2 + abs(psi[2]) ** 2 - 0.5) < 1e-9

@@ -248,12 +248,18 @@ class NodeView:
         return _done("wait", self.now + (0.0 if self._sim.rt.ideal else seconds))
 
     # ---- handles ---------------------------------------------------------------------------------
+    def _resolved(self, value, what: str, when: str):
+        """``value``, or the value of a finished Future (an unfinished one is a program error:
+        the program must yield it first)."""
+        if not isinstance(value, Future):
+            return value
+        if not value.done:
+            raise ProgramError(f"node {self.name!r} uses {what} of {value.what} before {when}: "
+                               "yield it first")
+        return value.value
+
     def _qubit(self, q) -> Qubit:
-        if isinstance(q, Future):
-            if not q.done:
-                raise ProgramError(f"node {self.name!r} uses the qubit of {q.what} before it is "
-                                   "delivered: yield it first")
-            q = q.value
+        q = self._resolved(q, "the qubit", "it is delivered")
         if not isinstance(q, Qubit):
             raise ProgramError(f"node {self.name!r}: expected a qubit, got {q!r}")
         if q.node != self.name:
@@ -261,11 +267,7 @@ class NodeView:
         return q
 
     def _bit(self, b) -> Bit:
-        if isinstance(b, Future):
-            if not b.done:
-                raise ProgramError(f"node {self.name!r} uses the bits of {b.what} before they "
-                                   "arrive: yield it first")
-            b = b.value
+        b = self._resolved(b, "the bits", "they arrive")
         if isinstance(b, tuple) and len(b) == 1:
             b = b[0]
         if not isinstance(b, Bit):
