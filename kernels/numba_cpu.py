@@ -451,6 +451,11 @@ def _floats(state: np.ndarray) -> np.ndarray:
     return state.view(np.float32 if state.dtype == np.complex64 else np.float64)
 
 
+def _whole_tiles(rows: int) -> int:
+    """``rows`` rounded up to whole tiles of 64 rows (what the gate kernels pass over)."""
+    return -(-rows // 64) * 64
+
+
 class NumbaKernels:
     """The CPU set behind the common kernel interface (see kernels/__init__.py)."""
 
@@ -525,19 +530,19 @@ class NumbaKernels:
     @staticmethod
     def rows(state, count: int) -> np.ndarray:
         """A batch of rows whose first ``count`` are copies of ``state``, the rest zero."""
-        rows = np.zeros((-(-count // 64) * 64, state.size), dtype=state.dtype)
+        rows = np.zeros((_whole_tiles(count), state.size), dtype=state.dtype)
         rows[:count] = state
         return rows
 
     @staticmethod
     def active_rows(rows, used: int):
-        return rows[:-(-used // 64) * 64]
+        return rows[:_whole_tiles(used)]
 
     @staticmethod
     def copy_rows(rows, dst: np.ndarray, src: np.ndarray) -> np.ndarray:
         need = int(dst.max()) + 1
         if need > rows.shape[0]:
-            bigger = np.zeros((-(-max(2 * rows.shape[0], need) // 64) * 64, rows.shape[1]),
+            bigger = np.zeros((_whole_tiles(max(2 * rows.shape[0], need)), rows.shape[1]),
                               dtype=rows.dtype)
             bigger[:rows.shape[0]] = rows
             rows = bigger

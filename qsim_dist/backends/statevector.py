@@ -22,7 +22,6 @@ from ..passes.fusion import MAX_DIAGONAL, fuse
 from .base import DTYPES, Backend, State
 
 
-
 class FusedState(State):
     def __init__(self, kernels, num_qubits: int, precision: str, max_dense: int,
                  max_diagonal: int):
