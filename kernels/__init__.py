@@ -1,6 +1,6 @@
 """Array kernels on one state shard, behind one interface; no MPI, no circuits.
 
-Two sets implement it: ``numba`` (CPU, parallel loops updating the state in place) and ``jax``
+Two sets implement it: ``cpu`` (compiled OpenMP loops updating the state in place) and ``jax``
 (XLA: the GPU path; donated buffers). Every kernel returns the updated state, so callers write
 ``state = K.apply_dense(state, m, qubits)`` whichever set they hold. Interface:
 
@@ -19,7 +19,7 @@ Two sets implement it: ``numba`` (CPU, parallel loops updating the state in plac
     apply_paulis_rows(rows, which, x, z, phase)  row which[i] times its Pauli string
     sample_rows(rows, row_of_shot, draws)  a basis index per shot from its row and uniform
 A batch of rows is itself a state of n + log2(rows) qubits: gates on every row are the ordinary
-kernels applied to the flat batch (rows a power of two, or for numba whole tiles of 64).
+kernels applied to the flat batch (rows a power of two, or for the CPU set whole tiles of 64).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import importlib.metadata
 import os
 import time
 
-KERNEL_SETS = ("numba", "jax")
+KERNEL_SETS = ("cpu", "jax")
 
 
 def jax_has_accelerator() -> bool:
@@ -59,17 +59,17 @@ def warm_up(kernels, dtype) -> float:
 
 
 def get_kernels(name: str = "auto"):
-    """The kernel set called ``name``; ``auto`` is jax on a GPU, numba otherwise."""
+    """The kernel set called ``name``; ``auto`` is jax on a GPU, cpu otherwise."""
     from qsim_dist.errors import BackendError
 
     if name == "auto":
-        name = "jax" if jax_has_accelerator() else "numba"
-    if name == "numba":
-        from .numba_cpu import NumbaKernels
+        name = "jax" if jax_has_accelerator() else "cpu"
+    if name == "cpu":
+        from .cpu import CpuKernels
 
-        return NumbaKernels
+        return CpuKernels
     if name == "jax":
         from .jax_xla import JaxKernels
 
         return JaxKernels
-    raise BackendError(f"unknown kernel set '{name}' (choose auto, numba or jax)")
+    raise BackendError(f"unknown kernel set '{name}' (choose auto, cpu or jax)")

@@ -1,7 +1,7 @@
 """CPU kernels on a batch of trajectories held as one ``(rows, 2^n)`` array (numba, parallel
 over rows): per-row Pauli operators and per-row sampling. Gates common to every row need no
 kernel of their own: the batch is one flat array whose row index sits above the n qubit bits,
-so the ordinary in-place gate kernels (kernels/numba_cpu.py) apply a gate to every row in one
+so the ordinary in-place gate kernels (kernels/cpu.py) apply a gate to every row in one
 pass.
 """
 

@@ -12,7 +12,15 @@ from typing import Sequence
 import numba as nb
 import numpy as np
 
-from .numba_cpu import _insert_zero_bits
+
+@nb.njit(nogil=True, cache=True)
+def _insert_zero_bits(i, qubits):
+    # Spread the bits of i around the (sorted, ascending) qubit positions, which read 0.
+    i = np.int64(i)
+    for q in qubits:
+        low = i & ((1 << q) - 1)
+        i = ((i >> q) << (q + 1)) | low
+    return i
 
 _CHUNKS = 64  # parallel partial sums, added at the end
 SERIAL_BELOW = 1 << 16  # amplitudes: below this a parallel launch costs more than the pass

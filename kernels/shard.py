@@ -20,7 +20,7 @@ def precision_context(K, dtype) -> contextlib.AbstractContextManager:
 
 
 def to_host(K, state) -> np.ndarray:
-    """A writable numpy array holding ``state``: the array itself for the numba set (no copy),
+    """A writable numpy array holding ``state``: the array itself for the CPU set (no copy),
     a host copy for a device array."""
     host = K.to_numpy(state)
     return host if host.flags.writeable else np.array(host)

@@ -389,6 +389,7 @@ def collect_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "numpy": _version_of("numpy"),
         "jax": _jax_info(),
+        "cpu_kernels": _cpu_kernels_info(),
         "numba": _version_of("numba"),
         "h5py": h5,
         "mpi4py": _mpi_info(),
@@ -396,6 +397,15 @@ def collect_info() -> dict[str, Any]:
         "cpus_usable": usable,
         "backends": list(BACKENDS),
     }
+
+
+def _cpu_kernels_info() -> str:
+    """Whether the compiled CPU kernels load, and their thread count."""
+    try:
+        from qsim_dist.kernels import cpu
+    except ImportError as exc:
+        return f"missing ({exc})"
+    return f"compiled, {cpu.get_num_threads()} OpenMP threads"
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -417,12 +427,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     rows = [
         ("qsim_dist", info["qsim_dist"]), ("python", info["python"]),
         ("platform", info["platform"]), ("numpy", info["numpy"]), ("jax", jax_line),
-        ("numba", info["numba"]), ("h5py", h5_line), ("mpi4py", mpi_line),
+        ("cpu kernels", info["cpu_kernels"]), ("numba", info["numba"]), ("h5py", h5_line), ("mpi4py", mpi_line),
         ("cpus", f"{info['cpu_count']} ({info['cpus_usable']} usable)"),
         ("backends", ", ".join(info["backends"])),
     ]
     for name, value in rows:
-        sys.stdout.write(f"{name:<11}{value}\n")
+        sys.stdout.write(f"{name:<12}{value}\n")
     return 0
 
 

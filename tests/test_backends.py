@@ -12,7 +12,7 @@ from qsim_dist.gates import GATES
 from qsim_dist.passes.fusion import fuse
 
 REF = get_backend("reference")
-FAST = [("numba", "single"), ("numba", "double"), ("jax", "single"), ("jax", "double")]
+FAST = [("cpu", "single"), ("cpu", "double"), ("jax", "single"), ("jax", "double")]
 TOL = {"single": 2e-5, "double": 1e-11}
 
 
@@ -55,7 +55,7 @@ STRUCTURED = {
 @pytest.mark.parametrize("max_diagonal", [1, 4, 12])
 def test_fusion_preserves_the_circuit(kind, max_dense, max_diagonal):
     c = STRUCTURED[kind](max_dense * 7 + max_diagonal)
-    backend = get_backend("statevector", kernels="numba", max_dense=max_dense,
+    backend = get_backend("statevector", kernels="cpu", max_dense=max_dense,
                           max_diagonal=max_diagonal)
     blocks = fuse(list(c), max_dense, max_diagonal)
     assert all(len(b.qubits) <= (max_diagonal if b.diagonal else max_dense)
@@ -192,7 +192,7 @@ def test_dynamic_circuits_same_counts_as_reference(seed):
     c = random_dynamic_circuit(5, 40, seed)
     assert c.is_dynamic()
     want = REF.run(c, shots=300, seed=seed)
-    for kernels in ("numba", "jax"):
+    for kernels in ("cpu", "jax"):
         got = get_backend("statevector", kernels=kernels).run(c, shots=300, seed=seed,
                                                                precision="double")
         assert got.counts == want.counts

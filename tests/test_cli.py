@@ -344,11 +344,12 @@ def test_console_script_info_json(tmp_path):
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
     assert info["qsim_dist"] == qsim_dist.__version__
-    for key in ("python", "numpy", "jax", "numba", "h5py", "mpi4py", "cpu_count"):
+    for key in ("python", "numpy", "jax", "cpu_kernels", "numba", "h5py", "mpi4py", "cpu_count"):
         assert key in info
     assert info["jax"]["version"] != "not installed"
     assert info["jax"]["devices"] and info["jax"]["default_backend"]
     assert info["cpu_count"] >= 1
+    assert info["cpu_kernels"].startswith("compiled, ")
     if info["mpi4py"]["version"] != "not installed":
         assert info["mpi4py"]["library"]
 

@@ -24,8 +24,8 @@ def reference(compaction):
     return sim
 
 
-def numba(compaction):
-    sim = get_backend("statevector", kernels="numba")
+def cpu(compaction):
+    sim = get_backend("statevector", kernels="cpu")
     sim.compaction = compaction
     return sim
 
@@ -55,7 +55,7 @@ def test_cat_entangler_counts_are_those_of_the_full_state(widest):
     # data qubits and one link pair at a time
     assert widest[0] == k * d + 2
     for compaction in (True, False):
-        got = numba(compaction).run(c, shots=2000, seed=4, noise=model, precision="double")
+        got = cpu(compaction).run(c, shots=2000, seed=4, noise=model, precision="double")
         assert got.counts == want
 
 
@@ -86,7 +86,7 @@ def test_qubits_leave_and_come_back_in_their_measured_value(widest, noisy):
     widest[0] = 0
     assert reference(True).run(c, shots=1000, seed=2, noise=model).counts == want
     assert widest[0] < c.num_qubits
-    assert numba(True).run(c, shots=1000, seed=2, noise=model, precision="double").counts == want
+    assert cpu(True).run(c, shots=1000, seed=2, noise=model, precision="double").counts == want
     for key, n in want.items():  # qubit 3 copies clbit 0; qubit 4 reads 0
         assert key[-4] == key[-1] and key[0] == "0"
 
@@ -100,7 +100,7 @@ def test_saved_state_is_the_full_state():
     c.add("cx", 1, 2)
     c.measure(2, 1)
     want = reference(False).run(c, shots=50, seed=7, save_state=True)
-    for sim in (reference(True), numba(True)):
+    for sim in (reference(True), cpu(True)):
         got = sim.run(c, shots=50, seed=7, save_state=True, precision="double")
         assert got.counts == want.counts
         np.testing.assert_allclose(got.statevector, want.statevector, atol=1e-12)
@@ -112,6 +112,6 @@ def test_a_circuit_that_starts_dynamic_starts_from_an_empty_state():
     c.measure(1, 1)
     c.add("h", 0)
     c.measure(0, 0)
-    counts = numba(True).run(c, shots=4000, seed=1).counts
+    counts = cpu(True).run(c, shots=4000, seed=1).counts
     assert set(counts) == {"00", "01"} and abs(counts["01"] - 2000) < 200
     assert counts == reference(False).run(c, shots=4000, seed=1).counts

@@ -1,6 +1,6 @@
-"""The numba CPU kernels against a dense numpy reference, qubit pattern by qubit pattern.
+"""The compiled CPU kernels (kernels/_cpu.c) against a dense numpy reference, pattern by pattern.
 
-The dense kernel has several paths: one-qubit runs, the tiled kernel for 2-4 qubits (groups
+The dense kernel has several paths: one-qubit runs (strided loops below qubit 3), the tiled kernel for 2-4 qubits (groups
 consecutive in memory above the lowest target, gathered amplitude by amplitude below it, tiles
 smaller than the buffers for small states) and the generic kernel for wider blocks.
 """
@@ -10,7 +10,7 @@ import itertools
 import numpy as np
 import pytest
 
-from qsim_dist.kernels.numba_cpu import NumbaKernels as K
+from qsim_dist.kernels.cpu import CpuKernels as K
 
 TOL = {np.complex64: 2e-5, np.complex128: 1e-12}
 
@@ -63,3 +63,74 @@ def test_sparse_and_diagonal_blocks(dtype):
 def test_warm_up_loads_without_error():
     for dtype in (np.complex64, np.complex128):
         K.warm_up(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_blocks_on_no_qubits_scale_every_amplitude(dtype):
+    """A block whose qubits all lie on other ranks leaves a 1 x 1 matrix: one factor."""
+    state = np.arange(1, 9, dtype=dtype)
+    for kernel in (K.apply_dense, K.apply_diagonal):
+        got = kernel(state.copy(), K.prepare_matrix(np.array([[0.5j]]), dtype), ())
+        np.testing.assert_allclose(got, 0.5j * state, atol=TOL[dtype])
+
+
+def test_measurement_kernels_against_numpy():
+    rng = np.random.default_rng(7)
+    n = 17  # above the size where the loops go parallel
+    psi = rng.standard_normal(1 << n) + 1j * rng.standard_normal(1 << n)
+    psi = (psi / np.linalg.norm(psi)).astype(np.complex128)
+    p = np.abs(psi) ** 2
+    np.testing.assert_allclose(K.probabilities(psi), p, rtol=1e-12)
+    bits = (np.arange(1 << n)[:, None] >> np.arange(n)) & 1
+    assert K.qubit_one_probability(psi, 5) == pytest.approx(p[bits[:, 5] == 1].sum(), rel=1e-12)
+    qubits = (9, 2, 14)  # any order: bit j of the outcome is qubits[j]
+    outcome = bits[:, 9] | bits[:, 2] << 1 | bits[:, 14] << 2
+    np.testing.assert_allclose(K.marginal(psi, qubits), np.bincount(outcome, p, 8), rtol=1e-10)
+    draws = np.sort(rng.random(1000))
+    want = np.minimum(np.searchsorted(np.cumsum(p), draws * p.sum(), side="right"), p.size - 1)
+    np.testing.assert_array_equal(K.sample_sorted(psi, draws), want)
+    x, z = 0b10010000000100, 0b00110000001001
+    sign = 1 - 2 * (np.bitwise_count(np.arange(1 << n) & z) & 1).astype(np.int64)
+    want = np.vdot(psi, sign * psi[np.arange(1 << n) ^ x])
+    assert K.pauli_expectation(psi, x, z) == pytest.approx(want, abs=1e-12)
+    collapsed = K.collapse(psi.copy(), 3, 1, 2.0)
+    np.testing.assert_allclose(collapsed, np.where(bits[:, 3] == 1, 2 * psi, 0), atol=1e-15)
+
+
+def test_kernels_refuse_bad_arrays():
+    state = np.zeros(8, dtype=np.complex64)
+    m = K.prepare_matrix(np.eye(2), np.complex64)
+    with pytest.raises(ValueError, match="ascending and inside the state"):
+        K.apply_dense(state, K.prepare_matrix(np.eye(4), np.complex64), (2, 1))
+    with pytest.raises(ValueError, match="inside the state"):
+        K.apply_dense(state, m, (3,))
+    with pytest.raises(TypeError, match="precision differs"):
+        K.apply_dense(state, K.prepare_matrix(np.eye(2), np.complex128), (0,))
+    with pytest.raises(TypeError, match="complex64 or complex128"):
+        K.apply_dense(np.zeros(8), m, (0,))
+    with pytest.raises(ValueError, match="inside the state"):  # 6 = 3 rows of one qubit
+        K.apply_dense(np.zeros(6, dtype=np.complex64), m, (1,))
+    with pytest.raises(ValueError, match="matrix size"):
+        K.apply_dense(state, m, (0, 1))
+    with pytest.raises(ValueError, match="read-only"):
+        K.apply_dense(np.frombuffer(bytes(64), dtype=np.complex64), m, (0,))
+
+
+@pytest.mark.parametrize("rows", [64 * 3, 64 * 5])
+def test_gate_kernels_on_a_batch_of_rows(rows):
+    """A batch of rows (a whole number of 64-row tiles, not a power of two) is one flat state
+    whose row index sits above the qubits: every block acts on each row alone."""
+    n, dtype = 3, np.complex128
+    rng = np.random.default_rng(rows)
+    batch = rng.standard_normal((rows, 1 << n)) + 1j * rng.standard_normal((rows, 1 << n))
+    for k in (1, 2, 3):
+        u = np.linalg.qr(rng.standard_normal((1 << k, 1 << k))
+                         + 1j * rng.standard_normal((1 << k, 1 << k)))[0]
+        d = np.exp(1j * rng.uniform(0, 2 * np.pi, 1 << k))
+        for qubits in itertools.combinations(range(n), k):
+            want = np.array([reference_apply(row, u, qubits) for row in batch])
+            got = K.apply_dense(batch.reshape(-1).copy(), K.prepare_matrix(u, dtype), qubits)
+            np.testing.assert_allclose(got.reshape(rows, -1), want, atol=1e-12)
+            want = np.array([reference_apply(row, np.diag(d), qubits) for row in batch])
+            got = K.apply_diagonal(batch.reshape(-1).copy(), K.prepare_matrix(d, dtype), qubits)
+            np.testing.assert_allclose(got.reshape(rows, -1), want, atol=1e-12)

@@ -14,7 +14,7 @@ from qsim_dist.backends import get_backend
 from qsim_dist.backends.reference import density_matrix
 from qsim_dist.noise import NoiseModel, NoiseModelError
 
-BACKENDS = [("reference", {}, "double"), ("numba", {"kernels": "numba"}, "single")]
+BACKENDS = [("reference", {}, "double"), ("cpu", {"kernels": "cpu"}, "single")]
 
 
 @pytest.fixture(params=BACKENDS, ids=lambda b: b[0])
@@ -390,12 +390,12 @@ def test_one_seed_gives_one_result_on_every_backend():
     c = noisy_test_circuit("x")
     model = mixed_noise_model()
     want = get_backend("reference").run(c, shots=3000, seed=8, noise=model).counts
-    got = get_backend("statevector", kernels="numba").run(c, shots=3000, seed=8,
+    got = get_backend("statevector", kernels="cpu").run(c, shots=3000, seed=8,
                                                           precision="double", noise=model)
     assert got.counts == want
 
 
-def test_jax_kernels_give_the_numba_result():
+def test_jax_kernels_give_the_cpu_result():
     c = Circuit(2, 2)
     c.add("h", 0)
     c.add("cx", 0, 1)
@@ -406,7 +406,7 @@ def test_jax_kernels_give_the_numba_result():
              .add_gate_error(N.depolarizing(0.2, 2), "cx"))
     runs = [get_backend("statevector", kernels=k).run(c, shots=5000, seed=3, noise=model,
                                                       precision="double").counts
-            for k in ("numba", "jax")]
+            for k in ("cpu", "jax")]
     assert runs[0] == runs[1]
     exact = np.real(np.diagonal(density_matrix(c, model)))
     tvd = N.total_variation_distance(runs[0], {format(i, "02b"): p for i, p in enumerate(exact)})
@@ -455,7 +455,7 @@ def test_remote_cnot_over_ideal_links_is_the_local_cnot():
     probs = get_backend("reference").probabilities(local, data)
     exact = {format(i, f"0{k * d}b"): p for i, p in enumerate(probs)}
     shots = 3000
-    counts = get_backend("statevector", kernels="numba").run(c, shots=shots, seed=2).counts
+    counts = get_backend("statevector", kernels="cpu").run(c, shots=shots, seed=2).counts
     tvd = N.total_variation_distance(data_marginal(counts, k, d), exact)
     assert tvd <= N.tvd_bound(len(exact), shots)
 

@@ -103,7 +103,7 @@ def idle_model():
 
 
 @pytest.mark.parametrize("name, options, precision",
-                         [("reference", {}, "double"), ("statevector", {"kernels": "numba"},
+                         [("reference", {}, "double"), ("statevector", {"kernels": "cpu"},
                                                         "single")])
 def test_idle_noise_trajectories_match_the_density_matrix(name, options, precision):
     c = idle_circuit()

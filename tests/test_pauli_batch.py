@@ -1,6 +1,6 @@
 """Circuits whose only randomness is Pauli noise and terminal measurement: Paulis drawn up front,
 shots sharing one state per distinct Pauli prefix, walked as a tree (any state) or level by
-level on a batch of rows (numba). One seed gives one result on every backend and batch size."""
+level on a batch of rows (CPU set). One seed gives one result on every backend and batch size."""
 
 import numpy as np
 import pytest
@@ -36,10 +36,10 @@ def test_rows_and_tree_give_one_result_and_the_density_matrix():
     c = layered(4, 3)
     shots = 6000
     want = get_backend("reference").run(c, shots=shots, seed=5, noise=model()).counts
-    got = get_backend("statevector", kernels="numba").run(c, shots=shots, seed=5, noise=model(),
+    got = get_backend("statevector", kernels="cpu").run(c, shots=shots, seed=5, noise=model(),
                                                           precision="double").counts
     assert got == want
-    single = get_backend("statevector", kernels="numba").run(c, shots=shots, seed=5,
+    single = get_backend("statevector", kernels="cpu").run(c, shots=shots, seed=5,
                                                              noise=model()).counts
     exact = np.real(np.diagonal(density_matrix(c, model())))
     # readout errors act on recorded bits: fold them into the exact distribution
@@ -54,14 +54,14 @@ def test_rows_and_tree_give_one_result_and_the_density_matrix():
 
 def test_batch_size_does_not_change_the_result(monkeypatch):
     c = layered(6, 2)
-    sim = get_backend("statevector", kernels="numba")
+    sim = get_backend("statevector", kernels="cpu")
     want = sim.run(c, shots=3000, seed=2, noise=model(), precision="double").counts
     monkeypatch.setattr(base, "_BATCH_AMPLITUDES", 64 * 7)  # chunks of 7 shots
     assert sim.run(c, shots=3000, seed=2, noise=model(), precision="double").counts == want
 
 
 @pytest.mark.parametrize("name, options", [("reference", {}),
-                                           ("statevector", {"kernels": "numba"}),
+                                           ("statevector", {"kernels": "cpu"}),
                                            ("statevector", {"kernels": "jax"})])
 def test_saved_state_is_one_trajectory(name, options):
     c = Circuit(2, 2)
@@ -113,7 +113,7 @@ def test_walk_equals_tree_and_rows_on_every_operation_kind(monkeypatch):
     shots = 4000
     want = get_backend("reference").run(c, shots=shots, seed=9, noise=mixed_model(),
                                         save_state=True).counts
-    sim = get_backend("statevector", kernels="numba")
+    sim = get_backend("statevector", kernels="cpu")
     walk = sim.run(c, shots=shots, seed=9, noise=mixed_model(), precision="double",
                    save_state=True)
     assert walk.counts == want
@@ -127,7 +127,7 @@ def test_walk_equals_tree_and_rows_on_every_operation_kind(monkeypatch):
 @pytest.mark.parametrize("batch", [64 * 3, 64 * 50])
 def test_walk_pieces_do_not_change_the_result(monkeypatch, batch):
     c = mixed()
-    sim = get_backend("statevector", kernels="numba")
+    sim = get_backend("statevector", kernels="cpu")
     want = sim.run(c, shots=2000, seed=4, noise=mixed_model()).counts
     monkeypatch.setattr(base, "_BATCH_AMPLITUDES", batch)  # pieces of at most 1 and 25 shots
     assert sim.run(c, shots=2000, seed=4, noise=mixed_model()).counts == want
@@ -135,9 +135,9 @@ def test_walk_pieces_do_not_change_the_result(monkeypatch, batch):
 
 # -- one row per distinct Pauli sequence, vectorised over the batch (the JAX path) ----------
 @pytest.mark.parametrize("precision", ["double", "single"])
-def test_jax_rows_give_the_numba_result(precision):
+def test_jax_rows_give_the_cpu_result(precision):
     c = layered(5, 2)
-    want = get_backend("statevector", kernels="numba").run(
+    want = get_backend("statevector", kernels="cpu").run(
         c, shots=3000, seed=7, noise=model(), precision=precision).counts
     got = get_backend("statevector", kernels="jax").run(
         c, shots=3000, seed=7, noise=model(), precision=precision).counts
@@ -155,11 +155,11 @@ def test_vector_batch_size_does_not_change_the_result(monkeypatch):
     assert got == want
 
 
-def test_numba_rows_on_a_small_state(monkeypatch):
-    """The level-by-level rows with the numba set (forced: on a small state it prefers the
+def test_cpu_rows_on_a_small_state(monkeypatch):
+    """The level-by-level rows with the CPU set (forced: on a small state it prefers the
     walk), in several chunks."""
     c = mixed()
-    sim = get_backend("statevector", kernels="numba")
+    sim = get_backend("statevector", kernels="cpu")
     want = sim.run(c, shots=2000, seed=9, noise=mixed_model(), precision="double").counts
     calls = []
     original = base.Backend._pauli_rows

@@ -663,7 +663,7 @@ class Backend(ABC):
         """Trajectories of a circuit whose only randomness is Pauli noise and terminal
         measurement (see the module docstring): every shot's Paulis are drawn up front, one
         event at a time; the shots, sorted by their Pauli sequence, share one state per distinct
-        prefix: a tree walked with state copies (any state); with the numba kernels, walked
+        prefix: a tree walked with state copies (any state); with the CPU kernels, walked
         depth first on one cache-resident row per piece of the shots, pieces in parallel
         (states up to ``_WALK_QUBITS`` qubits), or level by level on a batch of rows (wider
         states, and every state with the JAX kernels: vectorised over the batch)."""
@@ -698,7 +698,7 @@ class Backend(ABC):
         uniforms = uniforms[np.lexsort((uniforms, np.cumsum(group)))]
         indices = np.empty(trajectories, dtype=np.int64)
         saved: list[np.ndarray] = []
-        if kernels == "numba" and state.num_qubits <= _WALK_QUBITS:
+        if kernels == "cpu" and state.num_qubits <= _WALK_QUBITS:
             self._pauli_walk(state, steps, events, draws, uniforms, indices, save_state, saved)
         elif batch:
             self._pauli_rows(state, steps, events, draws, uniforms, indices, save_state, saved)
@@ -774,7 +774,7 @@ class Backend(ABC):
 
     @staticmethod
     def _pauli_rows(state, steps, events, draws, uniforms, indices, save_state, saved):
-        """Level by level on a batch of rows (the state's row methods: numba in place, JAX
+        """Level by level on a batch of rows (the state's row methods: CPU set in place, JAX
         vectorised on the device): shots that share their Pauli prefix share a row; a row is
         copied when its shots' Paulis first differ; every gate run is one pass over the batch,
         every noise event one per-row Pauli pass; at the end each shot samples its row."""
@@ -848,8 +848,8 @@ def _pauli_masks(probs: np.ndarray, slots: Sequence[int], dtype) -> tuple[np.nda
 
 def _flatten_steps(steps: Sequence[_Step], dtype) -> tuple[np.ndarray, ...]:
     """The gate and Pauli steps of a Pauli-noise run as the operation table of
-    kernels/batched_cpu.run_trajectories (prepared programs of the numba kernel set: entries
-    ``(diagonal, (matrix, real, imag), qubits)``); also the operation index of each event."""
+    kernels/batched_cpu.run_trajectories (prepared programs of the CPU kernel set: entries
+    ``(diagonal, (real, imag), qubits)``); also the operation index of each event."""
     from qsim_dist.kernels import batched_cpu as B
 
     meta, qubits, mats, rmats, aux, event_op = [], [], [], [], [], []
@@ -872,7 +872,7 @@ def _flatten_steps(steps: Sequence[_Step], dtype) -> tuple[np.ndarray, ...]:
             add(B.OP_PAULI, probs.size, (), phase, (), [len(event_op) - 1, *x, *z])
             continue
         for diagonal, m, qs in step.payload:
-            matrix = np.asarray(m[0])
+            matrix = np.asarray(m[0]) + 1j * np.asarray(m[1])
             if diagonal:
                 add(B.OP_DIAGONAL, len(qs), qs, matrix.reshape(-1))
                 continue

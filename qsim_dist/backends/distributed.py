@@ -425,25 +425,13 @@ class DistributedState(State):
         return other
 
 
-def _share_cores(ranks_on_node: int) -> None:
-    """Give each rank of a node its share of the cores for numba's threads, unless the user
-    chose a thread count: oversubscribed threads make every small parallel loop wait."""
-    if "NUMBA_NUM_THREADS" in os.environ or ranks_on_node <= 1:
-        return
-    import numba
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS,
-                                     (cores or 1) // ranks_on_node)))
-
-
 class DistributedBackend(Backend):
     """Statevector sharded over the ranks of an MPI communicator (``mpiexec -n P``, P = 2^g).
 
     Parameters
     ----------
     kernels
-        Kernel set for the shards: ``auto`` (JAX on a GPU, numba on a CPU), ``numba`` or ``jax``.
+        Kernel set for the shards: ``auto`` (JAX on a GPU, the compiled CPU set otherwise), ``cpu`` or ``jax``.
     max_dense, max_diagonal
         Fusion limits (default: the kernel set's, as the statevector backend); dense blocks are
         kept to the number of local qubits.
@@ -515,8 +503,10 @@ class DistributedBackend(Backend):
         self.kernels = get_kernels(kernels)
         # (a Comm is taken as it is: a group's sub-communicator, see split_shots)
         self.comm = comm if isinstance(comm, Comm) else Comm(comm, buffer_bytes)
-        if self.kernels.name == "numba":
-            _share_cores(self.comm.ranks_on_node())
+        if self.kernels.name == "cpu":
+            from qsim_dist.kernels.cpu import share_cores
+
+            share_cores(self.comm.ranks_on_node())
         self.device_buffers = self._use_device_buffers(device_buffers)
         self.max_dense = max_dense or self.kernels.max_dense
         self.max_diagonal = max_diagonal

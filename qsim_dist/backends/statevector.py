@@ -1,7 +1,7 @@
 """The fast single-device statevector backend: fused blocks applied by a kernel set.
 
-On a GPU the kernels are JAX/XLA; on a CPU they are numba loops updating the state in place
-(``kernels="auto"`` picks; ``"jax"`` or ``"numba"`` forces one). Gate runs are fused once per run
+On a GPU the kernels are JAX/XLA; on a CPU they are compiled loops updating the state in place
+(``kernels="auto"`` picks; ``"jax"`` or ``"cpu"`` forces one). Gate runs are fused once per run
 (:mod:`qsim_dist.passes.fusion`); the kernels are compiled once per kernel shape and cached.
 """
 
@@ -99,7 +99,7 @@ class FusedState(State):
         return self.K.to_numpy(self.vec)[np.asarray(indices, dtype=np.int64)]
 
     def reduced_density_matrix(self, qubits: Sequence[int]) -> np.ndarray:
-        if self.K.name == "numba":  # one in-place pass; other sets go through numpy
+        if self.K.name == "cpu":  # one in-place pass; other sets go through numpy
             from qsim_dist.kernels.noise_kernels import reduced_density_matrix
 
             return reduced_density_matrix(self.vec, qubits)
@@ -124,7 +124,7 @@ class FusedState(State):
     supports_resize = True
 
     def add_qubit(self, slot: int, value: int) -> None:
-        if self.K.name != "numba":
+        if self.K.name != "cpu":
             return super().add_qubit(slot, value)
         from qsim_dist.kernels.noise_kernels import insert_qubit
 
@@ -132,7 +132,7 @@ class FusedState(State):
         self.num_qubits += 1
 
     def remove_qubit(self, slot: int, value: int) -> None:
-        if self.K.name != "numba":
+        if self.K.name != "cpu":
             return super().remove_qubit(slot, value)
         from qsim_dist.kernels.noise_kernels import extract_qubit
 
@@ -141,12 +141,12 @@ class FusedState(State):
 
     def branching(self, live_qubits: int):
         # many tiny passes: a parallel launch costs more than the pass (see _SERIAL_QUBITS)
-        return _one_thread(self.K.name == "numba" and live_qubits < _SERIAL_QUBITS)
+        return _one_thread(self.K.name == "cpu" and live_qubits < _SERIAL_QUBITS)
 
     # -- a batch of trajectories as rows (see kernels/__init__.py) ---------------------------
     @property
     def batch_kernels(self) -> str:
-        """The kernel set behind the row methods below: "numba" (rows updated in place, numpy)
+        """The kernel set behind the row methods below: "cpu" (rows updated in place, numpy)
         or "jax" (rows are device arrays, each call returns the new batch)."""
         return self.K.name
 
@@ -168,7 +168,7 @@ class FusedState(State):
             self.vec = vec
         if active is rows:  # the kernels made a new batch (JAX)
             return result
-        return rows  # updated in place through a view (numba)
+        return rows  # updated in place through a view (CPU set)
 
     def copy_rows(self, rows, dst: np.ndarray, src: np.ndarray):
         with self._x64():
@@ -185,7 +185,7 @@ class FusedState(State):
 
 
 class StatevectorBackend(Backend):
-    """Fused statevector simulation on one device (GPU through JAX, else CPU through numba)."""
+    """Fused statevector simulation on one device (GPU through JAX, else compiled CPU loops)."""
 
     name = "statevector"
     default_precision = "single"
@@ -201,7 +201,7 @@ class StatevectorBackend(Backend):
     def _run_dynamic(self, circuit, state, *args):
         # Trajectories of a small state are many tiny passes: a parallel launch per pass costs
         # more than the pass (and milliseconds when the cores are busy), so run them on one thread.
-        with _one_thread(self.kernels.name == "numba" and circuit.num_qubits < _SERIAL_QUBITS):
+        with _one_thread(self.kernels.name == "cpu" and circuit.num_qubits < _SERIAL_QUBITS):
             return super()._run_dynamic(circuit, state, *args)
 
     def new_state(self, num_qubits: int, precision: str) -> FusedState:
@@ -218,7 +218,9 @@ _SERIAL_QUBITS = 16
 
 @contextlib.contextmanager
 def _one_thread(enabled: bool):
-    """numba's thread count set to one for the calling thread while enabled (restored after)."""
+    """numba's thread count set to one for the calling thread while enabled (restored after):
+    the trajectory kernels are numba; the compiled gate loops run small states on one thread
+    by themselves."""
     if not enabled:
         yield
         return

@@ -112,12 +112,12 @@ def test_sampling_restores_the_layout_on_both_paths():
 
 def test_device_buffers_need_the_jax_kernels():
     with pytest.raises(OptionError, match=r"device_buffers=True needs the jax kernel set "
-                                          r"\(kernels='jax'\), not 'numba'"):
-        get_backend("distributed", kernels="numba", device_buffers=True)
+                                          r"\(kernels='jax'\), not 'cpu'"):
+        get_backend("distributed", kernels="cpu", device_buffers=True)
     with pytest.raises(OptionError, match="device_buffers must be 'auto', True or False"):
         get_backend("distributed", kernels="jax", device_buffers="yes")
-    for choice in ("auto", False):  # host staging on the numba set
-        assert get_backend("distributed", kernels="numba",
+    for choice in ("auto", False):  # host staging on the CPU set
+        assert get_backend("distributed", kernels="cpu",
                            device_buffers=choice).device_buffers is False
 
 

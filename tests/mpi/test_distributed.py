@@ -30,7 +30,7 @@ TOL = {"single": 2e-5, "double": 1e-12}
 
 @pytest.fixture(scope="module")
 def dist():
-    return get_backend("distributed", kernels="numba")
+    return get_backend("distributed", kernels="cpu")
 
 
 random_gate_circuit = lib.random_gate_circuit
@@ -51,7 +51,7 @@ def test_random_gate_table_circuits(dist, n, seed):
 
 @pytest.mark.parametrize("max_dense", [1, 2])
 def test_without_fusion_and_single_precision(max_dense):
-    backend = get_backend("distributed", kernels="numba", max_dense=max_dense)
+    backend = get_backend("distributed", kernels="cpu", max_dense=max_dense)
     c = random_gate_circuit(8, 60, seed=10 + max_dense)
     close(backend.statevector(c, precision="single"), REF.statevector(c), TOL["single"])
 
@@ -379,7 +379,7 @@ def test_reduced_density_matrix_of_global_qubits(dist):
 
 
 def test_pauli_exchange_in_small_pieces():
-    backend = get_backend("distributed", kernels="numba", buffer_bytes=64)
+    backend = get_backend("distributed", kernels="cpu", buffer_bytes=64)
     c = lib.ghz(6)
     assert backend.expectation(c, "XXXXXX", "double") == pytest.approx(1, abs=1e-12)
     assert backend.expectation(c, "YYXXXX", "double") == pytest.approx(-1, abs=1e-12)
@@ -388,7 +388,7 @@ def test_pauli_exchange_in_small_pieces():
 def test_small_buffers_and_short_messages(monkeypatch):
     # 64-byte buffers and 4-element messages: every exchange goes in many pieces.
     monkeypatch.setattr(comm_module, "MAX_MESSAGE_ELEMENTS", 4)
-    backend = get_backend("distributed", kernels="numba", buffer_bytes=64)
+    backend = get_backend("distributed", kernels="cpu", buffer_bytes=64)
     assert backend.comm._piece(1, 8) == 4 and backend.comm._piece(4, 16) == 1
     c = random_gate_circuit(8, 60, seed=21)
     res = backend.run(Circuit(8, 0, list(c)), shots=0, seed=1, precision="double",
@@ -514,7 +514,7 @@ def test_too_many_ranks_for_the_circuit(dist):
 
 
 def test_memory_guard_with_numbers():
-    backend = get_backend("distributed", kernels="numba", memory_limit=1000)
+    backend = get_backend("distributed", kernels="cpu", memory_limit=1000)
     with pytest.raises(BackendError, match=r"needs .* per rank, 1000 B available"):
         backend.statevector(lib.ghz(10))
     with pytest.raises(BackendError, match=r"needs 16\.0 TiB per rank, 23\.4 GiB available"):
@@ -524,7 +524,7 @@ def test_memory_guard_with_numbers():
 
 def test_option_guard():
     with pytest.raises(OptionError, match="at least 64 bytes"):
-        get_backend("distributed", kernels="numba", buffer_bytes=8)
+        get_backend("distributed", kernels="cpu", buffer_bytes=8)
 
 
 # ---- launcher -----------------------------------------------------------------------------------

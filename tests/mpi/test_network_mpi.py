@@ -24,7 +24,7 @@ PAIR = EXAMPLES / "network_pair.toml"
 
 @pytest.fixture(scope="module")
 def dist():
-    return get_backend("distributed", kernels="numba")
+    return get_backend("distributed", kernels="cpu")
 
 
 def _same(a, b):

@@ -57,7 +57,7 @@ def pauli_model():
 
 def blocks_in_one_process(circuit, shots, seed, block, noise):
     """The split run's counts computed without MPI: every block, one after the other."""
-    local = get_backend("statevector", kernels="numba")
+    local = get_backend("statevector", kernels="cpu")
     total = {}
     for b in range(-(-shots // block)):
         r = local.run(circuit, shots=min(block, shots - b * block), seed=block_seed(seed, b),
@@ -73,7 +73,7 @@ def blocks_in_one_process(circuit, shots, seed, block, noise):
                                             (dynamic_circuit(), None)])
 @pytest.mark.parametrize("shots, block", [(3000, 256), (700, 1000), (5, 1)])
 def test_split_counts_do_not_depend_on_the_rank_count(circuit, noise, shots, block):
-    dist = get_backend("distributed", kernels="numba", split_shots=True, shot_block=block)
+    dist = get_backend("distributed", kernels="cpu", split_shots=True, shot_block=block)
     r = dist.run(circuit, shots=shots, seed=11, noise=noise)
     assert sum(r.counts.values()) == shots
     assert r.counts == blocks_in_one_process(circuit, shots, 11, block, noise)
@@ -83,7 +83,7 @@ def test_split_counts_do_not_depend_on_the_rank_count(circuit, noise, shots, blo
 
 def test_split_counts_agree_with_the_reference():
     c, shots = noisy_circuit(), 8000
-    dist = get_backend("distributed", kernels="numba", split_shots=True, shot_block=500)
+    dist = get_backend("distributed", kernels="cpu", split_shots=True, shot_block=500)
     got = dist.run(c, shots=shots, seed=3, noise=model()).counts
     want = get_backend("reference").run(c, shots=shots, seed=4, noise=model()).counts
     assert N.total_variation_distance(got, want) <= N.tvd_bound(16, shots, shots)
@@ -91,9 +91,9 @@ def test_split_counts_agree_with_the_reference():
 
 def test_saved_state_is_block_zero_trajectory_on_every_rank():
     c = noisy_circuit()
-    dist = get_backend("distributed", kernels="numba", split_shots=True, shot_block=64)
+    dist = get_backend("distributed", kernels="cpu", split_shots=True, shot_block=64)
     r = dist.run(c, shots=300, seed=2, noise=model(), save_state=True)
-    want = get_backend("statevector", kernels="numba").run(
+    want = get_backend("statevector", kernels="cpu").run(
         c, shots=64, seed=block_seed(2, 0), noise=model(), save_state=True).statevector
     np.testing.assert_allclose(r.statevector, want, atol=1e-6)
     assert np.vdot(r.statevector, r.statevector).real == pytest.approx(1.0, abs=1e-5)
@@ -101,16 +101,16 @@ def test_saved_state_is_block_zero_trajectory_on_every_rank():
 
 def test_runs_without_trajectories_are_not_split():
     c = noisy_circuit()
-    dist = get_backend("distributed", kernels="numba", split_shots=True)
+    dist = get_backend("distributed", kernels="cpu", split_shots=True)
     r = dist.run(c, shots=100, seed=1)  # no noise: sampled from one (sharded) state
     assert "shot_split" not in r.metadata
-    noisy = get_backend("distributed", kernels="numba").run(c, shots=100, seed=1, noise=model())
+    noisy = get_backend("distributed", kernels="cpu").run(c, shots=100, seed=1, noise=model())
     assert "shot_split" not in noisy.metadata  # split_shots is opt-in
 
 
 def test_bad_block_is_refused():
     with pytest.raises(OptionError):
-        get_backend("distributed", kernels="numba", split_shots=True, shot_block=0)
+        get_backend("distributed", kernels="cpu", split_shots=True, shot_block=0)
 
 
 # ---- groups of ranks sharding the state ---------------------------------------------------------
@@ -135,7 +135,7 @@ def dynamic_circuit6():
 
 
 def grouped(memory_limit, block=100):
-    return get_backend("distributed", kernels="numba", split_shots=True, shot_block=block,
+    return get_backend("distributed", kernels="cpu", split_shots=True, shot_block=block,
                        buffer_bytes=BUFFER, memory_limit=memory_limit)
 
 
@@ -174,7 +174,7 @@ def test_group_traffic_does_not_depend_on_the_number_of_groups():
     if dist.comm.size < 2:
         pytest.skip("needs at least 2 ranks")
     r = dist.run(c, shots=800, seed=8, noise=noise)
-    one_group = get_backend("distributed", kernels="numba",
+    one_group = get_backend("distributed", kernels="cpu",
                             comm=dist.comm.split(dist.comm.rank // 2, dist.comm.rank % 2))
     assert one_group.comm.size == 2 and one_group.comm.buffer_bytes == BUFFER
     exchanges = bytes_sent = 0
@@ -193,7 +193,7 @@ def test_group_saved_state_and_results_file(tmp_path):
         pytest.skip("needs at least 2 ranks")
     r = dist.run(c, shots=300, seed=2, noise=model(), save_state=True)
     assert r.metadata["shot_split"]["group_ranks"] == 2
-    want = get_backend("statevector", kernels="numba").run(
+    want = get_backend("statevector", kernels="cpu").run(
         c, shots=64, seed=block_seed(2, 0), noise=model(), save_state=True).statevector
     np.testing.assert_allclose(r.statevector, want, atol=1e-6)
     from qsim_dist.io.hdf5 import load_result

@@ -1,0 +1,380 @@
+/* The CPU kernels for one real type, included twice by _cpu.c: R is float or double and FN(x)
+ * names x for it. A state is 2^n complex amplitudes stored as 2 * 2^n R (real, imaginary).
+ * Qubit lists are sorted ascending; bit j of a matrix or table index is qubit q[j]. */
+
+/* The tile kernel behind apply_dense for k <= 4: TILE groups are gathered into separate real and
+ * imaginary rows (structure of arrays), so the multiply is plain loops of constant length over the
+ * tile that the compiler vectorises whatever the qubits. Output rows are made four at a time,
+ * reading each input row once per four rows: about one multiply-add per load. */
+CLONES static void FN(dense_tiles)(R *restrict s, const R *m_re, const R *m_im, const int64_t *q,
+                                   int k, const int64_t *offs, const int64_t *lanes, int64_t tile,
+                                   int64_t t_lo, int64_t t_hi)
+{
+    const int dim = 1 << k;
+    const int contiguous = ((int64_t)1 << q[0]) >= tile;
+    R x[DMAX][2][TILE] __attribute__((aligned(64)));
+    R y[DMAX][2][TILE] __attribute__((aligned(64)));
+    R mr[DMAX][DMAX], mi[DMAX][DMAX];  /* rows past dim stay 0 */
+    memset(mr, 0, sizeof mr);
+    memset(mi, 0, sizeof mi);
+    memset(x, 0, sizeof x);  /* lanes past a short tile (tiny states) stay 0 and are dropped */
+    for (int r = 0; r < dim; r++)
+        for (int c = 0; c < dim; c++) {
+            mr[r][c] = m_re[r * dim + c];
+            mi[r][c] = m_im[r * dim + c];
+        }
+    const int64_t span = lanes[tile - 1] + 2;  /* R from a tile's first amplitude to its last */
+    for (int64_t t = t_lo; t < t_hi; t++) {
+        const int64_t t0 = 2 * insert_zero_bits(t * tile, q, k);
+        if (t + 1 < t_hi) {  /* memory fetches the next tile while this one computes */
+            const int64_t t1 = 2 * insert_zero_bits((t + 1) * tile, q, k);
+            for (int c = 0; c < dim; c++)
+                for (int64_t j = 0; j < span; j += 64 / (int64_t)sizeof(R))
+                    __builtin_prefetch(s + t1 + offs[c] + j, 1, 3);
+        }
+        for (int c = 0; c < dim; c++) {
+            const R *src = s + t0 + offs[c];
+            if (contiguous) {
+                for (int64_t l = 0; l < tile; l++) {
+                    x[c][0][l] = src[2 * l];
+                    x[c][1][l] = src[2 * l + 1];
+                }
+            } else {
+                for (int64_t l = 0; l < tile; l++) {
+                    x[c][0][l] = src[lanes[l]];
+                    x[c][1][l] = src[lanes[l] + 1];
+                }
+            }
+        }
+        for (int r = 0; r < dim; r += 4) {
+            for (int l = 0; l < TILE; l++)
+                for (int u = 0; u < 4; u++) y[r + u][0][l] = y[r + u][1][l] = 0;
+            for (int c = 0; c < dim; c++) {
+                const R p0 = mr[r][c], q0 = mi[r][c], p1 = mr[r + 1][c], q1 = mi[r + 1][c];
+                const R p2 = mr[r + 2][c], q2 = mi[r + 2][c], p3 = mr[r + 3][c], q3 = mi[r + 3][c];
+                for (int l = 0; l < TILE; l++) {
+                    const R xr = x[c][0][l], xi = x[c][1][l];
+                    y[r][0][l] += p0 * xr - q0 * xi;
+                    y[r][1][l] += p0 * xi + q0 * xr;
+                    y[r + 1][0][l] += p1 * xr - q1 * xi;
+                    y[r + 1][1][l] += p1 * xi + q1 * xr;
+                    y[r + 2][0][l] += p2 * xr - q2 * xi;
+                    y[r + 2][1][l] += p2 * xi + q2 * xr;
+                    y[r + 3][0][l] += p3 * xr - q3 * xi;
+                    y[r + 3][1][l] += p3 * xi + q3 * xr;
+                }
+            }
+        }
+        for (int r = 0; r < dim; r++) {
+            R *dst = s + t0 + offs[r];
+            if (contiguous) {
+                for (int64_t l = 0; l < tile; l++) {
+                    dst[2 * l] = y[r][0][l];
+                    dst[2 * l + 1] = y[r][1][l];
+                }
+            } else {
+                for (int64_t l = 0; l < tile; l++) {
+                    dst[lanes[l]] = y[r][0][l];
+                    dst[lanes[l] + 1] = y[r][1][l];
+                }
+            }
+        }
+    }
+}
+
+/* Blocks of more than 4 qubits: the same tiles with buffers sized at run time (rare: only when a
+ * caller asks for wider fusion than max_dense). */
+static void FN(wide_tiles)(R *restrict s, const R *m_re, const R *m_im, const int64_t *q, int k,
+                           const int64_t *offs, const int64_t *lanes, int64_t tile,
+                           int64_t t_lo, int64_t t_hi, R *x, R *a)
+{
+    const int64_t dim = (int64_t)1 << k;
+    const int contiguous = ((int64_t)1 << q[0]) >= tile;
+    for (int64_t t = t_lo; t < t_hi; t++) {
+        const int64_t t0 = 2 * insert_zero_bits(t * tile, q, k);
+        for (int64_t c = 0; c < dim; c++) {
+            const R *src = s + t0 + offs[c];
+            for (int64_t l = 0; l < tile; l++) {
+                const int64_t o = contiguous ? 2 * l : lanes[l];
+                x[(2 * c) * tile + l] = src[o];
+                x[(2 * c + 1) * tile + l] = src[o + 1];
+            }
+        }
+        for (int64_t r = 0; r < dim; r++) {
+            R *ar = a, *ai = a + tile;
+            for (int64_t l = 0; l < tile; l++) ar[l] = ai[l] = 0;
+            for (int64_t c = 0; c < dim; c++) {
+                const R p = m_re[r * dim + c], w = m_im[r * dim + c];
+                if (p == 0 && w == 0) continue;  /* permutation and controlled blocks are sparse */
+                const R *xr = x + (2 * c) * tile, *xi = x + (2 * c + 1) * tile;
+                for (int64_t l = 0; l < tile; l++) {
+                    ar[l] += p * xr[l] - w * xi[l];
+                    ai[l] += p * xi[l] + w * xr[l];
+                }
+            }
+            /* row r is written after every column is read: rows of one tile never overlap */
+            R *dst = s + t0 + offs[r];
+            for (int64_t l = 0; l < tile; l++) {
+                const int64_t o = contiguous ? 2 * l : lanes[l];
+                dst[o] = ar[l];
+                dst[o + 1] = ai[l];
+            }
+        }
+    }
+}
+
+static int FN(apply_dense)(R *s, int64_t n_amp, const R *m_re, const R *m_im, const int64_t *q,
+                           int k)
+{
+    const int64_t dim = (int64_t)1 << k;
+    const int64_t groups = n_amp >> k;
+    const int64_t tile = lowest_bit(groups) < TILE ? lowest_bit(groups) : TILE;
+    const int64_t tiles = groups / tile;
+    const int64_t chunks = tiles < 256 ? tiles : 256;
+    int64_t *offs = malloc(sizeof(int64_t) * (size_t)(dim + tile));
+    if (!offs) return -1;
+    int64_t *lanes = offs + dim;
+    for (int64_t j = 0; j < dim; j++) {
+        int64_t o = 0;
+        for (int b = 0; b < k; b++)
+            if ((j >> b) & 1) o |= (int64_t)1 << q[b];
+        offs[j] = 2 * o;
+    }
+    for (int64_t l = 0; l < tile; l++) lanes[l] = 2 * insert_zero_bits(l, q, k);
+    int failed = 0;
+#pragma omp parallel for schedule(static) if (n_amp >= SERIAL_BELOW)
+    for (int64_t ch = 0; ch < chunks; ch++) {
+        const int64_t lo = tiles * ch / chunks, hi = tiles * (ch + 1) / chunks;
+        if (k <= 4) {
+            FN(dense_tiles)(s, m_re, m_im, q, k, offs, lanes, tile, lo, hi);
+        } else {
+            R *buf = malloc(sizeof(R) * (size_t)(2 * tile * (dim + 1)));
+            if (!buf) {
+#pragma omp atomic write
+                failed = 1;
+                continue;
+            }
+            FN(wide_tiles)(s, m_re, m_im, q, k, offs, lanes, tile, lo, hi, buf,
+                           buf + 2 * tile * dim);
+            free(buf);
+        }
+    }
+    free(offs);
+    return failed ? -1 : 0;
+}
+
+/* One run of contiguous amplitude pairs (a, b) of a one-qubit gate: plain complex loops that the
+ * compiler vectorises (twice as fast as the tiles for the cheapest, most common block). */
+CLONES static void FN(pair_run)(R *restrict a, R *restrict b, int64_t run, const R *m)
+{
+    const R m00r = m[0], m00i = m[1], m01r = m[2], m01i = m[3];
+    const R m10r = m[4], m10i = m[5], m11r = m[6], m11i = m[7];
+    for (int64_t j = 0; j < run; j++) {
+        const R ar = a[2 * j], ai = a[2 * j + 1], br = b[2 * j], bi = b[2 * j + 1];
+        a[2 * j] = m00r * ar - m00i * ai + m01r * br - m01i * bi;
+        a[2 * j + 1] = m00r * ai + m00i * ar + m01r * bi + m01i * br;
+        b[2 * j] = m10r * ar - m10i * ai + m11r * br - m11i * bi;
+        b[2 * j + 1] = m10r * ai + m10i * ar + m11r * bi + m11i * br;
+    }
+}
+
+/* Pairs of a qubit below 3: stride a constant 1, 2 or 4 in each case of the switch, so every
+ * case is a loop the compiler vectorises (a run of one pair per call would not be). */
+static inline __attribute__((always_inline)) void FN(pairs_strided)(R *restrict s, int64_t pairs,
+                                                                     const R *m, const int stride)
+{
+    const R m00r = m[0], m00i = m[1], m01r = m[2], m01i = m[3];
+    const R m10r = m[4], m10i = m[5], m11r = m[6], m11i = m[7];
+    for (int64_t g = 0; g < pairs; g++) {
+        R *a = s + 2 * (((g / stride) * 2 * stride) + g % stride), *b = a + 2 * stride;
+        const R ar = a[0], ai = a[1], br = b[0], bi = b[1];
+        a[0] = m00r * ar - m00i * ai + m01r * br - m01i * bi;
+        a[1] = m00r * ai + m00i * ar + m01r * bi + m01i * br;
+        b[0] = m10r * ar - m10i * ai + m11r * br - m11i * bi;
+        b[1] = m10r * ai + m10i * ar + m11r * bi + m11i * br;
+    }
+}
+
+CLONES static void FN(pairs_low)(R *restrict s, int64_t pairs, const R *m, int q)
+{
+    switch (q) {
+    case 0: FN(pairs_strided)(s, pairs, m, 1); break;
+    case 1: FN(pairs_strided)(s, pairs, m, 2); break;
+    default: FN(pairs_strided)(s, pairs, m, 4); break;
+    }
+}
+
+/* m: the 2x2 matrix as 8 R, row-major, real and imaginary parts interleaved */
+static void FN(apply_1q)(R *s, int64_t n_amp, const R *m, int q)
+{
+    const int64_t stride = (int64_t)1 << q;
+    const int64_t half = n_amp >> 1;
+    int64_t run = q < 3 ? RUN : (stride < RUN ? stride : RUN);
+    if (run > lowest_bit(half)) run = lowest_bit(half);  /* whole runs: half may be rows x 2^k */
+    const int64_t items = half / run;
+#pragma omp parallel for schedule(static) if (n_amp >= SERIAL_BELOW)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t g = it * run;
+        const int64_t i0 = ((g >> q) << (q + 1)) | (g & (stride - 1));
+        if (q < 3)  /* run is then RUN pairs in whole blocks of 2 * stride amplitudes */
+            FN(pairs_low)(s + 2 * i0, run, m, q);
+        else
+            FN(pair_run)(s + 2 * i0, s + 2 * (i0 + stride), run, m);
+    }
+}
+
+/* Multiply amplitude i by d[bits of i at q]. Runs of TILE consecutive amplitudes share the table
+ * bits above the run; the bits inside it come from a small precomputed table. */
+static void FN(apply_diagonal)(R *s, int64_t n_amp, const R *d_re, const R *d_im,
+                               const int64_t *q, int k)
+{
+    const int64_t tile = lowest_bit(n_amp) < TILE ? lowest_bit(n_amp) : TILE;
+    int64_t low[TILE];
+    for (int64_t l = 0; l < tile; l++) {
+        low[l] = 0;
+        for (int b = 0; b < k; b++) low[l] |= ((l >> q[b]) & 1) << b;
+    }
+    const int uniform = k == 0 || ((int64_t)1 << q[0]) >= tile;
+    const int64_t runs = n_amp / tile;
+#pragma omp parallel for schedule(static) if (n_amp >= SERIAL_BELOW)
+    for (int64_t r = 0; r < runs; r++) {
+        const int64_t i = r * tile;
+        int64_t high = 0;
+        for (int b = 0; b < k; b++) high |= ((i >> q[b]) & 1) << b;
+        R *v = s + 2 * i;
+        if (uniform) {  /* no table bit inside the run: one phase for all of it */
+            const R dr = d_re[high], di = d_im[high];
+            for (int64_t l = 0; l < tile; l++) {
+                const R x = v[2 * l], y = v[2 * l + 1];
+                v[2 * l] = dr * x - di * y;
+                v[2 * l + 1] = dr * y + di * x;
+            }
+        } else {
+            for (int64_t l = 0; l < tile; l++) {
+                const int64_t j = high | low[l];
+                const R dr = d_re[j], di = d_im[j], x = v[2 * l], y = v[2 * l + 1];
+                v[2 * l] = dr * x - di * y;
+                v[2 * l + 1] = dr * y + di * x;
+            }
+        }
+    }
+}
+
+static void FN(probabilities)(const R *s, int64_t n_amp, double *out)
+{
+#pragma omp parallel for schedule(static) if (n_amp >= SERIAL_BELOW)
+    for (int64_t i = 0; i < n_amp; i++)
+        out[i] = (double)s[2 * i] * s[2 * i] + (double)s[2 * i + 1] * s[2 * i + 1];
+}
+
+static double FN(qubit_one_probability)(const R *s, int64_t n_amp, int q)
+{
+    const int64_t stride = (int64_t)1 << q, half = n_amp >> 1;
+    double total = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total) if (n_amp >= SERIAL_BELOW)
+    for (int64_t g = 0; g < half; g++) {
+        const int64_t i = (((g >> q) << (q + 1)) | (g & (stride - 1))) | stride;
+        total += (double)s[2 * i] * s[2 * i] + (double)s[2 * i + 1] * s[2 * i + 1];
+    }
+    return total;
+}
+
+/* Zero the amplitudes where qubit q differs from outcome; scale the others. */
+static void FN(collapse)(R *s, int64_t n_amp, int q, int outcome, R scale)
+{
+    const int64_t stride = (int64_t)1 << q, half = n_amp >> 1;
+#pragma omp parallel for schedule(static) if (n_amp >= SERIAL_BELOW)
+    for (int64_t g = 0; g < half; g++) {
+        const int64_t i0 = ((g >> q) << (q + 1)) | (g & (stride - 1));
+        R *keep = s + 2 * (outcome ? i0 | stride : i0), *drop = s + 2 * (outcome ? i0 : i0 | stride);
+        keep[0] *= scale;
+        keep[1] *= scale;
+        drop[0] = drop[1] = 0;
+    }
+}
+
+/* sum_j conj(psi[j]) (-1)^popcount(j & z) psi[j ^ x] (the phase (-i)^#Y is the caller's) */
+static void FN(pauli_expectation)(const R *s, int64_t n_amp, int64_t x_mask, int64_t z_mask,
+                                  double *re_out, double *im_out)
+{
+    double re = 0, im = 0;
+#pragma omp parallel for schedule(static) reduction(+ : re, im) if (n_amp >= SERIAL_BELOW)
+    for (int64_t j = 0; j < n_amp; j++) {
+        const double ar = s[2 * j], ai = -(double)s[2 * j + 1];
+        const int64_t p = j ^ x_mask;
+        const double br = s[2 * p], bi = s[2 * p + 1];
+        const double sign = __builtin_parityll((unsigned long long)(j & z_mask)) ? -1.0 : 1.0;
+        re += sign * (ar * br - ai * bi);
+        im += sign * (ar * bi + ai * br);
+    }
+    *re_out = re;
+    *im_out = im;
+}
+
+/* Probabilities of the 2^k outcomes of qubits q, into out (zeroed here). */
+static int FN(marginal)(const R *s, int64_t n_amp, const int64_t *q, int k, double *out)
+{
+    const int64_t outcomes = (int64_t)1 << k;
+    const int64_t chunks = n_amp < 64 ? n_amp : 64;
+    double *hist = calloc((size_t)(chunks * outcomes), sizeof(double));
+    if (!hist) return -1;
+#pragma omp parallel for schedule(static) if (n_amp >= SERIAL_BELOW)
+    for (int64_t c = 0; c < chunks; c++) {
+        double *h = hist + c * outcomes;
+        for (int64_t i = n_amp * c / chunks; i < n_amp * (c + 1) / chunks; i++) {
+            int64_t idx = 0;
+            for (int b = 0; b < k; b++) idx |= ((i >> q[b]) & 1) << b;
+            h[idx] += (double)s[2 * i] * s[2 * i] + (double)s[2 * i + 1] * s[2 * i + 1];
+        }
+    }
+    for (int64_t o = 0; o < outcomes; o++) {
+        double acc = 0;
+        for (int64_t c = 0; c < chunks; c++) acc += hist[c * outcomes + o];
+        out[o] = acc;
+    }
+    free(hist);
+    return 0;
+}
+
+/* Basis indices for sorted uniform draws in [0, 1), by inverse transform over |psi|^2, in one
+ * parallel pass over the state and without an N-sized cumulative array: the state is cut into
+ * chunks, their norms summed, and each chunk then walks the draws that fall into it. */
+static int FN(sample_sorted)(const R *s, int64_t n_amp, const double *draws, int64_t n_draws,
+                             int64_t *out)
+{
+    const int64_t chunks = n_amp < 256 ? n_amp : 256;
+    double *norms = malloc(sizeof(double) * (size_t)(2 * chunks));
+    if (!norms) return -1;
+    double *ends = norms + chunks;
+#pragma omp parallel for schedule(static) if (n_amp >= SERIAL_BELOW)
+    for (int64_t c = 0; c < chunks; c++) {
+        double acc = 0;
+        for (int64_t i = n_amp * c / chunks; i < n_amp * (c + 1) / chunks; i++)
+            acc += (double)s[2 * i] * s[2 * i] + (double)s[2 * i + 1] * s[2 * i + 1];
+        norms[c] = acc;
+    }
+    double total = 0;
+    for (int64_t c = 0; c < chunks; c++) ends[c] = (total += norms[c]);
+#pragma omp parallel for schedule(static) if (n_amp >= SERIAL_BELOW)
+    for (int64_t c = 0; c < chunks; c++) {
+        const double start = ends[c] - norms[c];
+        const int64_t lo = c ? first_at_least(draws, n_draws, total, start) : 0;
+        const int64_t hi = c < chunks - 1 ? first_at_least(draws, n_draws, total, ends[c])
+                                          : n_draws;
+        int64_t i = n_amp * c / chunks;
+        const int64_t stop = n_amp * (c + 1) / chunks;
+        double acc = start;
+        for (int64_t d = lo; d < hi; d++) {
+            const double target = draws[d] * total;
+            while (i < stop - 1) {
+                const double p = (double)s[2 * i] * s[2 * i] + (double)s[2 * i + 1] * s[2 * i + 1];
+                if (acc + p > target) break;
+                acc += p;
+                i++;
+            }
+            out[d] = i;
+        }
+    }
+    free(norms);
+    return 0;
+}
