@@ -3,8 +3,9 @@
     python benchmarks/compile_time.py                     # 2000 random gates on 20 and 24 qubits
     python benchmarks/compile_time.py --qubits 12 16 --backend reference   # check the script
 
-For each qubit count, in this one process (so the first run also pays in-process JIT and, on a
-machine without numba's disk cache, numba compilation; later runs show the steady state):
+For each qubit count, in this one process (so the first run also pays any in-process JIT: with the
+jax kernels, XLA compilation; the CPU kernels are compiled at install; later runs show the steady
+state):
 
 - ``prepare_s``: wall time of ``State.prepare(gates)`` alone on a fresh ``|0...0>`` (planning and
   fusion, plus whatever compilation the backend does ahead of execution; nothing is applied);

@@ -6,7 +6,7 @@
 Count-only: no state is allocated and no MPI is started. Both columns come from plans:
 
 - ``planner``: SWAP gates turned into renaming, the other gates fused as the distributed backend
-  fuses them (numba limits by default), then :func:`qsim_dist.passes.layout.plan_swaps` from the
+  fuses them (the CPU set's limits by default), then :func:`qsim_dist.passes.layout.plan_swaps` from the
   identity layout; each exchange of ``m`` bit swaps sends ``P * shard * (1 - 2^-m)`` bytes
   (:func:`~qsim_dist.passes.layout.exchange_bytes`, the formula that the backend's ``bytes_sent``
   counter is tested against in tests/mpi);
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     ap.add_argument("--depth", type=int, default=circuits.DEFAULT_DEPTH)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--precision", choices=list(ITEMSIZE), default="single")
-    ap.add_argument("--max-dense", type=int, default=3, help="fusion limit (numba default 3)")
+    ap.add_argument("--max-dense", type=int, default=3, help="fusion limit (default 3)")
     ap.add_argument("--csv", help="also write the table to this CSV file")
     args = ap.parse_args(argv)
 

@@ -364,7 +364,7 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     try:
         if "qsim_dist" in args.sims and not args.no_warmup:
-            for c in args.circuits:  # numba writes its compiled kernels to the disk cache
+            for c in args.circuits:  # numba and JAX write compiled code to their disk caches
                 _progress(f"warm-up: qsim_dist ({args.qsim_dist_backend}) {c} n={args.qubits[0]}")
                 run_child("qsim_dist", c, args.qubits[0], args)
         runs: list[dict] = []

@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2, help="runs (the first is cold)")
     parser.add_argument("--backend", default="statevector")
-    parser.add_argument("--kernels", default="auto", choices=["auto", "numba", "jax"],
+    parser.add_argument("--kernels", default="auto", choices=["auto", "cpu", "jax"],
                         help="kernel set: jax batches one row per distinct Pauli sequence "
-                             "(the GPU path); numba walks trajectories on the CPU")
+                             "(the GPU path); cpu walks trajectories in cache (numba)")
     args = parser.parse_args(argv)
     from qiskit_aer import AerSimulator
 

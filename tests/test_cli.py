@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -177,8 +178,8 @@ def test_info_without_optional_modules(capsys, monkeypatch):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert qsim_dist.__version__ in out
-    assert "mpi4py     not installed" in out
-    assert "jax        not installed" in out
+    assert re.search(r"^mpi4py +not installed$", out, re.M)
+    assert re.search(r"^jax +not installed$", out, re.M)
     assert "numpy" in out and "h5py" in out and "cpus" in out
     assert main(["info", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
