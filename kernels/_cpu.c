@@ -92,9 +92,10 @@ static int get_array(PyObject *obj, Py_buffer *view, int writable, char kind, co
     return is_double;
 }
 
-static int get_int64s(PyObject *obj, Py_buffer *view, const char *what)
+static int get_int64s(PyObject *obj, Py_buffer *view, int writable, const char *what)
 {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) return -1;
     if (view->itemsize != 8 || !view->format || !strchr("lqLQ", view->format[strlen(view->format) - 1])) {
         PyErr_Format(PyExc_TypeError, "%s: expected int64 elements", what);
         PyBuffer_Release(view);
@@ -140,11 +141,10 @@ static PyObject *py_apply_block(PyObject *args, int diagonal)
     if (r_dbl < 0) goto fail_s;
     int i_dbl = get_array(io, &im, 0, 'r', "imaginary part");
     if (i_dbl < 0) goto fail_re;
-    if (get_int64s(qo, &q, "qubits") < 0) goto fail_im;
+    if (get_int64s(qo, &q, 0, "qubits") < 0) goto fail_im;
     const Py_ssize_t k = q.len / 8;
     const int64_t *qs = q.buf;
     int64_t n_amp;
-    const Py_ssize_t entries = diagonal ? ((Py_ssize_t)1 << k) : ((Py_ssize_t)1 << (2 * k));
     if (r_dbl != dbl || i_dbl != dbl) {
         PyErr_SetString(PyExc_TypeError, "matrix precision differs from the state's");
         goto fail_q;
@@ -154,6 +154,7 @@ static PyObject *py_apply_block(PyObject *args, int diagonal)
         goto fail_q;
     }
     if (check_qubits(&s, dbl, qs, k, 1, &n_amp) < 0) goto fail_q;
+    const Py_ssize_t entries = (Py_ssize_t)1 << (diagonal ? k : 2 * k);  /* k <= 20 here */
     if (re.len != entries * re.itemsize || im.len != entries * im.itemsize) {
         PyErr_SetString(PyExc_ValueError, "matrix size does not match the qubit count");
         goto fail_q;
@@ -295,7 +296,7 @@ static PyObject *py_marginal(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     int dbl = get_array(so, &s, 0, 'Z', "state");
     if (dbl < 0) return NULL;
-    if (get_int64s(qo, &q, "qubits") < 0) { PyBuffer_Release(&s); return NULL; }
+    if (get_int64s(qo, &q, 0, "qubits") < 0) { PyBuffer_Release(&s); return NULL; }
     int o_dbl = get_array(oo, &out, 1, 'r', "out");
     if (o_dbl < 0) { PyBuffer_Release(&q); PyBuffer_Release(&s); return NULL; }
     const Py_ssize_t k = q.len / 8;
@@ -329,11 +330,12 @@ static PyObject *py_sample_sorted(PyObject *self, PyObject *args)
     if (dbl < 0) return NULL;
     int d_dbl = get_array(d_o, &d, 0, 'r', "draws");
     if (d_dbl < 0) { PyBuffer_Release(&s); return NULL; }
-    if (get_int64s(oo, &out, "out") < 0) { PyBuffer_Release(&d); PyBuffer_Release(&s); return NULL; }
+    if (get_int64s(oo, &out, 1, "out") < 0) { PyBuffer_Release(&d); PyBuffer_Release(&s); return NULL; }
+    int64_t n_amp;
     if (d_dbl != 1 || out.len != d.len) {
         PyErr_SetString(PyExc_ValueError, "draws must be float64 and out int64, of one length");
-    } else {
-        int64_t n_amp = (int64_t)(s.len / (dbl ? 16 : 8)), n_draws = (int64_t)(d.len / 8);
+    } else if (check_qubits(&s, dbl, NULL, 0, 1, &n_amp) == 0) {
+        const int64_t n_draws = (int64_t)(d.len / 8);
         int rc;
         Py_BEGIN_ALLOW_THREADS
         rc = dbl ? sample_sorted_d(s.buf, n_amp, d.buf, n_draws, out.buf)

@@ -315,7 +315,8 @@ static void FN(pauli_expectation)(const R *s, int64_t n_amp, int64_t x_mask, int
 static int FN(marginal)(const R *s, int64_t n_amp, const int64_t *q, int k, double *out)
 {
     const int64_t outcomes = (int64_t)1 << k;
-    const int64_t chunks = n_amp < 64 ? n_amp : 64;
+    int64_t chunks = n_amp < 64 ? n_amp : 64;
+    while (chunks > 1 && chunks * outcomes > n_amp) chunks >>= 1;  /* histograms <= the state */
     double *hist = calloc((size_t)(chunks * outcomes), sizeof(double));
     if (!hist) return -1;
 #pragma omp parallel for schedule(static) if (n_amp >= SERIAL_BELOW)
@@ -344,29 +345,41 @@ static int FN(sample_sorted)(const R *s, int64_t n_amp, const double *draws, int
 {
     const int64_t chunks = n_amp < 256 ? n_amp : 256;
     double *norms = malloc(sizeof(double) * (size_t)(2 * chunks));
-    if (!norms) return -1;
+    int64_t *last = malloc(sizeof(int64_t) * (size_t)chunks);  /* last index with p > 0 */
+    if (!norms || !last) {
+        free(norms);
+        free(last);
+        return -1;
+    }
     double *ends = norms + chunks;
 #pragma omp parallel for schedule(static) if (n_amp >= SERIAL_BELOW)
     for (int64_t c = 0; c < chunks; c++) {
         double acc = 0;
-        for (int64_t i = n_amp * c / chunks; i < n_amp * (c + 1) / chunks; i++)
-            acc += (double)s[2 * i] * s[2 * i] + (double)s[2 * i + 1] * s[2 * i + 1];
+        int64_t nz = n_amp * (c + 1) / chunks - 1;  /* an all-zero chunk: its last index */
+        for (int64_t i = n_amp * c / chunks; i < n_amp * (c + 1) / chunks; i++) {
+            const double p = (double)s[2 * i] * s[2 * i] + (double)s[2 * i + 1] * s[2 * i + 1];
+            acc += p;
+            if (p > 0) nz = i;
+        }
         norms[c] = acc;
+        last[c] = nz;
     }
     double total = 0;
     for (int64_t c = 0; c < chunks; c++) ends[c] = (total += norms[c]);
+    int64_t top = chunks - 1;  /* the last chunk holding probability takes the draws past it */
+    while (top > 0 && norms[top] == 0) top--;
 #pragma omp parallel for schedule(static) if (n_amp >= SERIAL_BELOW)
-    for (int64_t c = 0; c < chunks; c++) {
-        const double start = ends[c] - norms[c];
+    for (int64_t c = 0; c <= top; c++) {
+        /* chunk c holds the draws in [ends[c - 1], ends[c]): the same bounds on both sides */
+        const double start = c ? ends[c - 1] : 0.0;
         const int64_t lo = c ? first_at_least(draws, n_draws, total, start) : 0;
-        const int64_t hi = c < chunks - 1 ? first_at_least(draws, n_draws, total, ends[c])
-                                          : n_draws;
+        const int64_t hi = c < top ? first_at_least(draws, n_draws, total, ends[c]) : n_draws;
         int64_t i = n_amp * c / chunks;
-        const int64_t stop = n_amp * (c + 1) / chunks;
+        const int64_t stop = last[c];  /* rounding never walks onto a zero past the last p > 0 */
         double acc = start;
         for (int64_t d = lo; d < hi; d++) {
             const double target = draws[d] * total;
-            while (i < stop - 1) {
+            while (i < stop) {
                 const double p = (double)s[2 * i] * s[2 * i] + (double)s[2 * i + 1] * s[2 * i + 1];
                 if (acc + p > target) break;
                 acc += p;
@@ -375,6 +388,7 @@ static int FN(sample_sorted)(const R *s, int64_t n_amp, const double *draws, int
             out[d] = i;
         }
     }
+    free(last);
     free(norms);
     return 0;
 }
