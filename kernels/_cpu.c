@@ -350,6 +350,108 @@ static PyObject *py_sample_sorted(PyObject *self, PyObject *args)
     return result;
 }
 
+/* insert_qubit(src, dst, slot, value) / extract_qubit(src, dst, slot, value): dst is twice /
+ * half src's length (zeroed by the caller for insert), of src's precision. */
+static PyObject *py_resize(PyObject *args, int insert)
+{
+    PyObject *so, *d_o;
+    int slot, value;
+    if (!PyArg_ParseTuple(args, "OOii", &so, &d_o, &slot, &value)) return NULL;
+    Py_buffer s, d;
+    PyObject *result = NULL;
+    int dbl = get_array(so, &s, 0, 'Z', "state");
+    if (dbl < 0) return NULL;
+    int d_dbl = get_array(d_o, &d, 1, 'Z', "out");
+    if (d_dbl < 0) { PyBuffer_Release(&s); return NULL; }
+    int64_t n_src, n_dst;
+    const int64_t q = slot;
+    if (d_dbl != dbl) {
+        PyErr_SetString(PyExc_TypeError, "out precision differs from the state's");
+    } else if (value != 0 && value != 1) {
+        PyErr_SetString(PyExc_ValueError, "value must be 0 or 1");
+    } else if (check_qubits(&d, dbl, NULL, 0, 1, &n_dst) == 0
+               && check_qubits(&s, dbl, NULL, 0, 1, &n_src) == 0) {
+        const int64_t n_small = insert ? n_src : n_dst;
+        Py_buffer *big = insert ? &d : &s;
+        int64_t n_big;
+        if ((insert ? n_dst : n_src) != 2 * n_small || (n_small & (n_small - 1))) {
+            PyErr_SetString(PyExc_ValueError, "out must be twice (insert) or half (extract) the "
+                                              "state, a power of two");
+        } else if (slot < 0 || check_qubits(big, dbl, &q, 1, 1, &n_big) < 0) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "slot outside the state");
+        } else {
+            Py_BEGIN_ALLOW_THREADS
+            if (insert) {
+                if (dbl) insert_qubit_d(s.buf, d.buf, n_src, slot, value);
+                else insert_qubit_f(s.buf, d.buf, n_src, slot, value);
+            } else {
+                if (dbl) extract_qubit_d(s.buf, d.buf, n_dst, slot, value);
+                else extract_qubit_f(s.buf, d.buf, n_dst, slot, value);
+            }
+            Py_END_ALLOW_THREADS
+            result = Py_NewRef(Py_None);
+        }
+    }
+    PyBuffer_Release(&d);
+    PyBuffer_Release(&s);
+    return result;
+}
+
+static PyObject *py_insert_qubit(PyObject *self, PyObject *args) { return py_resize(args, 1); }
+static PyObject *py_extract_qubit(PyObject *self, PyObject *args) { return py_resize(args, 0); }
+
+static PyObject *py_reduced_density_matrix(PyObject *self, PyObject *args)
+{
+    PyObject *so, *qo, *oo, *outo;
+    if (!PyArg_ParseTuple(args, "OOOO", &so, &qo, &oo, &outo)) return NULL;
+    Py_buffer s, q, offs, out;
+    PyObject *result = NULL;
+    int dbl = get_array(so, &s, 0, 'Z', "state");
+    if (dbl < 0) return NULL;
+    if (get_int64s(qo, &q, 0, "qubits") < 0) { PyBuffer_Release(&s); return NULL; }
+    if (get_int64s(oo, &offs, 0, "offsets") < 0) {
+        PyBuffer_Release(&q);
+        PyBuffer_Release(&s);
+        return NULL;
+    }
+    int o_dbl = get_array(outo, &out, 1, 'Z', "out");
+    if (o_dbl < 0) {
+        PyBuffer_Release(&offs);
+        PyBuffer_Release(&q);
+        PyBuffer_Release(&s);
+        return NULL;
+    }
+    const Py_ssize_t k = q.len / 8;
+    int64_t n_amp;
+    if (k > 12) {
+        PyErr_SetString(PyExc_ValueError, "reduced density matrices of more than 12 qubits are "
+                                          "not supported");
+    } else if (check_qubits(&s, dbl, q.buf, k, 1, &n_amp) == 0) {
+        const int64_t dim = (int64_t)1 << k, *o = offs.buf, *qs = q.buf;
+        int64_t mask = 0;  /* an offset may set only the qubits' bits */
+        for (Py_ssize_t j = 0; j < k; j++) mask |= (int64_t)1 << qs[j];
+        int bad = o_dbl != 1 || out.len != dim * dim * 16 || offs.len != dim * 8;
+        for (int64_t r = 0; r < dim && !bad; r++) bad = (o[r] & ~mask) != 0;
+        if (bad) {
+            PyErr_SetString(PyExc_ValueError, "offsets must be 2^k amplitude offsets inside a "
+                                              "group, out complex128 of 4^k entries");
+        } else {
+            int rc;
+            Py_BEGIN_ALLOW_THREADS
+            rc = dbl ? reduced_density_matrix_d(s.buf, n_amp, q.buf, (int)k, o, out.buf)
+                     : reduced_density_matrix_f(s.buf, n_amp, q.buf, (int)k, o, out.buf);
+            Py_END_ALLOW_THREADS
+            if (rc < 0) PyErr_NoMemory();
+            else result = Py_NewRef(Py_None);
+        }
+    }
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&offs);
+    PyBuffer_Release(&q);
+    PyBuffer_Release(&s);
+    return result;
+}
+
 static PyObject *py_set_num_threads(PyObject *self, PyObject *args)
 {
     int n;
@@ -390,6 +492,14 @@ static PyMethodDef methods[] = {
      "marginal(state, qubits, out): probabilities of the outcomes of qubits"},
     {"sample_sorted", py_sample_sorted, METH_VARARGS,
      "sample_sorted(state, draws, out): basis indices for sorted uniform draws"},
+    {"insert_qubit", py_insert_qubit, METH_VARARGS,
+     "insert_qubit(state, out, slot, value): out (zeroed, twice as long) = state with a qubit in "
+     "basis state value at bit slot"},
+    {"extract_qubit", py_extract_qubit, METH_VARARGS,
+     "extract_qubit(state, out, slot, value): out (half as long) = the amplitudes whose bit slot "
+     "reads value"},
+    {"reduced_density_matrix", py_reduced_density_matrix, METH_VARARGS,
+     "reduced_density_matrix(state, sorted_qubits, offsets, out): the 2^k x 2^k matrix, complex128"},
     {"set_num_threads", py_set_num_threads, METH_VARARGS, "set_num_threads(n): OpenMP threads"},
     {"get_num_threads", py_get_num_threads, METH_NOARGS, "get_num_threads(): OpenMP threads"},
     {NULL, NULL, 0, NULL},

@@ -392,3 +392,66 @@ static int FN(sample_sorted)(const R *s, int64_t n_amp, const double *draws, int
     free(norms);
     return 0;
 }
+
+/* ---- live-qubit compaction: a qubit in a known basis state enters or leaves the state ------- */
+
+/* dst (zeroed, twice src's length) gets src's amplitudes with bit ``slot`` reading ``value``. */
+static void FN(insert_qubit)(const R *src, R *dst, int64_t n_src, int slot, int value)
+{
+    const int64_t low = ((int64_t)1 << slot) - 1, high = (int64_t)value << slot;
+#pragma omp parallel for schedule(static) if (n_src >= SERIAL_BELOW)
+    for (int64_t i = 0; i < n_src; i++) {
+        const int64_t j = ((i >> slot) << (slot + 1)) | high | (i & low);
+        dst[2 * j] = src[2 * i];
+        dst[2 * j + 1] = src[2 * i + 1];
+    }
+}
+
+/* dst (half src's length) gets the amplitudes of src whose bit ``slot`` reads ``value``. */
+static void FN(extract_qubit)(const R *src, R *dst, int64_t n_dst, int slot, int value)
+{
+    const int64_t low = ((int64_t)1 << slot) - 1, high = (int64_t)value << slot;
+#pragma omp parallel for schedule(static) if (n_dst >= SERIAL_BELOW)
+    for (int64_t i = 0; i < n_dst; i++) {
+        const int64_t j = ((i >> slot) << (slot + 1)) | high | (i & low);
+        dst[2 * i] = src[2 * j];
+        dst[2 * i + 1] = src[2 * j + 1];
+    }
+}
+
+/* The 2^k x 2^k reduced density matrix of k qubits, in complex128 (``out``: 2 * 4^k doubles).
+ * ``q``: the qubits sorted (to enumerate groups); ``offsets[r]``: the amplitude offset of matrix
+ * index r within a group (bit j of r is the caller's j-th qubit, in any order). One read-only pass;
+ * partial sums per chunk of groups, added at the end. */
+static int FN(reduced_density_matrix)(const R *s, int64_t n_amp, const int64_t *q, int k,
+                                      const int64_t *offsets, double *out)
+{
+    const int64_t dim = (int64_t)1 << k, groups = n_amp >> k;
+    const int64_t chunks = groups < 64 ? groups : 64;
+    double *acc = calloc((size_t)(chunks * dim * dim * 2 + chunks * dim * 2), sizeof(double));
+    if (!acc) return -1;
+    double *vectors = acc + chunks * dim * dim * 2;
+#pragma omp parallel for schedule(static) if (n_amp >= SERIAL_BELOW)
+    for (int64_t ch = 0; ch < chunks; ch++) {
+        double *a = acc + ch * dim * dim * 2, *vr = vectors + ch * dim * 2, *vi = vr + dim;
+        for (int64_t g = groups * ch / chunks; g < groups * (ch + 1) / chunks; g++) {
+            const int64_t base = insert_zero_bits(g, q, k);
+            for (int64_t r = 0; r < dim; r++) {
+                vr[r] = s[2 * (base + offsets[r])];
+                vi[r] = s[2 * (base + offsets[r]) + 1];
+            }
+            for (int64_t r = 0; r < dim; r++)
+                for (int64_t c = 0; c < dim; c++) {  /* v[r] conj(v[c]) */
+                    a[2 * (r * dim + c)] += vr[r] * vr[c] + vi[r] * vi[c];
+                    a[2 * (r * dim + c) + 1] += vi[r] * vr[c] - vr[r] * vi[c];
+                }
+        }
+    }
+    for (int64_t e = 0; e < dim * dim * 2; e++) {
+        double total = 0;
+        for (int64_t ch = 0; ch < chunks; ch++) total += acc[ch * dim * dim * 2 + e];
+        out[e] = total;
+    }
+    free(acc);
+    return 0;
+}

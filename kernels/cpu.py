@@ -3,8 +3,8 @@
 On the CPU, XLA allocates a fresh output per gate and runs a one-qubit gate at ~12 GB/s (see
 DESIGN.md); these loops update the buffer in place near memory bandwidth. They are compiled when
 the package is installed, so a run loads no JIT runtime: its memory is the state plus a few KiB
-of tiles per thread. The trajectory kernels (per-row Paulis and sampling, kernels/batched_cpu.py,
-kernels/noise_kernels.py) are numba, loaded only by runs that need them.
+of tiles per thread. The Pauli-trajectory kernels (the in-cache walk, per-row Paulis and sampling,
+kernels/batched_cpu.py) are numba, loaded only by runs that need them.
 
 Every kernel takes the flat state (complex64 or complex128, length 2^n) and sorted qubit positions.
 """
@@ -123,6 +123,34 @@ class CpuKernels:
     @staticmethod
     def pauli_expectation(state, x_mask: int, z_mask: int) -> complex:
         return _cpu.pauli_expectation(state, x_mask, z_mask)
+
+    @staticmethod
+    def reduced_density_matrix(state, qubits) -> np.ndarray:
+        """``2^k x 2^k`` reduced density matrix of ``qubits`` (any order; bit j = qubits[j]),
+        complex128, in one read-only pass."""
+        offsets = np.zeros(1 << len(qubits), dtype=np.int64)
+        for j, q in enumerate(qubits):  # index bit j of the matrix is state bit qubits[j]
+            offsets[np.arange(offsets.size) >> j & 1 == 1] |= np.int64(1) << q
+        out = np.empty((offsets.size, offsets.size), dtype=np.complex128)
+        _cpu.reduced_density_matrix(state, _qubits(sorted(qubits)), offsets, out)
+        return out
+
+    # live-qubit compaction: a qubit in a known basis state enters or leaves the state
+    @staticmethod
+    def insert_qubit(state, slot: int, value: int) -> np.ndarray:
+        """The state with a new qubit in basis state ``value`` at bit ``slot`` (the bits at
+        ``slot`` and above move up by one): ``state (x) |value>`` in that order, a new array."""
+        out = np.zeros(2 * state.size, dtype=state.dtype)
+        _cpu.insert_qubit(state, out, slot, value)
+        return out
+
+    @staticmethod
+    def extract_qubit(state, slot: int, value: int) -> np.ndarray:
+        """The state without the qubit at bit ``slot``, which must be in basis state ``value``
+        (its other half is dropped; bits above ``slot`` move down by one), a new array."""
+        out = np.empty(state.size // 2, dtype=state.dtype)
+        _cpu.extract_qubit(state, out, slot, value)
+        return out
 
     # rows of trajectories: whole tiles of 64 rows for the gate kernels; a batch grows by
     # doubling and the gate kernels pass over the used rows only (rounded up to a tile)

@@ -134,3 +134,24 @@ def test_gate_kernels_on_a_batch_of_rows(rows):
             want = np.array([reference_apply(row, np.diag(d), qubits) for row in batch])
             got = K.apply_diagonal(batch.reshape(-1).copy(), K.prepare_matrix(d, dtype), qubits)
             np.testing.assert_allclose(got.reshape(rows, -1), want, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+@pytest.mark.parametrize("n", [3, 17])
+def test_compaction_and_reduced_density_matrix_kernels(n, dtype):
+    rng = np.random.default_rng(n)
+    psi = (rng.standard_normal(1 << n) + 1j * rng.standard_normal(1 << n)).astype(dtype)
+    for slot in (0, n // 2, n):  # a new qubit below, inside and above the others
+        for value in (0, 1):
+            grown = K.insert_qubit(psi, slot, value)
+            t = psi.reshape(-1, 1 << slot)  # (high bits, low bits)
+            want = np.zeros((t.shape[0], 2, t.shape[1]), dtype=dtype)
+            want[:, value] = t
+            np.testing.assert_array_equal(grown, want.reshape(-1))
+            np.testing.assert_array_equal(K.extract_qubit(grown, slot, value), psi)
+    psi = psi.astype(np.complex128) / np.linalg.norm(psi)
+    qubits = (2, 0) if n == 3 else (11, 3, 16)  # any order: bit j of the matrix is qubits[j]
+    t = np.moveaxis(psi.reshape((2,) * n), [n - 1 - q for q in qubits][::-1], range(len(qubits)))
+    v = t.reshape(1 << len(qubits), -1)
+    np.testing.assert_allclose(K.reduced_density_matrix(psi.astype(dtype), qubits),
+                               v @ v.conj().T, atol=TOL[dtype] * 10)

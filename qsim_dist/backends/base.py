@@ -175,13 +175,6 @@ class State(ABC):
         self.num_qubits -= 1
         self.load_statevector(np.ascontiguousarray(t).reshape(-1))
 
-    def branching(self, live_qubits: int) -> Any:
-        """A context manager around the branching part of a run whose states hold at most
-        ``live_qubits`` qubits (a kernel set may pick its threading there)."""
-        import contextlib
-
-        return contextlib.nullcontext()
-
 
 # ---- the plan: a circuit split into steps ---------------------------------------------------
 
@@ -220,7 +213,6 @@ def _steps(state: State, instructions: Sequence[Instruction | NoiseOp],
     readout = readout or {}
     compact = live is not None
     live = sorted(live) if compact else list(range(num_qubits or state.num_qubits))
-    widest = len(live)
     steps: list[_Step] = []
     run: list[Instruction] = []
     run_condition: Condition | None = None
@@ -240,7 +232,6 @@ def _steps(state: State, instructions: Sequence[Instruction | NoiseOp],
             run = []
 
     def slots(qubits):
-        nonlocal widest
         missing = [q for q in qubits if bisect.bisect_left(live, q) == len(live)
                    or live[bisect.bisect_left(live, q)] != q]
         if missing:
@@ -249,7 +240,6 @@ def _steps(state: State, instructions: Sequence[Instruction | NoiseOp],
                 slot = bisect.bisect_left(live, q)
                 live.insert(slot, q)
                 steps.append(_Step("grow", (slot, q)))
-            widest = max(widest, len(live))
         return tuple(bisect.bisect_left(live, q) for q in qubits)
 
     def slot_of(q):
@@ -295,7 +285,7 @@ def _steps(state: State, instructions: Sequence[Instruction | NoiseOp],
             live.pop(slot)
             steps.append(_Step("shrink", (slot, q)))
     flush()
-    return steps, live, widest
+    return steps, live
 
 
 def _noise_step(state: State, op: NoiseOp, slots: Sequence[int],
@@ -594,7 +584,7 @@ class Backend(ABC):
         """``live``: the sorted qubits ``state`` holds (compaction), or None for all of them."""
         instructions, readout, first = _dynamic_split(circuit, noisy)
         n, ncl = circuit.num_qubits, circuit.num_clbits
-        steps, live_end, widest = _steps(state, instructions[first:], readout, live, n)
+        steps, live_end = _steps(state, instructions[first:], readout, live, n)
         # terminal measurements: sampled together from each branch's final state
         body = len(steps)
         while body and steps[body - 1].kind == "measure" and steps[body - 1].condition is None:
@@ -646,17 +636,16 @@ class Backend(ABC):
                 counts[_bitstring(bits[:ncl])] += group
             bar.update(group)
 
-        with state.branching(widest):
-            advance(0, state, trajectories, [0] * (ncl + n))
-            while stack:
-                k, st, step, branches, bits = stack[-1]
-                outcome, group = branches.pop()
-                if branches:
-                    st, bits = st.copy(), list(bits)
-                else:
-                    stack.pop()
-                _apply_branch(st, step, outcome, bits, ncl)
-                advance(k, st, group, bits)
+        advance(0, state, trajectories, [0] * (ncl + n))
+        while stack:
+            k, st, step, branches, bits = stack[-1]
+            outcome, group = branches.pop()
+            if branches:
+                st, bits = st.copy(), list(bits)
+            else:
+                stack.pop()
+            _apply_branch(st, step, outcome, bits, ncl)
+            advance(k, st, group, bits)
         return dict(counts), (saved[0] if saved else None)
 
     def _run_pauli(self, circuit, state, shots, rng, save_state, bar, noisy, checkpoints=None):
@@ -675,7 +664,7 @@ class Backend(ABC):
         first = next(k for k, op in enumerate(ops) if isinstance(op, NoiseOp))
         kernels = getattr(state, "batch_kernels", None)  # rows of trajectories, if any
         batch = kernels is not None  # Paulis as masks, not programs
-        steps, _, _ = _steps(state, ops[first:], None, None, circuit.num_qubits,
+        steps, _ = _steps(state, ops[first:], None, None, circuit.num_qubits,
                              pauli_programs=not batch)
         trajectories = max(shots, 1)
         bar.add_total(trajectories)

@@ -7,7 +7,6 @@ On a GPU the kernels are JAX/XLA; on a CPU they are compiled loops updating the 
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Any, Callable, Sequence
 
@@ -99,10 +98,8 @@ class FusedState(State):
         return self.K.to_numpy(self.vec)[np.asarray(indices, dtype=np.int64)]
 
     def reduced_density_matrix(self, qubits: Sequence[int]) -> np.ndarray:
-        if self.K.name == "cpu":  # one in-place pass; other sets go through numpy
-            from qsim_dist.kernels.noise_kernels import reduced_density_matrix
-
-            return reduced_density_matrix(self.vec, qubits)
+        if self.K.name == "cpu":  # one read-only pass; other sets go through numpy
+            return self.K.reduced_density_matrix(self.vec, qubits)
         return super().reduced_density_matrix(qubits)
 
     def pauli_expectation(self, x_mask: int, z_mask: int) -> complex:
@@ -126,22 +123,14 @@ class FusedState(State):
     def add_qubit(self, slot: int, value: int) -> None:
         if self.K.name != "cpu":
             return super().add_qubit(slot, value)
-        from qsim_dist.kernels.noise_kernels import insert_qubit
-
-        self.vec = insert_qubit(self.vec, slot, value)
+        self.vec = self.K.insert_qubit(self.vec, slot, value)
         self.num_qubits += 1
 
     def remove_qubit(self, slot: int, value: int) -> None:
         if self.K.name != "cpu":
             return super().remove_qubit(slot, value)
-        from qsim_dist.kernels.noise_kernels import extract_qubit
-
-        self.vec = extract_qubit(self.vec, slot, value)
+        self.vec = self.K.extract_qubit(self.vec, slot, value)
         self.num_qubits -= 1
-
-    def branching(self, live_qubits: int):
-        # many tiny passes: a parallel launch costs more than the pass (see _SERIAL_QUBITS)
-        return _one_thread(self.K.name == "cpu" and live_qubits < _SERIAL_QUBITS)
 
     # -- a batch of trajectories as rows (see kernels/__init__.py) ---------------------------
     @property
@@ -198,37 +187,9 @@ class StatevectorBackend(Backend):
         self.max_dense = max_dense or self.kernels.max_dense
         self.max_diagonal = max_diagonal
 
-    def _run_dynamic(self, circuit, state, *args):
-        # Trajectories of a small state are many tiny passes: a parallel launch per pass costs
-        # more than the pass (and milliseconds when the cores are busy), so run them on one thread.
-        with _one_thread(self.kernels.name == "cpu" and circuit.num_qubits < _SERIAL_QUBITS):
-            return super()._run_dynamic(circuit, state, *args)
-
     def new_state(self, num_qubits: int, precision: str) -> FusedState:
         # inside the run's clock, counted once per process and precision
         warm_up_time = warm_up(self.kernels, DTYPES[precision])
         state = FusedState(self.kernels, num_qubits, precision, self.max_dense, self.max_diagonal)
         state.compile_time = warm_up_time
         return state
-
-
-# Below 2^16 amplitudes a pass takes tens of microseconds (kernels/noise_kernels.SERIAL_BELOW).
-_SERIAL_QUBITS = 16
-
-
-@contextlib.contextmanager
-def _one_thread(enabled: bool):
-    """numba's thread count set to one for the calling thread while enabled (restored after):
-    the trajectory kernels are numba; the compiled gate loops run small states on one thread
-    by themselves."""
-    if not enabled:
-        yield
-        return
-    import numba
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
