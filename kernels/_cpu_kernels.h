@@ -185,13 +185,15 @@ static inline __attribute__((always_inline)) void FN(pairs_strided)(R *restrict 
 {
     const R m00r = m[0], m00i = m[1], m01r = m[2], m01i = m[3];
     const R m10r = m[4], m10i = m[5], m11r = m[6], m11i = m[7];
-    for (int64_t g = 0; g < pairs; g++) {
-        R *a = s + 2 * (((g / stride) * 2 * stride) + g % stride), *b = a + 2 * stride;
-        const R ar = a[0], ai = a[1], br = b[0], bi = b[1];
-        a[0] = m00r * ar - m00i * ai + m01r * br - m01i * bi;
-        a[1] = m00r * ai + m00i * ar + m01r * bi + m01i * br;
-        b[0] = m10r * ar - m10i * ai + m11r * br - m11i * bi;
-        b[1] = m10r * ai + m10i * ar + m11r * bi + m11i * br;
+    for (int64_t blk = 0; blk < pairs / stride; blk++) {  /* blocks of 2 * stride amplitudes */
+        R *a = s + 4 * stride * blk, *b = a + 2 * stride;
+        for (int j = 0; j < 2 * stride; j += 2) {
+            const R ar = a[j], ai = a[j + 1], br = b[j], bi = b[j + 1];
+            a[j] = m00r * ar - m00i * ai + m01r * br - m01i * bi;
+            a[j + 1] = m00r * ai + m00i * ar + m01r * bi + m01i * br;
+            b[j] = m10r * ar - m10i * ai + m11r * br - m11i * bi;
+            b[j + 1] = m10r * ai + m10i * ar + m11r * bi + m11i * br;
+        }
     }
 }
 
