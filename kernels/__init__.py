@@ -18,6 +18,9 @@ Two sets implement it: ``cpu`` (compiled OpenMP loops updating the state in plac
     copy_rows(rows, dst, src)              rows[dst] = rows[src], the batch grown as needed
     apply_paulis_rows(rows, which, x, z, phase)  row which[i] times its Pauli string
     sample_rows(rows, row_of_shot, draws)  a basis index per shot from its row and uniform
+Optional (the CPU set has them; callers fall back to numpy without them):
+    reduced_density_matrix(state, qubits), insert_qubit(state, slot, value),
+    extract_qubit(state, slot, value)
 A batch of rows is itself a state of n + log2(rows) qubits: gates on every row are the ordinary
 kernels applied to the flat batch (rows a power of two, or for the CPU set whole tiles of 64).
 """

@@ -381,13 +381,9 @@ static PyObject *py_resize(PyObject *args, int insert)
             if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "slot outside the state");
         } else {
             Py_BEGIN_ALLOW_THREADS
-            if (insert) {
-                if (dbl) insert_qubit_d(s.buf, d.buf, n_src, slot, value);
-                else insert_qubit_f(s.buf, d.buf, n_src, slot, value);
-            } else {
-                if (dbl) extract_qubit_d(s.buf, d.buf, n_dst, slot, value);
-                else extract_qubit_f(s.buf, d.buf, n_dst, slot, value);
-            }
+            void *small = insert ? s.buf : d.buf;  /* extract writes small only */
+            if (dbl) move_qubit_d(small, big->buf, n_small, slot, value, insert);
+            else move_qubit_f(small, big->buf, n_small, slot, value, insert);
             Py_END_ALLOW_THREADS
             result = Py_NewRef(Py_None);
         }

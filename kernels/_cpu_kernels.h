@@ -397,27 +397,19 @@ static int FN(sample_sorted)(const R *s, int64_t n_amp, const double *draws, int
 
 /* ---- live-qubit compaction: a qubit in a known basis state enters or leaves the state ------- */
 
-/* dst (zeroed, twice src's length) gets src's amplitudes with bit ``slot`` reading ``value``. */
-static void FN(insert_qubit)(const R *src, R *dst, int64_t n_src, int slot, int value)
+/* Amplitude i of the small state (2^n) is amplitude j of the big one (2^(n+1)), j being i with a
+ * bit ``value`` inserted at ``slot``. insert: big (zeroed) <- small; extract: small <- big, the
+ * big state's amplitudes whose bit ``slot`` reads ``value``. */
+static void FN(move_qubit)(R *small, R *big, int64_t n_small, int slot, int value, int insert)
 {
     const int64_t low = ((int64_t)1 << slot) - 1, high = (int64_t)value << slot;
-#pragma omp parallel for schedule(static) if (n_src >= SERIAL_BELOW)
-    for (int64_t i = 0; i < n_src; i++) {
+#pragma omp parallel for schedule(static) if (n_small >= SERIAL_BELOW)
+    for (int64_t i = 0; i < n_small; i++) {
         const int64_t j = ((i >> slot) << (slot + 1)) | high | (i & low);
-        dst[2 * j] = src[2 * i];
-        dst[2 * j + 1] = src[2 * i + 1];
-    }
-}
-
-/* dst (half src's length) gets the amplitudes of src whose bit ``slot`` reads ``value``. */
-static void FN(extract_qubit)(const R *src, R *dst, int64_t n_dst, int slot, int value)
-{
-    const int64_t low = ((int64_t)1 << slot) - 1, high = (int64_t)value << slot;
-#pragma omp parallel for schedule(static) if (n_dst >= SERIAL_BELOW)
-    for (int64_t i = 0; i < n_dst; i++) {
-        const int64_t j = ((i >> slot) << (slot + 1)) | high | (i & low);
-        dst[2 * i] = src[2 * j];
-        dst[2 * i + 1] = src[2 * j + 1];
+        R *to = insert ? big + 2 * j : small + 2 * i;
+        const R *from = insert ? small + 2 * i : big + 2 * j;
+        to[0] = from[0];
+        to[1] = from[1];
     }
 }
 

@@ -427,7 +427,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     rows = [
         ("qsim_dist", info["qsim_dist"]), ("python", info["python"]),
         ("platform", info["platform"]), ("numpy", info["numpy"]), ("jax", jax_line),
-        ("cpu kernels", info["cpu_kernels"]), ("numba", info["numba"]), ("h5py", h5_line), ("mpi4py", mpi_line),
+        ("cpu kernels", info["cpu_kernels"]), ("numba", info["numba"]), ("h5py", h5_line),
+        ("mpi4py", mpi_line),
         ("cpus", f"{info['cpu_count']} ({info['cpus_usable']} usable)"),
         ("backends", ", ".join(info["backends"])),
     ]

@@ -431,7 +431,8 @@ class DistributedBackend(Backend):
     Parameters
     ----------
     kernels
-        Kernel set for the shards: ``auto`` (JAX on a GPU, the compiled CPU set otherwise), ``cpu`` or ``jax``.
+        Kernel set for the shards: ``auto`` (JAX on a GPU, the compiled CPU set otherwise),
+        ``cpu`` or ``jax``.
     max_dense, max_diagonal
         Fusion limits (default: the kernel set's, as the statevector backend); dense blocks are
         kept to the number of local qubits.

@@ -98,7 +98,7 @@ class FusedState(State):
         return self.K.to_numpy(self.vec)[np.asarray(indices, dtype=np.int64)]
 
     def reduced_density_matrix(self, qubits: Sequence[int]) -> np.ndarray:
-        if self.K.name == "cpu":  # one read-only pass; other sets go through numpy
+        if hasattr(self.K, "reduced_density_matrix"):  # one read-only pass; else numpy
             return self.K.reduced_density_matrix(self.vec, qubits)
         return super().reduced_density_matrix(qubits)
 
@@ -120,14 +120,15 @@ class FusedState(State):
     # -- live-qubit compaction (see qsim_dist.backends.base) --------------------------------
     supports_resize = True
 
+    # (kernel sets with compaction kernels use them; the others go through numpy)
     def add_qubit(self, slot: int, value: int) -> None:
-        if self.K.name != "cpu":
+        if not hasattr(self.K, "insert_qubit"):
             return super().add_qubit(slot, value)
         self.vec = self.K.insert_qubit(self.vec, slot, value)
         self.num_qubits += 1
 
     def remove_qubit(self, slot: int, value: int) -> None:
-        if self.K.name != "cpu":
+        if not hasattr(self.K, "extract_qubit"):
             return super().remove_qubit(slot, value)
         self.vec = self.K.extract_qubit(self.vec, slot, value)
         self.num_qubits -= 1
