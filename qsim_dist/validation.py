@@ -1,0 +1,112 @@
+"""The one place where user-supplied numbers and indices are checked.
+
+Every public constructor, parser and file reader that takes a number from a user calls one of these
+functions, so that a wrong value always gives a :class:`~qsim_dist.errors.QsimDistError` subclass
+whose one-line message names the argument (``what``) and the values it allows. Each function returns
+the value converted to a plain Python ``int`` or ``float``; none of them coerces silently (``True``,
+``"0"``, ``0.5`` are not integers; ``nan``, ``inf``, ``"1.0"``, ``1j`` are not finite reals).
+
+``error`` is the exception class to raise (a ``QsimDistError`` subclass); the default is
+:class:`~qsim_dist.errors.OptionError`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+from .errors import OptionError, QsimDistError
+
+__all__ = ["integer", "count", "index", "finite", "non_negative", "positive", "positive_time",
+           "probability", "in_range", "describe"]
+
+
+def describe(value: Any) -> str:
+    """A short, one-line rendering of ``value`` for an error message."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return text.replace("\n", " ")
+
+
+def _fail(error: type[QsimDistError], what: str, allowed: str, value: Any) -> QsimDistError:
+    return error(f"{what} must be {allowed}, got {describe(value)}")
+
+
+def _is_integer(value: Any) -> bool:
+    # bool is an int subclass, but True as a qubit or a count is always a mistake.
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def integer(value: Any, what: str, error: type[QsimDistError] = OptionError) -> int:
+    """Return ``value`` as an ``int``; refuse bools, floats (even ``2.0``), strings and the like."""
+    if not _is_integer(value):
+        raise _fail(error, what, "an integer", value)
+    return int(value)
+
+
+def count(value: Any, what: str, error: type[QsimDistError] = OptionError, *, minimum: int = 0,
+          maximum: int | None = None) -> int:
+    """Return ``value`` as an ``int`` in ``[minimum, maximum]`` (a number of things, default >= 0)."""
+    if not _is_integer(value) or not (minimum <= value and (maximum is None or value <= maximum)):
+        bound = f"an integer >= {minimum}" if maximum is None else \
+            f"an integer in [{minimum}, {maximum}]"
+        raise _fail(error, what, bound, value)
+    return int(value)
+
+
+def index(value: Any, size: int, what: str, error: type[QsimDistError] = OptionError) -> int:
+    """Return ``value`` as an ``int`` in ``[0, size)``; negative indices never wrap around."""
+    if not _is_integer(value) or not 0 <= value < size:
+        allowed = f"an integer in [0, {size - 1}]" if size > 0 else "an index, but there are none"
+        raise _fail(error, what, allowed, value)
+    return int(value)
+
+
+def finite(value: Any, what: str, error: type[QsimDistError] = OptionError) -> float:
+    """Return ``value`` as a finite ``float``; refuse nan, +-inf, complex, bools and strings."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _fail(error, what, "a finite real number", value)
+    try:
+        out = float(value)
+    except (OverflowError, ValueError, TypeError):  # e.g. an int too large for a float
+        raise _fail(error, what, "a finite real number", value) from None
+    if not math.isfinite(out):
+        raise _fail(error, what, "a finite real number", value)
+    return out
+
+
+def in_range(value: Any, low: float, high: float, what: str,
+             error: type[QsimDistError] = OptionError) -> float:
+    """Return ``value`` as a finite ``float`` in the closed interval ``[low, high]``."""
+    out = finite(value, what, error)
+    if not low <= out <= high:
+        raise _fail(error, what, f"a number in [{low:g}, {high:g}]", value)
+    return out
+
+
+def non_negative(value: Any, what: str, error: type[QsimDistError] = OptionError) -> float:
+    """Return ``value`` as a finite ``float`` >= 0."""
+    out = finite(value, what, error)
+    if out < 0:
+        raise _fail(error, what, "a finite number >= 0", value)
+    return out
+
+
+def positive(value: Any, what: str, error: type[QsimDistError] = OptionError) -> float:
+    """Return ``value`` as a finite ``float`` > 0."""
+    out = finite(value, what, error)
+    if not out > 0:
+        raise _fail(error, what, "a finite number > 0", value)
+    return out
+
+
+def positive_time(value: Any, what: str, error: type[QsimDistError] = OptionError) -> float:
+    """Return ``value`` as a duration: a finite ``float`` > 0 (``inf`` would never end)."""
+    return positive(value, what, error)
+
+
+def probability(value: Any, what: str, error: type[QsimDistError] = OptionError) -> float:
+    """Return ``value`` as a probability: a finite ``float`` in ``[0, 1]``."""
+    return in_range(value, 0.0, 1.0, what, error)
