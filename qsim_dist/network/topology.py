@@ -18,6 +18,12 @@ A network file names its nodes and its links::
     latency = 5e-6            # one-way classical latency in seconds (or length_km)
     transduction_efficiency = 1.0  # optional: multiplies the success probability
 
+Every number must be finite and in its range (a :class:`NetworkError` line names the node or
+link, the key and the range otherwise): times in ``[0, MAX_SECONDS]`` (``t1``, ``t2`` in
+``(0, MAX_SECONDS]``; leave them out for no decay), error probabilities in ``[0, 1]``, ``fidelity``
+in ``[0.25, 1]``, ``success_probability`` and ``transduction_efficiency`` in ``(0, 1]`` with their
+product at least ``1 / MAX_EXPECTED_ATTEMPTS``, qubit counts in ``[0, MAX_NODE_QUBITS]``.
+
 Everything here is physics parameters and graph queries; no arrays, no simulation.
 """
 
@@ -29,10 +35,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .. import validation
 from ..errors import QsimDistError
 
 # Light in optical fibre: ~2/3 c, i.e. about 5 microseconds per km.
 SECONDS_PER_KM = 1.0 / 2.0e5
+
+#: the largest time (seconds) a network accepts, about 30 000 years: far beyond any device, and
+#: small enough that sums and products of times (a schedule, attempts x attempt_time) stay finite
+MAX_SECONDS = 1e12
+#: the most generation attempts a link may expect per pair (1 / (success_probability x
+#: transduction_efficiency)); a sampled geometric count then fits an int64 with certainty
+#: instead of saturating at 2^63 (p = 1e-300 would)
+MAX_EXPECTED_ATTEMPTS = 1e12
+#: the most data or communication qubits of one node (the runtime keeps a slot per qubit)
+MAX_NODE_QUBITS = 4096
 
 
 class NetworkError(QsimDistError):
@@ -55,6 +72,17 @@ class Node:
     gate_error_2q: float = 0.0      # 2-qubit depolarizing probability after each 2-qubit gate
     readout_error: float = 0.0      # probability that a measured bit is recorded flipped
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise NetworkError(f"a node name must be a non-empty string, got {self.name!r}")
+        _check_fields(self, _NODE_FIELDS, f"node {self.name!r}:", decay_may_be_inf=True)
+        if not isinstance(self.repeater, bool):
+            raise NetworkError(f"node {self.name!r}: repeater must be true or false, "
+                               f"got {self.repeater!r}")
+        if self.t2 > 2 * self.t1 * (1 + 1e-12):
+            raise NetworkError(f"node {self.name!r}: t2 = {self.t2:g} s exceeds 2*t1 = "
+                               f"{2 * self.t1:g} s (unphysical)")
+
 
 @dataclass(frozen=True)
 class Link:
@@ -67,6 +95,11 @@ class Link:
     success_probability: float = 1.0    # per attempt, before transduction
     latency: float = 0.0                # one-way classical latency, seconds
     transduction_efficiency: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_fields(self, _LINK_FIELDS, f"link {self.a}-{self.b}:")
+        _check_attempts(self.success_probability, self.transduction_efficiency,
+                        f"link {self.a}-{self.b}:")
 
     @property
     def ends(self) -> tuple[str, str]:
@@ -155,21 +188,73 @@ _LINK_KEYS = {"between", "fidelity", "attempt_time", "success_probability", "lat
               "length_km", "transduction_efficiency"}
 
 
-def _number(value: Any, what: str, low: float = 0.0, high: float = math.inf,
-            low_open: bool = False) -> float:
+# The kind of every number of a node or link, and the range of each kind: one table, used by
+# the file reader (the raw values, named by their key in the file) and by Node and Link
+# themselves (so that a network built in Python obeys the same rules).
+_NODE_FIELDS = {"data_qubits": "qubits", "comm_qubits": "qubits", "t1": "decay", "t2": "decay",
+                "gate_time": "seconds", "measure_time": "seconds",
+                "gate_error_1q": "probability", "gate_error_2q": "probability",
+                "readout_error": "probability"}
+_LINK_FIELDS = {"fidelity": "fidelity", "attempt_time": "seconds",
+                "success_probability": "efficiency", "latency": "seconds",
+                "transduction_efficiency": "efficiency"}
+# kind -> (low, high, low excluded)
+_RANGES = {"seconds": (0.0, MAX_SECONDS, False), "decay": (0.0, MAX_SECONDS, True),
+           "probability": (0.0, 1.0, False), "fidelity": (0.25, 1.0, False),
+           "efficiency": (0.0, 1.0, True), "length": (0.0, MAX_SECONDS / SECONDS_PER_KM, False)}
+
+
+def _field(value: Any, kind: str, what: str, decay_may_be_inf: bool = False) -> float | int:
+    """``value`` checked as a ``kind`` number (see ``_RANGES``); one NetworkError line naming
+    ``what`` and the allowed range otherwise."""
+    if kind == "qubits":
+        return validation.count(value, what, NetworkError, maximum=MAX_NODE_QUBITS)
+    if decay_may_be_inf and kind == "decay" and value == math.inf:
+        return math.inf   # the default of a Node built in Python: no decay
+    low, high, low_open = _RANGES[kind]
+    bound = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+    hint = " (leave it out for no decay)" if kind == "decay" else ""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise NetworkError(f"{what} must be a number, got {value!r}")
-    value = float(value)
-    if math.isnan(value) or value < low or value > high or (low_open and value == low):
-        bound = f"({low:g}, {high:g}]" if low_open else f"[{low:g}, {high:g}]"
-        raise NetworkError(f"{what} must be in {bound}, got {value:g}")
-    return value
+        raise NetworkError(f"{what} must be a finite number in {bound}{hint}, "
+                           f"got {validation.describe(value)}")
+    try:
+        out = validation.finite(value, what, NetworkError)
+    except NetworkError:
+        raise NetworkError(f"{what} must be a finite number in {bound}{hint}, "
+                           f"got {validation.describe(value)}") from None
+    if out < low or out > high or (low_open and out == low):
+        raise NetworkError(f"{what} must be a finite number in {bound}{hint}, got {out:g}")
+    return out
 
 
-def _count(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise NetworkError(f"{what} must be a non-negative integer, got {value!r}")
-    return value
+def _check_fields(values: Any, fields: Mapping[str, str], where: str,
+                  decay_may_be_inf: bool = False) -> dict[str, float | int]:
+    """Check the numbers of a node or link: the keys of ``fields`` present in ``values`` (a
+    mapping: a file's table), or all of them (an object: a Node or a Link). ``where`` names the
+    node or link ("nodes.A", or "node 'A':" for an object)."""
+    out = {}
+    for key, kind in fields.items():
+        if isinstance(values, Mapping):
+            if key not in values:
+                continue
+            value = values[key]
+        else:
+            value = getattr(values, key)
+        what = f"{where} {key}" if where.endswith(":") else f"{where}.{key}"
+        out[key] = _field(value, kind, what, decay_may_be_inf)
+    return out
+
+
+def _check_attempts(success_probability: float, efficiency: float, where: str) -> None:
+    """Refuse a link whose expected attempts per pair exceed MAX_EXPECTED_ATTEMPTS (a sampled
+    count would overflow or saturate, and the run would be meaningless)."""
+    p = success_probability * efficiency
+    if not p * MAX_EXPECTED_ATTEMPTS >= 1.0:
+        raise NetworkError(
+            f"{where} success_probability x transduction_efficiency = {p:g} expects "
+            f"{1.0 / p if p > 0 else math.inf:.3g} attempts per pair, more than the "
+            f"{MAX_EXPECTED_ATTEMPTS:g} allowed (the product must be >= "
+            f"{1.0 / MAX_EXPECTED_ATTEMPTS:g})")
 
 
 def _check_table(spec: Any, where: str, known: set[str]) -> None:
@@ -187,24 +272,20 @@ def _node(name: str, spec: Any) -> Node:
     repeater = spec.get("repeater", False)
     if not isinstance(repeater, bool):
         raise NetworkError(f"{where}.repeater must be true or false, got {repeater!r}")
-    data = _count(spec.get("data_qubits", 0), f"{where}.data_qubits")
+    values = _check_fields(spec, _NODE_FIELDS, where)   # every given number, finite
+    data = values.setdefault("data_qubits", 0)
     if repeater and data:
         raise NetworkError(f"{where}: a repeater holds no data qubits (data_qubits = {data})")
     if not repeater and data == 0:
         raise NetworkError(f"{where}: a compute node needs data_qubits >= 1 "
                            "(or repeater = true)")
-    comm = _count(spec.get("comm_qubits", 2), f"{where}.comm_qubits")
-    t1 = _number(spec.get("t1", math.inf), f"{where}.t1", low_open=True)
-    t2 = _number(spec.get("t2", min(2 * t1, math.inf)), f"{where}.t2", low_open=True)
-    if t2 > 2 * t1 * (1 + 1e-12):
-        raise NetworkError(f"{where}: t2 = {t2:g} s exceeds 2*t1 = {2 * t1:g} s (unphysical)")
-    return Node(
-        name=name, data_qubits=data, comm_qubits=comm, repeater=repeater, t1=t1, t2=t2,
-        gate_time=_number(spec.get("gate_time", 0.0), f"{where}.gate_time"),
-        measure_time=_number(spec.get("measure_time", 0.0), f"{where}.measure_time"),
-        gate_error_1q=_number(spec.get("gate_error_1q", 0.0), f"{where}.gate_error_1q", high=1),
-        gate_error_2q=_number(spec.get("gate_error_2q", 0.0), f"{where}.gate_error_2q", high=1),
-        readout_error=_number(spec.get("readout_error", 0.0), f"{where}.readout_error", high=1))
+    t1 = values.get("t1", math.inf)
+    # T2 <= 2 T1 is the physical bound; by default a node dephases only through its T1
+    values.setdefault("t2", math.inf if t1 == math.inf else min(2 * t1, MAX_SECONDS))
+    if values["t2"] > 2 * t1 * (1 + 1e-12):
+        raise NetworkError(f"{where}: t2 = {values['t2']:g} s exceeds 2*t1 = {2 * t1:g} s "
+                           "(unphysical)")
+    return Node(name=name, repeater=repeater, **values)
 
 
 def _link(index: int, spec: Any, nodes: Mapping[str, Node]) -> Link:
@@ -225,20 +306,13 @@ def _link(index: int, spec: Any, nodes: Mapping[str, Node]) -> Link:
             raise NetworkError(f"{where}: node {end!r} has no communication qubits")
     if "latency" in spec and "length_km" in spec:
         raise NetworkError(f"{where}: give latency or length_km, not both")
+    values = _check_fields(spec, _LINK_FIELDS, where)   # every given number, finite
     if "length_km" in spec:
-        latency = _number(spec["length_km"], f"{where}.length_km") * SECONDS_PER_KM
-    else:
-        latency = _number(spec.get("latency", 0.0), f"{where}.latency")
-    return Link(
-        a=a, b=b,
-        fidelity=_number(spec.get("fidelity", 1.0), f"{where}.fidelity", low=0.25, high=1),
-        attempt_time=_number(spec.get("attempt_time", 0.0), f"{where}.attempt_time"),
-        success_probability=_number(spec.get("success_probability", 1.0),
-                                    f"{where}.success_probability", high=1, low_open=True),
-        latency=latency,
-        transduction_efficiency=_number(spec.get("transduction_efficiency", 1.0),
-                                        f"{where}.transduction_efficiency", high=1,
-                                        low_open=True))
+        values["latency"] = _field(spec["length_km"], "length",
+                                   f"{where}.length_km") * SECONDS_PER_KM
+    _check_attempts(values.get("success_probability", 1.0),
+                    values.get("transduction_efficiency", 1.0), f"{where}:")
+    return Link(a=a, b=b, **values)
 
 
 def network_from_dict(data: Mapping[str, Any], name: str = "network") -> Network:
