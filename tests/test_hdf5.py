@@ -107,7 +107,9 @@ def test_failure_midway_leaves_no_file(tmp_path, monkeypatch, where):
         monkeypatch.setattr(hdf5.os, "fsync", boom)
     else:
         monkeypatch.setattr(hdf5.os, "replace", boom)
-    with pytest.raises(RuntimeError, match="disk on fire"):
+    # a failed write is a one-line ResultsFileError (RuntimeError and OSError are what h5py
+    # and the disk raise), never a bare exception
+    with pytest.raises(hdf5.ResultsFileError, match="disk on fire"):
         save_result(_result(), path)
     assert not path.exists()
     assert _leftovers(tmp_path) == []

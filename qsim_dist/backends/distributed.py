@@ -37,6 +37,7 @@ import numpy as np
 from qsim_dist.kernels import jax_has_accelerator, warm_up
 from qsim_dist.kernels.shard import from_host, pauli_partner_sum, precision_context, to_host
 
+from .. import memory
 from ..circuit import Circuit, Instruction
 from ..errors import BackendError, OptionError
 from ..comm import (DEFAULT_BUFFER_BYTES, Comm, available_host_memory, check_memory,
@@ -336,83 +337,146 @@ class DistributedState(State):
 
     def save(self, result: Result, path: str | os.PathLike) -> Path:
         """Write ``result``, with this state as its statevector, into the HDF5 file ``path``
-        (the format of :mod:`qsim_dist.io.hdf5`) without gathering the state. Collective."""
-        from ..io.hdf5 import _write, check_writable
+        (the format of :mod:`qsim_dist.io.hdf5`) without gathering the state. Collective.
+        :meth:`DistributedBackend.save_result` calls it only for a result that kept its state
+        (``save_state``); a result without one is written without a statevector."""
+        from ..io.hdf5 import ResultsFileError, _size_hint, _write
 
         def start(f) -> str:
             _write(f, dataclasses.replace(result, statevector=None))
             f.create_dataset("statevector", shape=(1 << self.num_qubits,), dtype=self.dtype)
             return "statevector"
 
-        return self._write_sharded(Path(path), check_writable, start)
+        size = _size_hint(dataclasses.replace(result, statevector=None))
+        size += np.dtype(self.dtype).itemsize << self.num_qubits
+        return self._write_sharded(Path(path), "results", ResultsFileError, start, size)
 
     def write_checkpoint(self, path: Path, header) -> None:
-        from ..io.checkpoint import check_writable, create_state_dataset, write_header
+        from ..io.checkpoint import CheckpointError, create_state_dataset, write_header
 
         def start(f) -> str:
             write_header(f, dataclasses.replace(header, ranks=self.comm.size))
             create_state_dataset(f, self.num_qubits, self.dtype)
             return "state"
 
-        self._write_sharded(Path(path), check_writable, start)
+        self._write_sharded(Path(path), "a checkpoint", CheckpointError, start,
+                            np.dtype(self.dtype).itemsize << self.num_qubits)
 
     def load_checkpoint(self, path: Path, header) -> None:
-        from ..io.checkpoint import read_state
+        """This rank's slice of the checkpoint's state; the checks (finite amplitudes, norm)
+        are agreed by all ranks, so that a damaged file is refused by every rank at once.
+        Collective."""
+        from ..io.checkpoint import CheckpointError, check_norm, read_state
 
         self.layout = Layout(self.num_qubits, self.layout.num_global)  # the file's order
         size = 1 << self.layout.num_local
-        host = read_state(path, self.comm.rank * size, (self.comm.rank + 1) * size, self.dtype)
+        problem, host, local = None, None, 0.0
+        try:
+            host = read_state(path, self.comm.rank * size, (self.comm.rank + 1) * size,
+                              self.dtype)
+            local = float(np.vdot(host, host).real)
+        except CheckpointError as exc:
+            problem = str(exc)
+        problems = [p for p in self.comm.allgather(problem) if p]
+        if problems:
+            raise CheckpointError(problems[0])
+        check_norm(path, self.comm.allreduce_sum(local), header)  # the same sum on every rank
         with precision_context(self.K, self.dtype):
             self.shard = from_host(self.K, np.ascontiguousarray(host), self.shard)
 
     def agree(self, flag: bool) -> bool:
         return bool(self.comm.bcast(bool(flag)))
 
-    def _write_sharded(self, path: Path, check: Callable[[Path], None],
-                       start: Callable[[Any], str]) -> Path:
-        """Write one HDF5 file from all ranks, atomically (a temporary name, renamed at the end):
-        rank 0 calls ``start(f)``, which writes the attributes and creates the state-sized
-        dataset it names; then each rank writes its shard as one contiguous slice of it (after
-        the identity layout is restored), through parallel HDF5 where h5py has it, one rank
-        after the other otherwise. ``check(path)`` raises the error for a path that cannot be
-        written, on every rank at once. Collective."""
+    def _write_sharded(self, path: Path, what: str, error: type, start: Callable[[Any], str],
+                       size: int = 0) -> Path:
+        """Write one HDF5 file from all ranks, atomically (:mod:`qsim_dist.io.files`: a
+        temporary file next to it, renamed at the end): rank 0 checks the path
+        (:func:`~qsim_dist.io.files.check_output_path`, free space for ``size`` bytes) and
+        calls ``start(f)``, which writes the attributes and creates the state-sized dataset it
+        names; then each rank writes its shard as one contiguous slice of it (after the
+        identity layout is restored), through parallel HDF5 where h5py has it, one rank after
+        the other otherwise. Every check and every failed write (full disk: ``error``, one
+        line) is agreed by all ranks, so that they all raise the same error and none waits
+        for the others; the temporary file is then removed and the previous file kept.
+        Collective."""
         import h5py
 
         from ..errors import QsimDistError
-        from ..io.hdf5 import publish
+        from ..io.files import (SafeFile, check_output_path, check_space, create_temp,
+                                discard, publish, shown, write_error)
 
-        error = None
+        target = tmp = refused = None
         if self.comm.rank == 0:
             try:
-                check(path)
+                target = check_output_path(path, what, error)
+                check_space(target.parent, size, f"cannot write {what} to {shown(path)}",
+                            error)
+                fd, tmp = create_temp(target)
+                os.close(fd)
             except QsimDistError as exc:
-                error = exc
-        error = self.comm.bcast(error)
-        if error:  # every rank refuses, none waits for the others
-            raise error
-        self._restore_identity()
-        tmp = path.with_name(self.comm.bcast(f"{path.name}.tmp-{os.getpid()}"))
-        host = to_host(self.K, self.shard)
-        first = self.comm.rank * host.size
+                refused = str(exc)
+            except OSError as exc:
+                refused = str(write_error(what, path, exc, error))
+        refused, target, tmp = self.comm.bcast((refused, target, tmp))
+        if refused:  # every rank refuses, none waits for the others
+            raise error(refused)
+
+        def agree(exc: BaseException | None) -> None:
+            """Raise on every rank the first rank's failure, if any rank failed."""
+            message = None
+            if isinstance(exc, QsimDistError):
+                message = str(exc)
+            elif exc is not None:
+                message = str(write_error(what, path, exc, error))
+            failed = [m for m in self.comm.allgather(message) if m]
+            if failed:
+                if self.comm.rank == 0:
+                    discard(tmp)
+                raise error(failed[0])
+
         try:
-            name = None
+            self._restore_identity()
+            host = to_host(self.K, self.shard)
+            first = self.comm.rank * host.size
+            name, problem = None, None
             if self.comm.rank == 0:
-                with h5py.File(tmp, "w") as f:
-                    name = start(f)
+                try:
+                    with SafeFile.open(tmp) as out:
+                        with h5py.File(out, "w") as f:
+                            name = start(f)
+                        out.check(sync=False)
+                except (OSError, RuntimeError, QsimDistError) as exc:
+                    problem = exc
+            agree(problem)
             name = self.comm.bcast(name)
             parallel = self.comm.open_parallel_hdf5(str(tmp))
             if parallel is not None:
-                with parallel as f:
-                    f[name][first:first + host.size] = host
+                try:
+                    with parallel as f:
+                        f[name][first:first + host.size] = host
+                except (OSError, RuntimeError) as exc:
+                    problem = exc
             else:
-                with self.comm.in_turn(), h5py.File(tmp, "r+") as f:
-                    f[name][first:first + host.size] = host
-            self.comm.barrier()
+                with self.comm.in_turn():
+                    try:
+                        with SafeFile.open(tmp) as out:
+                            with h5py.File(out, "r+") as f:
+                                f[name][first:first + host.size] = host
+                            out.check(sync=False)
+                    except (OSError, RuntimeError) as exc:
+                        problem = exc
+            agree(problem)
             if self.comm.rank == 0:
-                publish(tmp, path)
+                try:
+                    with SafeFile.open(tmp) as out:
+                        out.check()  # fsync: every rank's writes are in the file's pages
+                    publish(tmp, target)
+                except OSError as exc:
+                    problem = exc
+            agree(problem)
         except BaseException:
             if self.comm.rank == 0:
-                tmp.unlink(missing_ok=True)
+                discard(tmp)
             raise
         self.comm.barrier()  # the file is in place when any rank returns
         return path
@@ -535,17 +599,22 @@ class DistributedBackend(Backend):
         return not problems
 
     def _available_memory(self) -> int:
+        """This rank's share of what the job may use (:mod:`qsim_dist.memory`: the cgroup, the
+        host, the address space; the accelerator's memory for JAX on a GPU), or
+        ``memory_limit``."""
         if self.memory_limit is not None:
             return self.memory_limit
-        if self.kernels.name == "jax":
-            import jax
+        if self.kernels.name == "jax" and jax_has_accelerator():
+            return memory.available_for(self.kernels)
+        return memory.available_bytes() // self.comm.ranks_on_node()
 
-            device = jax.devices()[0]
-            if device.platform != "cpu":
-                stats = device.memory_stats() or {}
-                if "bytes_limit" in stats:
-                    return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
-        return available_host_memory() // self.comm.ranks_on_node()
+    def state_bytes(self, num_qubits: int, precision: str) -> int:
+        return _rank_bytes(num_qubits, validate_ranks(num_qubits, self.comm.size), precision, 0)
+
+    def work_bytes(self, num_qubits: int, precision: str) -> int:
+        g = validate_ranks(num_qubits, self.comm.size)
+        return _rank_bytes(num_qubits, g, precision, self.comm.buffer_bytes) - \
+            _rank_bytes(num_qubits, g, precision, 0)
 
     def new_state(self, num_qubits: int, precision: str) -> DistributedState:
         g = validate_ranks(num_qubits, self.comm.size)
@@ -562,12 +631,15 @@ class DistributedBackend(Backend):
         return state
 
     def save_result(self, result: Result, path: str | os.PathLike) -> Path:
-        """Write ``result`` with the final state of the last run on this backend into one HDF5
-        file from all ranks (:meth:`DistributedState.save`; no rank gathers the state). For a
+        """Write ``result`` into one HDF5 file. With its statevector (``save_state``), the final
+        state of the last run on this backend is written from all ranks
+        (:meth:`DistributedState.save`; no rank gathers the state); without it, rank 0 writes
+        the counts and metadata only, as :func:`~qsim_dist.io.hdf5.save_result`. For a
         dynamic circuit the state is that of the last shot. After a split run (see
         ``split_shots``) there is no sharded state: rank 0 writes ``result`` as it is (with
         block 0's trajectory if the run saved the state). Collective."""
-        if self.last_state is None and self._split_result:
+        if result.statevector is None or (self.last_state is None and self._split_result):
+            # no --save-state: the statevector is not written (it may be terabytes)
             return self._save_on_rank_zero(result, Path(path))
         if self.last_state is None:
             raise BackendError("no state to save: run a circuit first")
@@ -575,17 +647,19 @@ class DistributedBackend(Backend):
 
     def _save_on_rank_zero(self, result: Result, path: Path) -> Path:
         from ..errors import QsimDistError
-        from ..io.hdf5 import save_result
+        from ..io.hdf5 import ResultsFileError, save_result
 
         error = None
         if self.comm.rank == 0:
             try:
                 save_result(result, path)
             except QsimDistError as exc:
-                error = exc
+                error = (type(exc), str(exc))
+            except Exception as exc:  # an unexpected one must not leave the others waiting
+                error = (ResultsFileError, f"cannot write results to '{path}': {exc}")
         error = self.comm.bcast(error)
         if error:  # every rank raises the same error
-            raise error
+            raise error[0](error[1])
         return path
 
     def run(self, circuit: Circuit, shots: int = 1024, seed: int | None = None,

@@ -28,8 +28,13 @@ Layout (``format`` = ``"qsim_dist.checkpoint"``, ``format_version`` = 1)::
                     index), chunked with HDF5's Fletcher-32 checksum on every chunk, so a damaged
                     file is detected when it is read
 
-The file is written under a temporary name and renamed, so a run killed at any moment, even by
-SIGKILL, leaves the previous checkpoint (or none) in place, never a half-written one.
+The file is written under a temporary name and renamed (:mod:`qsim_dist.io.files`), so a run
+killed at any moment, even by SIGKILL, or a full disk leaves the previous checkpoint (or none)
+in place, never a half-written one; a write that fails is a :class:`CheckpointError`.
+
+A resume reads only a regular file, and refuses a state that is not what the header says:
+2^n amplitudes of the precision's type, all finite, squared norm 1 to within
+:func:`norm_tolerance` (bytes damaged inside a chunk are caught by its checksum).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import struct
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -46,11 +52,14 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import OptionError, QsimDistError
+from . import files
+from .files import shown
 
 FORMAT = "qsim_dist.checkpoint"
 FORMAT_VERSION = 1
 DEFAULT_CHUNK_GATES = 256
 _STATE_CHUNK = 1 << 20  # amplitudes per HDF5 chunk (one checksum each)
+_DTYPES = {"single": np.complex64, "double": np.complex128}  # the state's type per precision
 
 
 class CheckpointError(QsimDistError):
@@ -91,14 +100,16 @@ class Header:
 
 def fingerprint(num_qubits: int, num_clbits: int, ops: Iterable[Any]) -> str:
     """SHA-256 over everything that decides a run's state: instructions (name, qubits, exact
-    parameters, clbits, condition) and noise channels (Kraus operators, qubits, condition)."""
+    parameters, clbits, condition) and noise channels (:class:`~qsim_dist.noise.NoiseOp`: its
+    qubits, condition and the channel's Kraus operators, which define every channel kind)."""
     h = hashlib.sha256(f"{num_qubits},{num_clbits};".encode())
     for op in ops:
         channel = getattr(op, "channel", None)
         if channel is not None:
             h.update(f"noise {op.qubits} {op.condition};".encode())
-            for k in channel.operators:
-                h.update(np.ascontiguousarray(k, dtype=np.complex128).tobytes())
+            for k in channel.kraus:
+                k = np.ascontiguousarray(k, dtype=np.complex128)
+                h.update(f"{k.shape};".encode() + k.tobytes())
             continue
         params = b"".join(struct.pack("<d", float(p)) for p in op.params)
         h.update(f"{op.name} {op.qubits} {op.clbits} {op.condition};".encode() + params)
@@ -133,21 +144,39 @@ def _str(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _check_source(path: Path) -> None:
+    """Refuse, before h5py opens it (a FIFO would block it for ever), anything but a regular
+    file."""
+    where = f"cannot resume from {shown(path)}"
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise CheckpointError(f"{where}: no such file") from None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise CheckpointError(f"{where}: {' '.join(str(reason).split())}") from None
+    if stat.S_ISDIR(mode):
+        raise CheckpointError(f"{where}: it is a directory, not a checkpoint file")
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"{where}: not a regular file")
+
+
 def read_header(path: str | os.PathLike) -> Header:
-    """The header of checkpoint ``path``; :class:`CheckpointError` when it is missing, not
-    HDF5, not a checkpoint or incomplete."""
+    """The header of checkpoint ``path``; :class:`CheckpointError` when it is missing, not a
+    regular file, not HDF5, not a checkpoint, incomplete, or its state is not the size and type
+    the header says (2^n amplitudes, complex64 for single precision, complex128 for double)."""
     import h5py
 
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"cannot resume from '{path}': no such file")
+    _check_source(path)
+    where = f"cannot resume from {shown(path)}"
     try:
         with h5py.File(path, "r") as f:
             a = f.attrs
             if _str(a.get("format", "")) != FORMAT:
-                raise CheckpointError(f"cannot resume from '{path}': not a qsim_dist checkpoint")
+                raise CheckpointError(f"{where}: not a qsim_dist checkpoint")
             if int(a["format_version"]) != FORMAT_VERSION:
-                raise CheckpointError(f"cannot resume from '{path}': checkpoint format "
+                raise CheckpointError(f"{where}: checkpoint format "
                                       f"{int(a['format_version'])}, this version reads "
                                       f"{FORMAT_VERSION}")
             header = Header(
@@ -156,14 +185,21 @@ def read_header(path: str | os.PathLike) -> Header:
                 seed=int(a["seed"]), shots=int(a["shots"]), position=int(a["position"]),
                 total=int(a["total"]), clbits=tuple(json.loads(_str(a["clbits"]))),
                 ranks=int(a["ranks"]))
+            if header.precision not in _DTYPES or not 0 <= header.num_qubits < 64:
+                raise CheckpointError(f"{where}: damaged checkpoint (precision "
+                                      f"{header.precision!r}, {header.num_qubits} qubits)")
             state = f.get("state")
-            if state is None or state.shape != (1 << header.num_qubits,):
-                raise CheckpointError(f"cannot resume from '{path}': the state is missing or "
-                                      "has the wrong size (damaged file)")
+            if not isinstance(state, h5py.Dataset) or state.shape != (1 << header.num_qubits,):
+                raise CheckpointError(f"{where}: the state is missing or has the wrong size "
+                                      "(damaged file)")
+            dtype = np.dtype(_DTYPES[header.precision])
+            if state.dtype != dtype:
+                raise CheckpointError(f"{where}: damaged checkpoint (its state is {state.dtype}, "
+                                      f"a {header.precision} precision state is {dtype})")
     except CheckpointError:
         raise
-    except (OSError, KeyError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"cannot resume from '{path}': damaged checkpoint "
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{where}: damaged checkpoint "
                               f"({' '.join(str(exc).split())})") from None
     return header
 
@@ -190,23 +226,49 @@ def check_resumable(header: Header, path: str | os.PathLike, fingerprint_: str,
 
 
 def read_state(path: str | os.PathLike, start: int, stop: int, dtype: Any) -> np.ndarray:
-    """Amplitudes ``[start, stop)`` of the checkpoint's state, checksums verified."""
+    """Amplitudes ``[start, stop)`` of the checkpoint's state, checksums verified, all finite
+    (:class:`CheckpointError` otherwise). The norm is the caller's to check
+    (:func:`check_norm`), over all the slices."""
     import h5py
 
+    where = f"cannot resume from {shown(path)}"
     try:
         with h5py.File(path, "r") as f:
-            data = f["state"][start:stop]
-    except (OSError, KeyError, ValueError) as exc:
-        raise CheckpointError(f"cannot resume from '{path}': damaged checkpoint "
+            state = f["state"]
+            if state.dtype != np.dtype(dtype):
+                raise CheckpointError(f"{where}: damaged checkpoint (its state is "
+                                      f"{state.dtype}, this run reads {np.dtype(dtype)})")
+            data = state[start:stop]
+    except CheckpointError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{where}: damaged checkpoint "
                               f"({' '.join(str(exc).split())})") from None
-    return data.astype(dtype, copy=False)
+    if data.shape != (stop - start,):
+        raise CheckpointError(f"{where}: damaged checkpoint (its state is truncated)")
+    if not np.isfinite(data).all():
+        raise CheckpointError(f"{where}: damaged checkpoint (its state has non-finite "
+                              "amplitudes)")
+    return data
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Raise :class:`CheckpointError` at once if a checkpoint cannot be created at ``path``."""
-    from .hdf5 import ResultsFileError, check_writable as check
+def norm_tolerance(precision: str, gates: int) -> float:
+    """How far from 1 the squared norm of a checkpointed state may be: rounding of the
+    precision, growing with the gates applied (at most linearly), never above 1e-2."""
+    eps = float(np.finfo(np.float32 if precision == "single" else np.float64).eps)
+    return min(1e-2, (1000 + 32 * max(int(gates), 0)) * eps)
 
-    try:
-        check(path)
-    except ResultsFileError as exc:
-        raise CheckpointError(str(exc).replace("results", "a checkpoint", 1)) from None
+
+def check_norm(path: str | os.PathLike, norm_squared: float, header: Header) -> None:
+    """Refuse a checkpoint whose state is not normalised (to :func:`norm_tolerance`)."""
+    tolerance = norm_tolerance(header.precision, header.position)
+    if not abs(float(norm_squared) - 1.0) <= tolerance:
+        raise CheckpointError(f"cannot resume from {shown(path)}: damaged checkpoint (its "
+                              f"state has squared norm {float(norm_squared):.6g}, not 1 to "
+                              f"within {tolerance:.1e})")
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Raise :class:`CheckpointError` at once if a checkpoint cannot be written at ``path``
+    (:func:`qsim_dist.io.files.check_output_path`); return the file that will be written."""
+    return files.check_output_path(path, "a checkpoint", CheckpointError)

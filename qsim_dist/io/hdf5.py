@@ -32,9 +32,11 @@ Reading it with h5py alone::
         psi = f["statevector"][()] if "statevector" in f else None
         shots = int(f.attrs["shots"])
 
-Writing is atomic: the file is written under a temporary name in the target directory
-(``<path>.tmp-<pid>``), flushed to disk and then renamed onto ``path``. A failure at any point
-removes the temporary file and leaves whatever was at ``path`` untouched.
+Writing is atomic (:mod:`qsim_dist.io.files`): the file is written under a temporary name in the
+target directory (``.<name>.tmp-<pid>-<random>``), flushed to disk and then renamed onto
+``path``. A failure at any point, a full disk included, removes the temporary file, leaves
+whatever was at ``path`` untouched and raises :class:`ResultsFileError`. Only regular files are
+written: a directory, FIFO, device or socket at ``path`` is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ import numpy as np
 
 from ..errors import QsimDistError
 from ..results import Result
+from . import files
+from .files import atomic_write
 
 FORMAT = "qsim_dist.result"
 FORMAT_VERSION = 1
@@ -135,51 +139,43 @@ def _write(f, result: Result) -> None:
 def save_result(result: Result, path: str | os.PathLike) -> Path:
     """Write ``result`` to the HDF5 file ``path`` atomically; return the final path.
 
-    Raises :class:`ResultsFileError` when the target directory does not exist or is not writable;
-    any other failure propagates after the temporary file is removed.
+    Raises :class:`ResultsFileError` (one line) when ``path`` cannot be written (see
+    :func:`check_writable`), the disk is full or a write fails; the temporary file is then
+    removed and whatever was at ``path`` is left untouched (:mod:`qsim_dist.io.files`).
     """
     import h5py
 
-    path = Path(path)
-    check_writable(path)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w") as f:
+    with atomic_write(path, "results", ResultsFileError, size=_size_hint(result)) as out:
+        with h5py.File(out, "w") as f:
             _write(f, result)
-            f.flush()
-        publish(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return Path(path)
+
+
+def _size_hint(result: Result) -> int:
+    """Bytes the file needs at least (its datasets), for the free-space check."""
+    psi = result.statevector
+    state = 0 if psi is None else np.asarray(psi).size * (8 if result.precision == "single"
+                                                          else 16)
+    return state + sum(len(k) + 8 for k in result.counts)
 
 
 def publish(tmp: Path, path: Path) -> None:
-    """Make the file ``tmp`` durable, then rename it onto ``path``: the one atomic step of every
-    file this package writes, so a killed run never leaves a file that looks complete."""
+    """Make the file ``tmp`` durable, then rename it onto ``path`` (kept for callers that
+    write a temporary file themselves; :func:`qsim_dist.io.files.atomic_write` does both)."""
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    files.publish(Path(tmp), Path(path))
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Raise :class:`ResultsFileError` if a results file cannot be created at ``path``.
+def check_writable(path: str | os.PathLike) -> Path:
+    """Raise :class:`ResultsFileError` if a results file cannot be written at ``path``
+    (:func:`qsim_dist.io.files.check_output_path`: a regular file or a new name in a directory
+    that takes files; never a directory, FIFO, device, or /proc, /sys); return the file that
+    will be written (symlinks resolved).
 
     Cheap enough to call before a long simulation, so that a typo in ``--out`` fails at once.
     """
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise ResultsFileError(f"cannot write results to '{path}': it is a directory")
-    if not parent.is_dir():
-        raise ResultsFileError(f"cannot write results to '{path}': directory '{parent}' "
-                               "does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ResultsFileError(f"cannot write results to '{path}': directory '{parent}' "
-                               "is not writable")
+    return files.check_output_path(path, "results", ResultsFileError)
 
 
 def _str(value: Any) -> str:

@@ -833,17 +833,15 @@ def dumps(circuit: Circuit, version: int = 2) -> str:
 def dump(circuit: Circuit, path: str | os.PathLike, version: int = 2) -> None:
     """Write ``circuit`` to ``path`` as OpenQASM ``version`` (see :func:`dumps`).
 
-    The file appears complete or not at all: it is written under a temporary name and renamed.
+    The file appears complete or not at all (:func:`qsim_dist.io.files.atomic_write`: a
+    regular file only, written under a temporary name and renamed); a path that cannot be
+    written or a failed write is a :class:`~qsim_dist.errors.QasmError`.
     """
-    path = Path(path)
+    from .files import atomic_write
+
     text = dumps(circuit, version)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise QasmError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with atomic_write(path, "OpenQASM", QasmError, size=len(text)) as out:
+        out.write(text.encode("utf-8"))
 
 
 def _identifier(name: str, taken: set[str]) -> str:

@@ -1,7 +1,8 @@
 """Pictures of a network run: the topology with its link fidelities, and the schedule as a Gantt
 chart. matplotlib (``pip install -e ".[plot]"``) is imported only here, with the Agg backend;
 networkx, when installed, lays out the topology (otherwise nodes sit on a circle). The file type
-follows the suffix (``.png``, ``.svg``, ``.pdf``).
+follows the suffix (``.png``, ``.svg``, ``.pdf``). Pictures are written as every file of this
+package is (:mod:`qsim_dist.io.files`): a regular file only, atomically.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import OptionError
+from ..io.files import check_output_path
 from .runtime import Event
 from .topology import Network
 
@@ -55,6 +57,7 @@ def plot_topology(network: Network, path: str | Path, title: str | None = None) 
     orange) and links labelled with their fidelity, latency and mean generation time."""
     path = Path(path)
     _check_suffix(path)
+    check_output_path(path, "a picture")  # before drawing: a bad path fails at once
     plt = _pyplot()
     pos = _layout(network)
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
@@ -90,6 +93,7 @@ def plot_schedule(events: Sequence[Event], path: str | Path, qubit_node: Sequenc
     Zero-length operations are drawn as thin ticks."""
     path = Path(path)
     _check_suffix(path)
+    check_output_path(path, "a picture")  # before drawing: a bad path fails at once
     plt = _pyplot()
     qubits = sorted({q for e in events for q in e.qubits},
                     key=lambda q: (qubit_node[q] if q < len(qubit_node) else "", q))
@@ -143,14 +147,13 @@ def _time_unit(end: float) -> tuple[float, str]:
 
 
 def _save(fig, path: Path, plt) -> None:
-    """Write atomically (temporary name, then rename), so no half-written picture is left."""
-    import os
+    """Write atomically through :func:`qsim_dist.io.files.atomic_write` (a regular file only;
+    a full disk is one OutputFileError, the previous picture kept, no temporary left)."""
+    from ..io.files import OutputFileError, atomic_write
 
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}{path.suffix}")
     try:
-        fig.savefig(tmp, dpi=150)
-        os.replace(tmp, path)
+        with atomic_write(path, "a picture", OutputFileError) as out:
+            # the temporary file has no suffix: name the format
+            fig.savefig(out, dpi=150, format=path.suffix[1:].lower())
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
