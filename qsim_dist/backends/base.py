@@ -126,30 +126,29 @@ class State(ABC):
         return flag
 
     def write_checkpoint(self, path: Path, header: Any) -> None:
-        """Write ``header`` and the state to the checkpoint ``path``, atomically."""
+        """Write ``header`` and the state to the checkpoint ``path``, atomically
+        (:func:`qsim_dist.io.files.atomic_write`: a full disk is a CheckpointError, the
+        previous checkpoint kept)."""
         import h5py
 
-        from ..io.checkpoint import check_writable, create_state_dataset, write_header
-        from ..io.hdf5 import publish
-
-        check_writable(path)
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        try:
-            with h5py.File(tmp, "w") as f:
-                write_header(f, header)
-                psi = self.statevector()
-                create_state_dataset(f, self.num_qubits, psi.dtype)[...] = psi
-            publish(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-
-    def load_checkpoint(self, path: Path, header: Any) -> None:
-        """Replace the state by the one stored in checkpoint ``path``."""
-        from ..io.checkpoint import read_state
+        from ..io.checkpoint import CheckpointError, create_state_dataset, write_header
+        from ..io.files import atomic_write
 
         psi = self.statevector()
-        self.load_statevector(read_state(path, 0, 1 << self.num_qubits, psi.dtype))
+        with atomic_write(path, "a checkpoint", CheckpointError, size=psi.nbytes) as out:
+            with h5py.File(out, "w") as f:
+                write_header(f, header)
+                create_state_dataset(f, self.num_qubits, psi.dtype)[...] = psi
+
+    def load_checkpoint(self, path: Path, header: Any) -> None:
+        """Replace the state by the one stored in checkpoint ``path`` (finite and normalised,
+        else a CheckpointError)."""
+        from ..io.checkpoint import check_norm, read_state
+
+        psi = self.statevector()
+        data = read_state(path, 0, 1 << self.num_qubits, psi.dtype)
+        check_norm(path, np.vdot(data, data).real, header)
+        self.load_statevector(data)
 
     def load_statevector(self, psi: np.ndarray) -> None:
         """Replace the state by ``psi`` (logical order, this state's precision)."""
