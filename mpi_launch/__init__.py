@@ -6,6 +6,8 @@ of each rank to one GPU of its node, and Slurm/PBS job templates (``templates/``
 all through :func:`run_main`.
 """
 
-from .launcher import bind_local_gpu, local_rank, run_main
+from .launcher import (JobRefused, agree, bind_local_gpu, local_rank, run_main, world_rank,
+                       world_size)
 
-__all__ = ["bind_local_gpu", "local_rank", "run_main"]
+__all__ = ["JobRefused", "agree", "bind_local_gpu", "local_rank", "run_main", "world_rank",
+           "world_size"]

@@ -2,8 +2,13 @@
 
 Without it, a rank that raises leaves the others blocked in their next collective operation
 until the job's time limit. :func:`run_main` turns any exception (or a non-zero exit status) into
-one message on the failing rank and ``MPI_Abort`` of the whole job: status 2 for a user error
-(:class:`~qsim_dist.errors.QsimDistError`, one line), 1 for a bug (the traceback).
+one message and ``MPI_Abort`` of the whole job: status 2 for a user error
+(:class:`~qsim_dist.errors.QsimDistError`, one line), 1 for a bug (the traceback). A rank that
+fails before MPI is up starts MPI to abort the others (they would wait in ``MPI_Init`` for it).
+
+Before anything collective, every rank calls :func:`agree` with what it was asked to do (or why
+it cannot): a mistake found on any rank, or ranks started with different arguments, ends the job
+on every rank at once with one line from rank 0 (:class:`JobRefused`), without an abort.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import os
 import sys
 import time
 import traceback
-from typing import Callable, MutableMapping, NoReturn
+from typing import Callable, Mapping, MutableMapping, NoReturn
 
 from qsim_dist.errors import QsimDistError
 
@@ -67,6 +72,84 @@ def bind_local_gpu(environ: MutableMapping[str, str] | None = None,
     return env["CUDA_VISIBLE_DEVICES"]
 
 
+class JobRefused(QsimDistError):
+    """Every rank refuses the job together (see :func:`agree`); rank 0 alone reports it."""
+
+    def __init__(self, message: str, status: int = 2):
+        super().__init__(message)
+        self.status = status
+
+
+def world_size(environ: MutableMapping[str, str] | None = None) -> int:
+    """Ranks in this MPI job, read from the launcher's environment (1 outside mpiexec/srun);
+    mpi4py is not imported for this, so a plain run starts no MPI."""
+    env = os.environ if environ is None else environ
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE",
+                 "SLURM_STEP_NUM_TASKS"):
+        if env.get(name, "").strip().isdigit():
+            return int(env[name])
+    return 1
+
+
+def _world():
+    """``MPI.COMM_WORLD`` (importing mpi4py starts MPI), or None in a one-process run."""
+    if world_size() <= 1 and "mpi4py.MPI" not in sys.modules:
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return None
+    if MPI.Is_finalized():
+        return None
+    return MPI.COMM_WORLD
+
+
+def world_rank() -> int:
+    """This process's rank (0 in a one-process run)."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
+        return mpi.COMM_WORLD.Get_rank()
+    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
+        if os.environ.get(name, "").strip().isdigit():
+            return int(os.environ[name])
+    return 0
+
+
+def agree(fields: Mapping[str, str] | None, error: str | None = None, status: int = 2) -> None:
+    """Collective (a no-op in one process): every rank gives the arguments of its job as
+    ``fields`` (name -> a string that must be equal on every rank, e.g. a file's fingerprint),
+    or the one-line ``error`` that stops it (and its exit ``status``).
+
+    Raises :class:`JobRefused` on every rank when any rank has an error (the first one, naming
+    the rank when not every rank has it) or when a rank's fields differ from rank 0's (naming
+    the fields), so that nothing collective starts with a job the ranks disagree on."""
+    world = _world()
+    if world is None or world.Get_size() == 1:
+        if error is not None:
+            raise JobRefused(error, status)
+        return
+    entries = world.allgather((error, status, dict(fields or {})))
+    failed = [(rank, e, st) for rank, (e, st, _) in enumerate(entries) if e is not None]
+    if failed:
+        rank, first, st = failed[0]
+        where = "" if len(failed) == len(entries) else \
+            f" (rank {rank}" + (f" and {len(failed) - 1} more" if len(failed) > 1 else "") + \
+            f" of {len(entries)})"
+        raise JobRefused(first + where, max(s for _, _, s in failed))
+    reference = entries[0][2]
+    for rank, (_, _, theirs) in enumerate(entries[1:], start=1):
+        differ = [k for k in sorted(set(reference) | set(theirs))
+                  if reference.get(k) != theirs.get(k)]
+        if differ:
+            raise JobRefused(f"the ranks were started with different arguments: rank {rank} "
+                             f"differs from rank 0 in {', '.join(differ)} (every rank of a job "
+                             f"must run the same command on the same files)")
+
+
+# A rank other than 0 waits this long before it reports a user error: when rank 0 has the same
+# error (a check every rank makes) it aborts the job first, and the line appears once.
+_QUIET_SECONDS = 1.5
+
 # Time given to the launcher's I/O forwarder to pass this rank's last message on before
 # MPI_Abort kills it; without it the tail of a traceback is sometimes lost.
 _DRAIN_SECONDS = 0.5
@@ -84,11 +167,13 @@ def _abort(status: int) -> NoReturn:
     """End this rank with ``status``, and every other rank of the job with it."""
     sys.stdout.flush()
     sys.stderr.flush()
-    mpi = sys.modules.get("mpi4py.MPI")
-    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized() \
-            and mpi.COMM_WORLD.Get_size() > 1:
+    try:
+        world = _world()  # starts MPI if this rank failed before it: the others wait in MPI_Init
+    except Exception:  # noqa: BLE001 - MPI itself broken: nothing left to abort with
+        world = None
+    if world is not None and world.Get_size() > 1:
         time.sleep(_DRAIN_SECONDS)
-        mpi.COMM_WORLD.Abort(status)
+        world.Abort(status)
     sys.exit(status)
 
 
@@ -101,9 +186,16 @@ def run_main(main: Callable[[], int | None]) -> NoReturn:
         status = exc.code if isinstance(exc.code, int) else (exc.code is not None)
         if isinstance(exc.code, str):
             _say(f"{exc.code}\n")
+    except JobRefused as exc:  # every rank is here: one line from rank 0, no abort needed
+        if world_rank() == 0:
+            _say(f"qsim-dist: error: {' '.join(str(exc).split())}\n")
+        sys.exit(exc.status)
     except QsimDistError as exc:
-        rank = os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "?"))
+        rank = world_rank()
         line = " ".join(str(exc).split())
+        world = _world()
+        if rank != 0 and world is not None and world.Get_size() > 1:
+            time.sleep(_QUIET_SECONDS)  # rank 0 may abort the job with the same line first
         _say(f"qsim-dist: error (rank {rank}): {line}\n")
         status = 2
     except KeyboardInterrupt:

@@ -29,7 +29,8 @@ import os
 import platform
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 from .backends import BACKENDS
 from .errors import OptionError, QsimDistError
@@ -38,6 +39,7 @@ PROG = "qsim-dist"
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 MAX_SEED = (1 << 63) - 1
+MAX_SHOTS = (1 << 63) - 1   # counts are int64 in results files
 TOP_COUNTS = 10
 
 
@@ -62,7 +64,8 @@ def _int_option(what: str, *, minimum: int = 0, maximum: int | None = None):
         if value < minimum or (maximum is not None and value > maximum):
             kind = {0: "a non-negative integer", 1: "a positive integer"}.get(
                 minimum, f"an integer from {minimum}")
-            bound = f" at most {maximum}" if maximum is not None else ""
+            # the bound is named when it is what the value broke (it is 2^63 - 1 for most)
+            bound = f" at most {maximum}" if maximum is not None and value > maximum else ""
             raise argparse.ArgumentTypeError(f"{what} must be {kind}{bound}, got '{text}'")
         return value
 
@@ -91,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Simulate an OpenQASM 2/3 circuit and sample its "
                                      "measurements.")
     run.add_argument("circuit", metavar="CIRCUIT.qasm", help="OpenQASM 2 or 3 file")
-    run.add_argument("--shots", type=_int_option("shots"), default=1024,
+    run.add_argument("--shots", type=_int_option("shots", maximum=MAX_SHOTS), default=1024,
                      help="number of measurement samples (default 1024)")
     run.add_argument("--seed", type=_int_option("seed", maximum=MAX_SEED), default=None,
                      help="random seed (default: fresh entropy, reported in the output)")
@@ -117,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write checkpoints of the run to this HDF5 file (atomically; see "
                           "qsim_dist/io/checkpoint.py), every --checkpoint-every seconds")
     run.add_argument("--checkpoint-every", metavar="SECONDS", type=_non_negative_float,
-                     default=600.0, help="seconds between checkpoints (default 600; 0 = after "
+                     default=None, help="seconds between checkpoints (default 600; 0 = after "
                                          "every chunk of gates)")
     run.add_argument("--checkpoint-gates", metavar="N",
                      type=_int_option("checkpoint gates", minimum=1),
@@ -153,12 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 def mpi_world_size(environ=None) -> int:
     """Ranks in this MPI job, read from the launcher's environment (1 outside mpiexec/srun);
     mpi4py is not imported for this, so a plain run starts no MPI."""
-    env = os.environ if environ is None else environ
-    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE",
-                 "SLURM_STEP_NUM_TASKS"):
-        if env.get(name, "").strip().isdigit():
-            return int(env[name])
-    return 1
+    from .mpi_launch.launcher import world_size
+
+    return world_size(environ)
 
 
 # The run statistics --stats adds to the JSON summary (and that are kept out of it otherwise).
@@ -199,6 +199,8 @@ def _check_run_options(args: argparse.Namespace) -> Path:
             raise OptionError(f"--out '{args.out}' would overwrite the circuit file")
     if args.checkpoint is None and args.resume is None and args.checkpoint_gates is not None:
         raise OptionError("--checkpoint-gates needs --checkpoint or --resume")
+    if args.checkpoint is None and args.checkpoint_every is not None:
+        raise OptionError("--checkpoint-every needs --checkpoint (the file to write)")
     if args.shot_block is not None and not args.split_shots:
         raise OptionError("--shot-block needs --split-shots")
     if args.split_shots and args.backend != "distributed":
@@ -219,8 +221,11 @@ def _checkpointing(args: argparse.Namespace):
         return None
     from .io.checkpoint import DEFAULT_CHUNK_GATES, Checkpointing
 
+    DEFAULT_EVERY = 600.0
+
     return Checkpointing(
-        path=Path(args.checkpoint) if args.checkpoint else None, every=args.checkpoint_every,
+        path=Path(args.checkpoint) if args.checkpoint else None,
+        every=DEFAULT_EVERY if args.checkpoint_every is None else args.checkpoint_every,
         resume=Path(args.resume) if args.resume else None,
         gates=args.checkpoint_gates or DEFAULT_CHUNK_GATES)
 
@@ -274,7 +279,54 @@ def _print_human(result, out: str | None) -> None:
                                  else "") + "\n")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+@dataclass
+class Job:
+    """A command checked and its files read, before anything collective starts.
+
+    ``fields`` is what every MPI rank must agree on (:func:`qsim_dist.mpi_launch.agree`): the
+    options, output paths as absolute paths, and the fingerprints of the input files' contents;
+    ``execute`` runs the command and returns its exit status."""
+
+    fields: dict[str, str]
+    execute: Callable[[], int]
+
+
+def job_fields(args: argparse.Namespace, inputs: dict[str, str],
+               outputs: Sequence[str] = ()) -> dict[str, str]:
+    """The fields of :class:`Job`: every option as given, the ``outputs`` options as absolute
+    paths (every rank writes to one file), ``inputs`` (name -> content fingerprint) in place
+    of the input paths (ranks may read their own copies)."""
+    fields = {name: repr(value) for name, value in sorted(vars(args).items())
+              if name not in inputs and name != "handler"}
+    for name in outputs:
+        value = getattr(args, name, None)
+        fields[name] = repr(None if value is None else os.path.abspath(value))
+    fields.update(inputs)
+    return fields
+
+
+def file_fingerprint(path: str | os.PathLike | None) -> str:
+    """SHA-256 of a file's bytes ("none" for no file)."""
+    if path is None:
+        return "none"
+    import hashlib
+
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise OptionError(f"cannot read '{path}': {exc.strerror or exc}") from None
+
+
+def circuit_fingerprint(circuit) -> str:
+    """The fingerprint of a parsed circuit (what checkpoints compare), so that two files that
+    differ only in formatting are the same circuit."""
+    from .io.checkpoint import fingerprint
+
+    return fingerprint(circuit.num_qubits, circuit.num_clbits, list(circuit))
+
+
+def prepare_run(args: argparse.Namespace) -> Job:
+    """``qsim-dist run``: every check, the noise file and the circuit read; nothing simulated."""
     path = _check_run_options(args)
     noise = None
     if args.noise is not None:
@@ -282,7 +334,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         noise = load_noise_model(args.noise)
     circuit = _load_circuit(path)
+    fields = job_fields(args, {"circuit": circuit_fingerprint(circuit),
+                               "noise": file_fingerprint(args.noise)},
+                        outputs=("out", "checkpoint", "resume"))
+    return Job(fields, lambda: execute_run(args, circuit, noise))
 
+
+def execute_run(args: argparse.Namespace, circuit, noise) -> int:
     from .backends import get_backend
 
     options: dict[str, Any] = {}
@@ -458,25 +516,60 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _main(argv)
 
 
+def prepare(argv: Sequence[str] | None) -> Job | int:
+    """Parse ``argv`` and prepare its command (:class:`Job`), or the exit status of a command
+    that is already done (``--help``, ``--version``). User mistakes raise QsimDistError."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    except _UsageError as exc:
+        raise OptionError(str(exc)) from None
+    if args.command is None:
+        raise OptionError("missing command (choose from run, dqc, info; see qsim-dist --help)")
+    if args.command == "run":
+        return prepare_run(args)
+    if args.command == "dqc":
+        from .network.cli import prepare_dqc
+
+        return prepare_dqc(args)
+    return Job(job_fields(args, {}), lambda: cmd_info(args))
+
+
+def _agreed(argv: Sequence[str] | None) -> Job | int:
+    """:func:`prepare` on every rank, then every rank agrees (a no-op in one process): a mistake
+    on any rank, or ranks given different arguments, stops every rank before anything
+    collective, with one line (raised as :class:`~qsim_dist.mpi_launch.JobRefused`)."""
+    if mpi_world_size() <= 1:
+        return prepare(argv)
+    from .mpi_launch import agree
+
+    error, status, job = None, EXIT_USAGE, None
+    try:
+        job = prepare(argv)
+    except QsimDistError as exc:
+        error = " ".join(str(exc).split()) or type(exc).__name__
+    except Exception as exc:  # a bug on this rank: its traceback here, one line for the job
+        import traceback
+
+        sys.stderr.write(traceback.format_exc())
+        error, status = f"internal error: {type(exc).__name__}: {exc}", 1
+    if isinstance(job, int):  # --help or --version: nothing collective follows
+        return job
+    agree(job.fields if job is not None else None, error, status)
+    return job
+
+
 def _main(argv: Sequence[str] | None) -> int:
     try:
-        parser = build_parser()
-        try:
-            args = parser.parse_args(argv)
-        except SystemExit as exc:  # --help, --version
-            return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
-        if args.command is None:
-            return _fail("missing command (choose from run, dqc, info; see qsim-dist --help)")
-        if args.command == "run":
-            return cmd_run(args)
-        if args.command == "dqc":
-            from .network.cli import run_dqc
-
-            return run_dqc(args)
-        return cmd_info(args)
+        job = _agreed(argv)
+        return job if isinstance(job, int) else job.execute()
     except _UsageError as exc:
         return _fail(str(exc))
     except QsimDistError as exc:
+        if mpi_world_size() > 1:
+            raise  # run_main reports it once for the job and ends every rank
         return _fail(str(exc))
     except MemoryError:
         return _fail("not enough memory for this simulation (try --precision single or fewer "

@@ -110,9 +110,15 @@ def _check_output(option: str, value: str | None, inputs: Sequence[Path],
 
 def run_dqc(args: argparse.Namespace) -> int:
     """Run ``qsim-dist dqc`` for parsed ``args``; user mistakes raise QsimDistError."""
-    from ..cli import _load_circuit, choose_backend
+    return prepare_dqc(args).execute()
+
+
+def prepare_dqc(args: argparse.Namespace):
+    """``qsim-dist dqc``: every check made and every input read and compiled, nothing simulated
+    or written; a :class:`qsim_dist.cli.Job` whose fields every MPI rank must agree on."""
+    from ..cli import Job, _load_circuit, choose_backend, circuit_fingerprint, file_fingerprint, \
+        job_fields
     from .naive import naive_program, parse_placement
-    from .report import run_program, save_report
     from .topology import load_network
 
     args.backend = choose_backend(args.backend)
@@ -149,6 +155,15 @@ def run_dqc(args: argparse.Namespace) -> int:
         program.name = circuit.name
     else:
         program = naive_program(circuit, network, placement)
+    fields = job_fields(args, {"circuit": circuit_fingerprint(circuit),
+                               "network": file_fingerprint(network_path)},
+                        outputs=("out", "plot", "topology_plot"))
+    return Job(fields, lambda: _execute_dqc(args, network, circuit, program, compiler,
+                                            purification))
+
+
+def _execute_dqc(args, network, circuit, program, compiler, purification) -> int:
+    from .report import run_program, save_report
 
     report = run_program(program, network, shots=args.shots, seed=args.seed,
                          backend=args.backend, ideal=args.ideal, schedules=args.schedules,
