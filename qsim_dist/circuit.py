@@ -7,10 +7,53 @@ bit ``c`` of the integer a register comparison reads; counts are printed with cl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
+import math
+from typing import Any, Iterable, Iterator, Sequence
 
+from . import validation as check
 from .errors import CircuitError
 from .gates import GATES, NON_UNITARY, gate_spec
+
+
+def _plain_bits(values: Any) -> bool:
+    """``values`` is already a tuple of non-negative ints."""
+    if type(values) is not tuple:
+        return False
+    for v in values:
+        if type(v) is not int or v < 0:
+            return False
+    return True
+
+
+def _plain_params(values: Any) -> bool:
+    """``values`` is already a tuple of finite floats."""
+    if type(values) is not tuple:
+        return False
+    for v in values:
+        if type(v) is not float or not -math.inf < v < math.inf:
+            return False
+    return True
+
+
+def _bits(values: Any, what: str) -> tuple[int, ...]:
+    """``values`` as a tuple of non-negative ints (qubit or clbit numbers, range checked by the
+    circuit); numpy integers become ints, anything else that is not an integer is refused."""
+    if _plain_bits(values):
+        return values
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise CircuitError(f"{what} must be a tuple of non-negative integers, "
+                           f"got {check.describe(values)}")
+    return tuple(check.count(v, f"{what}[{j}]", CircuitError) for j, v in enumerate(values))
+
+
+def _params(values: Any, what: str) -> tuple[float, ...]:
+    """``values`` as a tuple of finite floats (nan or inf would give a NaN state)."""
+    if _plain_params(values):
+        return values
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise CircuitError(f"{what} must be a sequence of finite real numbers, "
+                           f"got {check.describe(values)}")
+    return tuple(check.finite(v, f"{what}[{j}]", CircuitError) for j, v in enumerate(values))
 
 
 @dataclass(frozen=True)
@@ -19,6 +62,17 @@ class Condition:
 
     clbits: tuple[int, ...]
     value: int
+
+    def __post_init__(self) -> None:
+        clbits = _bits(self.clbits, "condition clbits")
+        if not clbits:
+            raise CircuitError("condition clbits must name at least one clbit")
+        if len(set(clbits)) != len(clbits):
+            raise CircuitError(f"condition clbits must be distinct, got {list(clbits)}")
+        object.__setattr__(self, "clbits", clbits)
+        object.__setattr__(self, "value", check.count(
+            self.value, f"condition value on {len(clbits)} clbit(s)", CircuitError,
+            maximum=(1 << len(clbits)) - 1))
 
     def holds(self, bits: Sequence[int]) -> bool:
         read = 0
@@ -40,6 +94,21 @@ class Instruction:
     clbits: tuple[int, ...] = ()
     condition: Condition | None = None
 
+    def __post_init__(self) -> None:
+        # Fast path first: instructions are built in hot loops (passes, network runtime), where
+        # fields are nearly always plain tuples of ints / finite floats already.
+        if type(self.name) is not str:
+            raise CircuitError(f"instruction name must be a string, got {check.describe(self.name)}")
+        qubits, params, clbits = self.qubits, self.params, self.clbits
+        if type(qubits) is not tuple or type(params) is not tuple or type(clbits) is not tuple \
+                or not _plain_bits(qubits + clbits) or not _plain_params(params):
+            object.__setattr__(self, "qubits", _bits(qubits, f"{self.name}: qubits"))
+            object.__setattr__(self, "params", _params(params, f"{self.name}: params"))
+            object.__setattr__(self, "clbits", _bits(clbits, f"{self.name}: clbits"))
+        if self.condition is not None and not isinstance(self.condition, Condition):
+            raise CircuitError(f"{self.name}: condition must be a Condition or None, got "
+                               f"{check.describe(self.condition)}")
+
     @property
     def is_gate(self) -> bool:
         return self.name not in NON_UNITARY
@@ -54,6 +123,13 @@ class Register:
     start: int  # first index in the circuit's flat qubit or clbit numbering
     size: int
 
+    def __post_init__(self) -> None:
+        check.text(self.name, "register name", CircuitError)
+        object.__setattr__(self, "start", check.count(self.start, f"register '{self.name}' start",
+                                                      CircuitError))
+        object.__setattr__(self, "size", check.count(self.size, f"register '{self.name}' size",
+                                                     CircuitError))
+
 
 @dataclass
 class Circuit:
@@ -67,8 +143,26 @@ class Circuit:
     name: str = "circuit"
 
     def __post_init__(self) -> None:
-        if self.num_qubits < 0 or self.num_clbits < 0:
-            raise CircuitError("a circuit cannot have a negative number of qubits or clbits")
+        self.num_qubits = check.count(self.num_qubits, "num_qubits", CircuitError)
+        self.num_clbits = check.count(self.num_clbits, "num_clbits", CircuitError)
+        check.text(self.name, "circuit name", CircuitError)
+        for what, regs, size in (("qregs", self.qregs, self.num_qubits),
+                                 ("cregs", self.cregs, self.num_clbits)):
+            if isinstance(regs, (str, bytes)) or not isinstance(regs, Iterable):
+                raise CircuitError(f"{what} must be a list of Register, got {check.describe(regs)}")
+            for reg in regs:
+                check.instance(reg, Register, f"each of {what}", CircuitError)
+                if reg.start + reg.size > size:
+                    raise CircuitError(f"{what}: register '{reg.name}' ({reg.start}..."
+                                       f"{reg.start + reg.size - 1}) does not fit in {size} bits")
+        if isinstance(self.instructions, (str, bytes)) or not isinstance(self.instructions,
+                                                                          Iterable):
+            raise CircuitError(f"instructions must be a list of Instruction, got "
+                               f"{check.describe(self.instructions)}")
+        if not isinstance(self.qregs, list):
+            self.qregs = list(self.qregs)
+        if not isinstance(self.cregs, list):
+            self.cregs = list(self.cregs)
         if not self.qregs and self.num_qubits:
             self.qregs = [Register("q", 0, self.num_qubits)]
         if not self.cregs and self.num_clbits:
@@ -79,15 +173,28 @@ class Circuit:
 
     # -- building ---------------------------------------------------------------------------
     def append(self, inst: Instruction) -> "Circuit":
+        check.instance(inst, Instruction, "an appended instruction", CircuitError)
         self._validate(inst)
         self.instructions.append(inst)
         return self
 
     def add(self, name: str, *qubits: int, params: Iterable[float] = (), clbits: Iterable[int] = (),
             condition: Condition | None = None) -> "Circuit":
-        return self.append(Instruction(name, tuple(int(q) for q in qubits),
-                                       tuple(float(p) for p in params),
-                                       tuple(int(c) for c in clbits), condition))
+        """Append gate (or ``measure``/``reset``/``barrier``) ``name`` on ``qubits``.
+
+        Qubits and clbits must be integers (``0.5``, ``"0"`` and ``True`` are refused, not
+        rounded); ``params`` a sequence of finite real numbers.
+
+        Raises
+        ------
+        CircuitError
+            For any argument of the wrong type or out of range, naming the argument.
+        """
+        check.text(name, "gate name", CircuitError)
+        qubits = tuple(check.index(q, self.num_qubits, f"{name}: qubit", CircuitError)
+                       for q in qubits)
+        return self.append(Instruction(name, qubits, _params(params, f"{name}: params"),
+                                       _bits(clbits, f"{name}: clbits"), condition))
 
     def measure(self, qubit: int, clbit: int) -> "Circuit":
         return self.add("measure", qubit, clbits=(clbit,))
@@ -104,13 +211,13 @@ class Circuit:
     def _validate(self, inst: Instruction) -> None:
         n = self.num_qubits
         for q in inst.qubits:
-            if not 0 <= q < n:
+            if not q < n:
                 raise CircuitError(f"{inst.name}: qubit {q} out of range (circuit has {n} qubits)")
         if len(set(inst.qubits)) != len(inst.qubits):
             raise CircuitError(f"{inst.name}: the same qubit appears twice in {list(inst.qubits)}")
         clbits = inst.clbits + (inst.condition.clbits if inst.condition else ())
         for c in clbits:
-            if not 0 <= c < self.num_clbits:
+            if not c < self.num_clbits:
                 raise CircuitError(
                     f"{inst.name}: clbit {c} out of range (circuit has {self.num_clbits} clbits)")
         if inst.name == "measure":

@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from . import validation as check
 from .errors import CircuitError
 
 Matrix = np.ndarray
@@ -43,11 +44,18 @@ class GateSpec:
     param_names: tuple[str, ...] = ()
 
     def matrix(self, params: Sequence[float] = ()) -> Matrix:
+        """The gate's matrix for ``params`` (finite real numbers, ``num_params`` of them)."""
+        if isinstance(params, (str, bytes)) or not hasattr(params, "__len__"):
+            raise CircuitError(f"gate '{self.name}': params must be a sequence of "
+                               f"{self.num_params} finite real number(s), got "
+                               f"{check.describe(params)}")
         if len(params) != self.num_params:
             raise CircuitError(
                 f"gate '{self.name}' takes {self.num_params} parameter(s), got {len(params)}"
             )
-        return np.asarray(self.matrix_fn(*[float(p) for p in params]), dtype=np.complex128)
+        values = [check.finite(p, f"gate '{self.name}': {n}", CircuitError)
+                  for p, n in zip(params, self.param_names)]
+        return np.asarray(self.matrix_fn(*values), dtype=np.complex128)
 
 
 # ---- single-qubit matrices -------------------------------------------------------------------
@@ -317,6 +325,8 @@ _add("c4x", 5, 0, lambda: controlled(_X, 4), permutation=True,
 
 def gate_spec(name: str) -> GateSpec:
     """The table entry for ``name``; a clear error for an unknown gate."""
+    if not isinstance(name, str):
+        raise CircuitError(f"a gate name must be a string, got {name!r:.60}")
     try:
         return GATES[name]
     except KeyError:

@@ -1,6 +1,8 @@
 """Standard circuits, built deterministically: used by tests, benchmarks and examples.
 
 Every function returns a :class:`~qsim_dist.circuit.Circuit`; none measures unless it says so.
+Arguments are checked by :mod:`qsim_dist.validation`: a wrong one raises
+:class:`~qsim_dist.errors.CircuitError` naming it and the values it allows.
 """
 
 from __future__ import annotations
@@ -9,10 +11,17 @@ import math
 
 import numpy as np
 
+from . import validation as check
 from .circuit import Circuit, Condition
+from .errors import CircuitError
+
+
+def _count(value, what: str, minimum: int = 0, maximum: int | None = None) -> int:
+    return check.count(value, what, CircuitError, minimum=minimum, maximum=maximum)
 
 
 def ghz(n: int, measure: bool = False) -> Circuit:
+    n = _count(n, "ghz: n", 1)
     c = Circuit(n, n if measure else 0, name=f"ghz{n}")
     c.add("h", 0)
     for q in range(n - 1):
@@ -25,6 +34,7 @@ def ghz(n: int, measure: bool = False) -> Circuit:
 
 def qft(n: int, swaps: bool = True, inverse: bool = False) -> Circuit:
     """Textbook QFT on qubits 0..n-1 (qubit n-1 most significant): H and controlled phases."""
+    n = _count(n, "qft: n")
     c = Circuit(n, name=f"qft{n}")
     ops: list[tuple] = []
     for j in reversed(range(n)):
@@ -52,8 +62,9 @@ def random_circuit(n: int, depth: int, seed: int = 0, entangler: str = "cx") -> 
     and the two-qubit gate on ``(perm[2i], perm[2i+1])`` for i < n//2: ``cx`` or ``cz`` as
     ``entangler`` says, or for ``"mixed"`` one more draw ``rng.integers(0, 2)`` per pair.
     """
-    if entangler not in ("cx", "cz", "mixed"):
-        raise ValueError(f"entangler must be cx, cz or mixed, got {entangler!r}")
+    n, depth = _count(n, "random_circuit: n", 1), _count(depth, "random_circuit: depth")
+    seed = _count(seed, "random_circuit: seed")
+    check.one_of(entangler, ("cx", "cz", "mixed"), "random_circuit: entangler", CircuitError)
     rng = np.random.default_rng(seed)
     c = Circuit(n, name=f"random_{n}_d{depth}_s{seed}")
     for _ in range(depth):
@@ -77,6 +88,17 @@ def random_gate_circuit(n: int, num_gates: int, seed: int = 0,
     ``n`` qubits), each on random distinct qubits with parameters uniform in [-2 pi, 2 pi]."""
     from .gates import GATES
 
+    n = _count(n, "random_gate_circuit: n", 1)
+    num_gates = _count(num_gates, "random_gate_circuit: num_gates")
+    seed = _count(seed, "random_gate_circuit: seed")
+    if names is not None:
+        if isinstance(names, str) or not isinstance(names, (list, tuple)):
+            raise CircuitError(f"random_gate_circuit: names must be a list of gate names, got "
+                               f"{check.describe(names)}")
+        for g in names:
+            if not isinstance(g, str) or g not in GATES or GATES[g].num_qubits > n:
+                raise CircuitError(f"random_gate_circuit: names must be gates of the table on at "
+                                   f"most {n} qubit(s), got {check.describe(g)}")
     rng = np.random.default_rng(seed)
     names = names or [g for g, spec in GATES.items() if spec.num_qubits <= n]
     c = Circuit(n, name=f"random_gates_{n}x{num_gates}")
@@ -90,6 +112,8 @@ def random_gate_circuit(n: int, num_gates: int, seed: int = 0,
 def qpe(num_counting: int, phase: float) -> Circuit:
     """Phase estimation of P(2*pi*phase) on an eigenstate |1>; the counting register is qubits
     0..num_counting-1 and, for phase = j / 2^num_counting, ends in |j> exactly."""
+    num_counting = _count(num_counting, "qpe: num_counting", 1)
+    phase = check.finite(phase, "qpe: phase", CircuitError)
     n = num_counting + 1
     target = num_counting
     c = Circuit(n, name=f"qpe{num_counting}")
@@ -104,6 +128,19 @@ def qpe(num_counting: int, phase: float) -> Circuit:
 
 
 def qaoa_maxcut(edges: list[tuple[int, int]], n: int, gammas, betas) -> Circuit:
+    """QAOA for MaxCut on the graph ``edges`` over ``n`` qubits: one layer per (gamma, beta)."""
+    n = _count(n, "qaoa_maxcut: n", 1)
+    gammas, betas = (_reals(v, f"qaoa_maxcut: {w}") for v, w in ((gammas, "gammas"),
+                                                                  (betas, "betas")))
+    if len(gammas) != len(betas):
+        raise CircuitError(f"qaoa_maxcut: gammas and betas must have one length, got "
+                           f"{len(gammas)} and {len(betas)}")
+    if isinstance(edges, (str, bytes)) or not hasattr(edges, "__iter__"):
+        raise CircuitError(f"qaoa_maxcut: edges must be a list of qubit pairs, got "
+                           f"{check.describe(edges)}")
+    edges = [check.indices(e, n, "qaoa_maxcut: edge", CircuitError) for e in edges]
+    if any(len(e) != 2 for e in edges):
+        raise CircuitError("qaoa_maxcut: every edge must be a pair of distinct qubits")
     c = Circuit(n, name="qaoa")
     for q in range(n):
         c.add("h", q)
@@ -119,8 +156,10 @@ def cuccaro_adder(bits: int, a: int, b: int) -> Circuit:
     """Ripple-carry adder (Cuccaro et al. 2004) computing b := a + b.
 
     Qubit layout: 0 = carry-in, then a_i at 1 + 2i and b_i at 2 + 2i, last qubit = carry-out.
-    Inputs a and b are prepared with X gates, so the output is one basis state.
+    Inputs a and b (non-negative; their low ``bits`` bits) are prepared with X gates, so the
+    output is one basis state.
     """
+    bits, a, b = _adder_args("cuccaro_adder", bits, a, b)
     n = 2 * bits + 2
     c = Circuit(n, name=f"adder{bits}")
     qa = [1 + 2 * i for i in range(bits)]
@@ -152,8 +191,22 @@ def cuccaro_adder(bits: int, a: int, b: int) -> Circuit:
     return c
 
 
+def _adder_args(where: str, bits, a, b) -> tuple[int, int, int]:
+    # a and b: only their low `bits` bits are used (as they always were)
+    return (_count(bits, f"{where}: bits", 1), _count(a, f"{where}: a"),
+            _count(b, f"{where}: b"))
+
+
+def _reals(values, what: str) -> list[float]:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise CircuitError(f"{what} must be a list of finite real numbers, got "
+                           f"{check.describe(values)}")
+    return [check.finite(v, f"{what}[{j}]", CircuitError) for j, v in enumerate(values)]
+
+
 def adder_output(bits: int, a: int, b: int) -> int:
     """Basis-state index that :func:`cuccaro_adder` ends in."""
+    bits, a, b = _adder_args("adder_output", bits, a, b)
     s = a + b
     idx = 0
     for i in range(bits):
@@ -166,8 +219,11 @@ def adder_output(bits: int, a: int, b: int) -> int:
 def grover(n: int, marked: int, iterations: int | None = None) -> Circuit:
     """Grover search for one marked basis state on n qubits (n >= 2), multi-controlled Z built
     from ccx ladders on ancillas: qubits 0..n-1 search, n..2n-3 ancillas (clean, returned to 0)."""
+    n = _count(n, "grover: n", 2)
+    marked = _count(marked, "grover: marked", 0, (1 << n) - 1)
     if iterations is None:
         iterations = int(math.floor(math.pi / 4 * math.sqrt(2 ** n)))
+    iterations = _count(iterations, "grover: iterations")
     anc = list(range(n, n + max(n - 2, 0)))
     c = Circuit(n + len(anc), name=f"grover{n}")
 
@@ -236,7 +292,8 @@ def cat_entangler_chain(modules: int, data_qubits: int) -> Circuit:
     Finally RX(0.3*(i+1)) on data qubit i (i counted over all modules) and every data qubit
     measured. Clbits: ``2*(modules-1)`` link outcomes first, then one per data qubit in order.
     """
-    d = data_qubits
+    modules = _count(modules, "cat_entangler_chain: modules", 1)
+    d = data_qubits = _count(data_qubits, "cat_entangler_chain: data_qubits", 1)
     width = d + 2
     links = modules - 1
     c = Circuit(modules * width, 2 * links + modules * d,
@@ -270,6 +327,8 @@ def cat_entangler_epr_pairs(modules: int, data_qubits: int) -> list[tuple[int, i
     """The (near, far) link qubits of each EPR pair of :func:`cat_entangler_chain`: the EPR-making
     ``cx(near, far)`` is the only gate on that pair, so a noise rule on ``("cx", (near, far))``
     models the link noise."""
+    modules = _count(modules, "cat_entangler_epr_pairs: modules", 1)
+    data_qubits = _count(data_qubits, "cat_entangler_epr_pairs: data_qubits", 1)
     width = data_qubits + 2
     return [(m * width + data_qubits + 1, (m + 1) * width + data_qubits)
             for m in range(modules - 1)]

@@ -19,7 +19,12 @@ from typing import Sequence
 
 import numpy as np
 
+from . import validation as check
 from .errors import QsimDistError
+
+
+class ObservableError(QsimDistError):
+    """An observable cannot be read: bad label, qubit out of range, non-finite coefficient."""
 
 _SPARSE = re.compile(r"^([IXYZ])(\d+)$")
 
@@ -31,9 +36,27 @@ class PauliSum:
     num_qubits: int
     terms: tuple[tuple[complex, int, int], ...]
 
+    def __post_init__(self) -> None:
+        n = check.count(self.num_qubits, "PauliSum num_qubits", ObservableError)
+        terms = []
+        for j, term in enumerate(self.terms):
+            if not isinstance(term, tuple) or len(term) != 3:
+                raise ObservableError(f"PauliSum term {j} must be (coefficient, x_mask, z_mask), "
+                                      f"got {check.describe(term)}")
+            coeff = check.finite_complex(term[0], f"PauliSum term {j}: coefficient",
+                                         ObservableError)
+            masks = [check.count(m, f"PauliSum term {j}: {w}", ObservableError,
+                                 maximum=(1 << n) - 1) for m, w in zip(term[1:], ("x_mask",
+                                                                                 "z_mask"))]
+            terms.append((coeff, *masks))
+        object.__setattr__(self, "num_qubits", n)
+        object.__setattr__(self, "terms", tuple(terms))
+
 
 def parse_pauli(label: str, num_qubits: int) -> tuple[int, int]:
     """(x_mask, z_mask) of one Pauli label, dense (``"XZI"``) or sparse (``"X0 Z3"``)."""
+    check.text(label, "a Pauli label", ObservableError)
+    num_qubits = check.count(num_qubits, "num_qubits", ObservableError)
     label = label.strip()
     x = z = 0
     if not label:
@@ -41,16 +64,19 @@ def parse_pauli(label: str, num_qubits: int) -> tuple[int, int]:
     tokens = label.split()
     if all(_SPARSE.match(t) for t in tokens) and any(ch.isdigit() for ch in label):
         pairs = [(_SPARSE.match(t).group(1), int(_SPARSE.match(t).group(2))) for t in tokens]
+        if len({q for _, q in pairs}) != len(pairs):
+            raise ObservableError(f"Pauli label '{label}' names a qubit twice")
     elif len(tokens) == 1 and set(label) <= set("IXYZ"):
         if len(label) != num_qubits:
-            raise QsimDistError(f"Pauli label '{label}' has {len(label)} letters for "
+            raise ObservableError(f"Pauli label '{label}' has {len(label)} letters for "
                                 f"{num_qubits} qubits")
         pairs = [(ch, q) for q, ch in enumerate(reversed(label))]
     else:
-        raise QsimDistError(f"cannot read Pauli label '{label}' (use 'XZI' or 'X0 Z2')")
+        raise ObservableError(f"cannot read Pauli label '{label}' (use 'XZI' or 'X0 Z2')")
     for ch, q in pairs:
         if not 0 <= q < num_qubits:
-            raise QsimDistError(f"Pauli label '{label}': qubit {q} out of range")
+            raise ObservableError(f"Pauli label '{label}': qubit {q} out of range "
+                                  f"(0..{num_qubits - 1})")
         if ch in "XY":
             x |= 1 << q
         if ch in "ZY":
@@ -59,14 +85,34 @@ def parse_pauli(label: str, num_qubits: int) -> tuple[int, int]:
 
 
 def as_pauli_sum(obs: "PauliSum | str | Sequence", num_qubits: int) -> PauliSum:
+    """``obs`` as a :class:`PauliSum` on ``num_qubits`` qubits (see the module docstring).
+
+    Raises
+    ------
+    ObservableError
+        For anything else than the accepted forms, a label that does not fit ``num_qubits``, or a
+        coefficient that is not a finite number.
+    """
+    num_qubits = check.count(num_qubits, "num_qubits", ObservableError)
     if isinstance(obs, PauliSum):
+        if obs.num_qubits != num_qubits:
+            raise ObservableError(f"the observable is on {obs.num_qubits} qubits, the circuit "
+                                  f"has {num_qubits}")
         return obs
     if isinstance(obs, str):
         obs = [(1.0, obs)]
+    if isinstance(obs, bytes) or not hasattr(obs, "__iter__"):
+        raise ObservableError(f"an observable must be a Pauli label, a list of (coefficient, "
+                              f"label) pairs or a PauliSum, got {check.describe(obs)}")
     terms = []
-    for coeff, label in obs:
+    for j, term in enumerate(obs):
+        if isinstance(term, (str, bytes)) or not hasattr(term, "__len__") or len(term) != 2:
+            raise ObservableError(f"observable term {j} must be a (coefficient, label) pair, got "
+                                  f"{check.describe(term)}")
+        coeff, label = term
+        coeff = check.finite_complex(coeff, f"observable term {j}: coefficient", ObservableError)
         x, z = parse_pauli(label, num_qubits)
-        terms.append((complex(coeff), x, z))
+        terms.append((coeff, x, z))
     return PauliSum(num_qubits, tuple(terms))
 
 

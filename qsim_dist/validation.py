@@ -18,8 +18,16 @@ from typing import Any
 
 from .errors import OptionError, QsimDistError
 
-__all__ = ["integer", "count", "index", "finite", "non_negative", "positive", "positive_time",
-           "probability", "in_range", "describe"]
+__all__ = ["integer", "count", "index", "indices", "finite", "finite_complex", "non_negative",
+           "positive", "positive_time", "probability", "in_range", "one_of", "instance", "text",
+           "describe", "MAX_EXPANDED_INSTRUCTIONS"]
+
+#: The most instructions that expanding gate definitions (OpenQASM ``gate`` bodies, converted
+#: Qiskit/Cirq definitions, the decomposition pass) may produce, counted at every level of
+#: nesting as they are produced: ten nested definitions that each call the previous one twice are
+#: only ten lines but expand to 2^10 times the innermost body, and such a file would otherwise
+#: run for minutes or exhaust memory. Readers take a keyword to lower or raise it.
+MAX_EXPANDED_INSTRUCTIONS = 10_000_000
 
 
 def describe(value: Any) -> str:
@@ -64,6 +72,19 @@ def index(value: Any, size: int, what: str, error: type[QsimDistError] = OptionE
     return int(value)
 
 
+def indices(values: Any, size: int, what: str, error: type[QsimDistError] = OptionError, *,
+            distinct: bool = True) -> tuple[int, ...]:
+    """Return a sequence of indices in ``[0, size)`` as a tuple of ``int`` (each once, if
+    ``distinct``); a bare integer or a string is not a sequence of indices."""
+    if isinstance(values, (str, bytes)) or _is_integer(values) or not hasattr(values, "__iter__"):
+        raise _fail(error, what, "a list of integers", values)
+    out = tuple(index(v, size, f"{what}[{j}]", error) for j, v in enumerate(values))
+    if distinct and len(set(out)) != len(out):
+        dup = next(v for v in out if out.count(v) > 1)
+        raise error(f"{what} must not repeat an index, got {dup} twice in {describe(list(out))}")
+    return out
+
+
 def finite(value: Any, what: str, error: type[QsimDistError] = OptionError) -> float:
     """Return ``value`` as a finite ``float``; refuse nan, +-inf, complex, bools and strings."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -74,6 +95,19 @@ def finite(value: Any, what: str, error: type[QsimDistError] = OptionError) -> f
         raise _fail(error, what, "a finite real number", value) from None
     if not math.isfinite(out):
         raise _fail(error, what, "a finite real number", value)
+    return out
+
+
+def finite_complex(value: Any, what: str, error: type[QsimDistError] = OptionError) -> complex:
+    """Return ``value`` as a ``complex`` whose real and imaginary parts are finite."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Complex):
+        raise _fail(error, what, "a finite (real or complex) number", value)
+    try:
+        out = complex(value)
+    except (OverflowError, ValueError, TypeError):
+        raise _fail(error, what, "a finite (real or complex) number", value) from None
+    if not (math.isfinite(out.real) and math.isfinite(out.imag)):
+        raise _fail(error, what, "a finite (real or complex) number", value)
     return out
 
 
@@ -110,3 +144,27 @@ def positive_time(value: Any, what: str, error: type[QsimDistError] = OptionErro
 def probability(value: Any, what: str, error: type[QsimDistError] = OptionError) -> float:
     """Return ``value`` as a probability: a finite ``float`` in ``[0, 1]``."""
     return in_range(value, 0.0, 1.0, what, error)
+
+
+def one_of(value: Any, choices: Any, what: str, error: type[QsimDistError] = OptionError) -> Any:
+    """Return ``value`` when it is one of ``choices`` (compared by equality, same type)."""
+    for choice in choices:
+        if type(value) is type(choice) and value == choice:
+            return value
+    raise _fail(error, what, "one of " + ", ".join(describe(c) for c in choices), value)
+
+
+def instance(value: Any, cls: type | tuple[type, ...], what: str,
+             error: type[QsimDistError] = OptionError) -> Any:
+    """Return ``value`` when it is an instance of ``cls``."""
+    if not isinstance(value, cls):
+        names = " or ".join(c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,)))
+        raise error(f"{what} must be a {names}, got {type(value).__name__} {describe(value)}")
+    return value
+
+
+def text(value: Any, what: str, error: type[QsimDistError] = OptionError) -> str:
+    """Return ``value`` when it is a ``str``."""
+    if not isinstance(value, str):
+        raise _fail(error, what, "a string", value)
+    return value
