@@ -51,6 +51,15 @@ node's T1/T2 channel for exactly that wait. If every program left waits for some
 nobody will provide (both sides ``recv`` first, a pair the peer never asks for, no free
 communication qubit), :class:`DeadlockError` says who waits for what.
 
+Mistakes are one :class:`ProgramError` line: a wrong argument of a node operation (an unknown
+gate, the wrong number of qubits or parameters, a non-finite parameter or wait, a qubit of
+another node, a qubit after ``free``, a string where a node name is expected, ...) names the node
+and the argument; an exception raised by the program's own code comes out as
+:class:`NodeProgramError` naming the node and the program line (``file:line``), with the
+original as its ``__cause__``. A run that never ends is stopped: at most ``max_events`` node
+operations and wake-ups (default :data:`MAX_EVENTS`) and ``max_time`` simulated seconds
+(default :data:`MAX_TIME`), keyword arguments of :func:`lower_nodes` and :func:`run_on`.
+
 Program code only holds :class:`~qsim_dist.network.runtime.Qubit` and
 :class:`~qsim_dist.network.runtime.Bit` handles, never amplitudes or outcomes: the runtime
 records every operation into the same :class:`~qsim_dist.network.runtime.Runtime` (clocks,
@@ -69,21 +78,44 @@ from __future__ import annotations
 import heapq
 import inspect
 import itertools
+import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .. import validation
 from ..circuit import Condition
+from ..errors import QsimDistError
+from ..gates import GATES, NON_UNITARY
 from .program import ProgramError
 from .runtime import Bit, Qubit, Runtime
 from .topology import Network
 
 NodeProgram = Callable[["NodeView"], Any]
 
+#: default cap on node operations plus program wake-ups in one run: far above any real
+#: protocol (thousands), low enough that a program that never ends stops within seconds (about
+#: 40 us and 450 bytes per recorded gate: ~10 s, ~100 MB)
+MAX_EVENTS = 200_000
+#: default cap on the simulated time of one run, in seconds (a day: orders of magnitude beyond
+#: any coherence time, so nothing that can still hold a quantum state runs longer)
+MAX_TIME = 86_400.0
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 class DeadlockError(ProgramError):
     """Node programs wait for each other and none can go on."""
+
+
+class NodeProgramError(ProgramError):
+    """A node program's own code raised an exception (kept as ``__cause__``)."""
+
+
+class RunLimitError(ProgramError):
+    """Node programs ran past ``max_events`` or ``max_time`` (a program that never ends?)."""
 
 
 class Future:
@@ -153,6 +185,7 @@ class NodeView:
     # ---- local operations --------------------------------------------------------------------
     def qubit(self) -> Qubit:
         """A data qubit of this node in |0>, live (decohering) from the program's time on."""
+        self._sim.tick()
         rt, node = self._sim.rt, self.network.nodes[self.name]
         if rt.data_qubits_in_use(self.name) >= node.data_qubits:
             raise ProgramError(f"node {self.name!r} has {node.data_qubits} data qubits, all in "
@@ -163,9 +196,9 @@ class NodeView:
              condition: Bit | Future | Sequence[Bit | Future] | None = None) -> Future:
         """Gate ``name`` on ``qubits`` (of this node); with ``condition``, only when that bit
         (or the XOR of those bits, known here) is 1."""
-        qs = [self._qubit(q) for q in qubits]
         if condition is not None:
-            return self.correct(name, *qs, bits=condition, params=params)
+            return self.correct(name, *qubits, bits=condition, params=params)
+        qs, params = self._gate_args("gate", name, qubits, params)
         end = self._sim.rt.gate(self.name, name, qs, params, at=self.now)
         return _done(f"gate {name}", end)
 
@@ -173,10 +206,13 @@ class NodeView:
                 params: Sequence[float] = ()) -> Future:
         """Gate ``name`` on ``qubits`` when the XOR of ``bits`` is 1 (a Pauli-frame correction,
         or any classically controlled gate)."""
+        qs, params = self._gate_args("correct", name, qubits, params)
         if isinstance(bits, (Bit, Future)):
             bits = [bits]
+        elif not isinstance(bits, (list, tuple)):
+            raise ProgramError(f"node {self.name!r}: correct {name}: bits must be a bit, a "
+                               f"future or a list of them, got {validation.describe(bits)}")
         bs = [self._bit(b) for b in bits]
-        qs = [self._qubit(q) for q in qubits]
         rt = self._sim.rt
         if len(qs) == 1 and not params:
             end = rt.correct(self.name, name, qs[0], bs, at=self.now)
@@ -192,7 +228,11 @@ class NodeView:
         the bit itself). ``output=True`` makes the bit a result of the run (the report's counts
         hold the output bits of all nodes, node by node in the order of the programs, each
         node's in program order; bit 0 rightmost)."""
+        if not isinstance(output, bool):
+            raise ProgramError(f"node {self.name!r}: measure output must be True or False, "
+                               f"got {validation.describe(output)}")
         q = self._qubit(qubit)
+        self._sim.tick()
         rt = self._sim.rt
         bit = rt.measure(self.name, q, at=self.now)
         if output:
@@ -201,15 +241,17 @@ class NodeView:
 
     def reset(self, qubit) -> Future:
         """Reset ``qubit`` to |0> (it stays this program's)."""
+        self._sim.tick()
         end = self._sim.rt.reset(self.name, self._qubit(qubit), at=self.now)
         return _done("reset", end)
 
     def free(self, qubit) -> None:
         """Give ``qubit`` back to the node (reset to |0>): a data qubit to ``qubit()``, a
         communication qubit to the next EPR pair."""
+        if isinstance(qubit, Qubit) and qubit.freed:
+            raise ProgramError(f"node {self.name!r} frees qubit {qubit.index} twice")
         q = self._qubit(qubit)
-        if not q.live and q.measured is None:
-            raise ProgramError(f"node {self.name!r} frees qubit {q.index} twice")
+        self._sim.tick()
         self._sim.rt.release(q)
         if q.kind == "comm":
             self._sim.try_pairs()
@@ -218,9 +260,9 @@ class NodeView:
     def send(self, dst: str, *bits) -> Future:
         """Send ``bits`` (maybe none: a signal) to node ``dst``; the future is done when the
         message leaves, its value the arrival time."""
-        if dst not in self.network.nodes or dst == self.name:
-            raise ProgramError(f"node {self.name!r} sends to {dst!r}, which is not another node")
+        self._peer(dst, "sends to")
         bs = [self._bit(b) for b in bits]
+        self._sim.tick()
         rt = self._sim.rt
         arrive = rt.send(self.name, dst, bs, at=self.now)
         leave = max([self.now] + [rt.bit_time(b, self.name) for b in bs])
@@ -229,13 +271,14 @@ class NodeView:
 
     def recv(self, src: str) -> Future:
         """The next message from ``src``: its value is the tuple of bits, done on arrival."""
-        if src not in self.network.nodes or src == self.name:
-            raise ProgramError(f"node {self.name!r} receives from {src!r}, which is not another "
-                               "node")
+        self._peer(src, "receives from")
+        self._sim.tick()
         return self._sim.receive(self.name, src)
 
     def epr(self, peer: str) -> Future:
         """Ask the link to neighbour ``peer`` for an EPR pair; the value is this node's half."""
+        self._peer(peer, "asks for an EPR pair with")
+        self._sim.tick()
         if self.network.link(self.name, peer) is None:
             raise ProgramError(f"node {self.name!r} asks for an EPR pair with {peer!r}, but they "
                                "share no link")
@@ -243,9 +286,46 @@ class NodeView:
 
     def wait(self, seconds: float) -> Future:
         """A pause: yield it to sleep ``seconds``."""
-        if not seconds >= 0:
-            raise ProgramError(f"wait needs a non-negative time, got {seconds!r}")
+        # inf would end the run at time inf (reported as makespan 0); nan compares false
+        seconds = validation.non_negative(seconds, f"node {self.name!r}: wait seconds",
+                                          ProgramError)
+        self._sim.tick()
         return _done("wait", self.now + (0.0 if self._sim.rt.ideal else seconds))
+
+    # ---- arguments -------------------------------------------------------------------------------
+    def _gate_args(self, op: str, name: Any, qubits: Sequence[Any], params: Any
+                   ) -> tuple[list[Qubit], tuple[float, ...]]:
+        """Check a gate's name, qubits (this node's, live, distinct, as many as the gate acts
+        on) and parameters (finite numbers, as many as it takes); count the operation."""
+        where = f"node {self.name!r}: {op}"
+        if not isinstance(name, str) or name not in GATES or name in NON_UNITARY:
+            raise ProgramError(f"{where}: {validation.describe(name)} is not a gate name (a "
+                               "unitary gate of qsim_dist.gates; node.measure and node.reset "
+                               "measure and reset)")
+        spec = GATES[name]
+        if len(qubits) != spec.num_qubits:
+            raise ProgramError(f"{where} {name}: acts on {spec.num_qubits} qubit(s), got "
+                               f"{len(qubits)}")
+        qs = [self._qubit(q) for q in qubits]
+        if len({q.index for q in qs}) != len(qs):
+            raise ProgramError(f"{where} {name}: the same qubit appears twice")
+        if isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
+            raise ProgramError(f"{where} {name}: params must be a sequence of numbers, got "
+                               f"{validation.describe(params)}")
+        params = tuple(validation.finite(p, f"{where} {name}: parameter", ProgramError)
+                       for p in params)
+        if len(params) != spec.num_params:
+            raise ProgramError(f"{where} {name}: takes {spec.num_params} parameter(s), got "
+                               f"{len(params)}")
+        self._sim.tick()
+        return qs, params
+
+    def _peer(self, other: Any, verb: str) -> str:
+        """``other`` checked as the name of another node of the network."""
+        if not isinstance(other, str) or other not in self.network.nodes or other == self.name:
+            raise ProgramError(f"node {self.name!r} {verb} {validation.describe(other)}, which "
+                               "is not the name of another node")
+        return other
 
     # ---- handles ---------------------------------------------------------------------------------
     def _resolved(self, value, what: str, when: str):
@@ -264,6 +344,10 @@ class NodeView:
             raise ProgramError(f"node {self.name!r}: expected a qubit, got {q!r}")
         if q.node != self.name:
             raise ProgramError(f"node {self.name!r} touches qubit {q.index} of node {q.node!r}")
+        if q.freed:
+            raise ProgramError(f"node {self.name!r} uses qubit {q.index} after freeing it")
+        if not self._sim.rt.holds(q):
+            raise ProgramError(f"node {self.name!r} uses qubit {q.index} of another run")
         return q
 
     def _bit(self, b) -> Bit:
@@ -281,8 +365,12 @@ class NodeView:
 class _Simulation:
     """The event loop and the matching of messages and pair requests."""
 
-    def __init__(self, rt: Runtime, programs: Mapping[str, NodeProgram]):
+    def __init__(self, rt: Runtime, programs: Mapping[str, NodeProgram], *,
+                 max_events: int = MAX_EVENTS, max_time: float = MAX_TIME):
         self.rt = rt
+        self.max_events = validation.count(max_events, "max_events", ProgramError, minimum=1)
+        self.max_time = validation.positive(max_time, "max_time", ProgramError)
+        self.events = 0
         self.procs: dict[str, _Process] = {}
         self.heap: list[tuple[float, int, str, Any]] = []
         self.seq = itertools.count()
@@ -290,11 +378,22 @@ class _Simulation:
         self.inbox_waiting: dict[tuple[str, str], list[Future]] = {}
         self.requests: dict[tuple[str, str], list[tuple[float, Future]]] = {}
         self.matched: list[tuple[str, str, float, Future, Future]] = []
+        if not isinstance(programs, Mapping):
+            raise ProgramError("programs must be a mapping of node name -> generator function, "
+                               f"got {validation.describe(programs)}")
         for name, program in programs.items():
-            if name not in rt.network.nodes:
+            if not isinstance(name, str) or name not in rt.network.nodes:
                 raise ProgramError(f"a program for {name!r}, which is not a node of the network")
+            if not callable(program):
+                raise ProgramError(f"the program of node {name!r} must be a generator function "
+                                   f"of its NodeView, got {validation.describe(program)}")
             node = NodeView(name, self)
-            gen = program(node)
+            try:
+                gen = program(node)
+            except QsimDistError:
+                raise
+            except Exception as exc:   # e.g. a function of no argument, or one that raises
+                raise _wrapped(name, "calling its program", exc) from exc
             if not inspect.isgenerator(gen):
                 raise ProgramError(f"the program of node {name!r} must be a generator function "
                                    "(it has no yield)")
@@ -312,9 +411,24 @@ class _Simulation:
             value = [f.value for f in futures] if proc.many else futures[0].value
             self._wake(proc.node.name, time, value)
 
+    def tick(self) -> None:
+        """Count one node operation or wake-up; stop a run past ``max_events``."""
+        self.events += 1
+        if self.events > self.max_events:
+            raise RunLimitError(
+                f"node programs ran past max_events = {self.max_events} operations and "
+                "wake-ups (a program that never ends?); pass a larger max_events to "
+                "run_nodes / lower_nodes to allow more")
+
     def run(self) -> None:
         while self.heap:
             time, _, name, value = heapq.heappop(self.heap)
+            if time > self.max_time:
+                raise RunLimitError(
+                    f"node {name!r} would wake at {time:.6g} s of simulated time, past "
+                    f"max_time = {self.max_time:g} s (a program that never ends?); pass a "
+                    "larger max_time to run_nodes / lower_nodes to allow more")
+            self.tick()
             proc = self.procs[name]
             proc.node._now = max(proc.node._now, time)
             try:
@@ -322,14 +436,22 @@ class _Simulation:
             except StopIteration as stop:
                 proc.finished, proc.result = True, stop.value
                 continue
+            except QsimDistError as exc:
+                _locate(exc)
+                raise
+            except Exception as exc:
+                raise _wrapped(name, "its program raised", exc) from exc
             many = isinstance(request, (list, tuple))
             futures = list(request) if many else [request]
             for f in futures:
                 if not isinstance(f, Future):
-                    raise ProgramError(f"node {name!r} yielded {f!r}: yield the futures its "
-                                       "operations return (or a list of them)")
+                    raise ProgramError(f"node {name!r} yielded {validation.describe(f)}: yield "
+                                       "the futures its operations return (or a list of them)")
             proc.waiting, proc.many = futures, many
-            if all(f.done for f in futures):
+            if not futures:        # an empty list: nothing to wait for, go on at once
+                proc.waiting = []
+                self._wake(name, proc.node._now, [])
+            elif all(f.done for f in futures):
                 self.check_waiting(proc)
             else:
                 for f in futures:
@@ -397,6 +519,40 @@ class _Simulation:
         self.matched = still
 
 
+def _program_line(tb) -> str | None:
+    """``file:line`` of the innermost frame of user generator code in traceback ``tb`` (the
+    node program, or a generator it runs with ``yield from``), else of the innermost frame
+    outside this package."""
+    generator = outside = None
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        path = os.path.abspath(code.co_filename)
+        if not path.startswith(_PACKAGE + os.sep):
+            outside = f"{code.co_filename}:{tb.tb_lineno}"
+            if code.co_flags & inspect.CO_GENERATOR:
+                generator = outside
+        tb = tb.tb_next
+    return generator or outside
+
+
+def _locate(exc: QsimDistError) -> None:
+    """Add the program line to a one-line project error raised inside a node program."""
+    where = _program_line(exc.__traceback__)
+    if where and len(exc.args) == 1 and isinstance(exc.args[0], str) \
+            and "(program line " not in exc.args[0]:
+        exc.args = (f"{exc.args[0]} (program line {where})",)
+
+
+def _wrapped(name: str, what: str, exc: BaseException) -> NodeProgramError:
+    """One line for an exception of a node program's own code; the caller chains it."""
+    text = " ".join(str(exc).split()) or "(no message)"
+    if len(text) > 200:
+        text = text[:197] + "..."
+    where = _program_line(exc.__traceback__)
+    at = f" (program line {where})" if where else ""
+    return NodeProgramError(f"node {name!r}: {what} {type(exc).__name__}: {text}{at}")
+
+
 @dataclass
 class NodeRun:
     """One run of node programs on a :class:`Runtime`: the runtime (with its recorded ops,
@@ -421,15 +577,29 @@ def _qubits_of(value: Any) -> list[Qubit]:
     return []
 
 
-def run_on(rt: Runtime, programs: Mapping[str, NodeProgram]) -> NodeRun:
+def run_on(rt: Runtime, programs: Mapping[str, NodeProgram], *, max_events: int = MAX_EVENTS,
+           max_time: float = MAX_TIME) -> NodeRun:
     """Run ``programs`` (node name -> generator function of a :class:`NodeView`) together on
     ``rt``; every live qubit then idles until the makespan. The output qubits are the qubits
-    the programs return (node by node, in the order of ``programs``)."""
-    sim = _Simulation(rt, programs)
+    the programs return (node by node, in the order of ``programs``).
+
+    Parameters
+    ----------
+    max_events : at most this many node operations and program wake-ups
+        (:class:`RunLimitError` beyond: a program that never ends).
+    max_time : no program wakes later than this simulated time, in seconds
+        (:class:`RunLimitError` beyond).
+    """
+    sim = _Simulation(rt, programs, max_events=max_events, max_time=max_time)
     sim.run()
     makespan = rt.finish()
     results = {name: p.result for name, p in sim.procs.items()}
     qubits = tuple(q for name in sim.procs for q in _qubits_of(results[name]))
+    for name in sim.procs:
+        for q in _qubits_of(results[name]):
+            if not rt.holds(q):
+                raise ProgramError(f"node {name!r} returns qubit {q.index}, which "
+                                   + ("it freed" if q.freed else "is another run's"))
     if len({q.index for q in qubits}) != len(qubits):
         raise ProgramError("a qubit is returned twice by the node programs")
     bits = tuple(b for p in sim.procs.values() for b in p.node._outputs)
@@ -438,14 +608,16 @@ def run_on(rt: Runtime, programs: Mapping[str, NodeProgram]) -> NodeRun:
 
 def lower_nodes(programs: Mapping[str, NodeProgram], network: Network, *,
                 rng: np.random.Generator | None = None, ideal: bool = False,
-                purification: tuple[str, int] | None = None, name: str = "nodes"):
+                purification: tuple[str, int] | None = None, name: str = "nodes",
+                max_events: int = MAX_EVENTS, max_time: float = MAX_TIME):
     """Run ``programs`` once on ``network`` (generation times from ``rng``) and return the
     :class:`~qsim_dist.network.lowering.Lowered` circuit and schedule; its ``final_qubits``
-    are the programs' output qubits and ``output_clbits`` their output bits."""
+    are the programs' output qubits and ``output_clbits`` their output bits. ``max_events``
+    and ``max_time`` cap the run (see :func:`run_on`)."""
     from .lowering import Lowered
 
     rt = Runtime(network, rng, ideal=ideal, purification=purification)
-    run = run_on(rt, programs)
+    run = run_on(rt, programs, max_events=max_events, max_time=max_time)
     noisy = rt.noisy_circuit(f"{name}@{network.name}")
     return Lowered(noisy=noisy, terminal=0,
                    final_qubits=tuple(q.index for q in run.output_qubits),

@@ -28,15 +28,19 @@ Building blocks (each a node program fragment; resources and times are kept by t
 from __future__ import annotations
 
 from functools import reduce
-from typing import Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
+from .. import validation
 from ..errors import OptionError
 from .runtime import Bit, Qubit, Runtime
 from .topology import Link
 
 PURIFICATION_PROTOCOLS = ("bbpssw", "dejmps")
+#: the most recurrence rounds per pair: r rounds consume at least 2^r raw pairs per delivered
+#: pair (and the work of drawing them), so a large r is unbounded work from a small input
+MAX_PURIFICATION_ROUNDS = 10
 
 
 # ---- formulas ---------------------------------------------------------------------------------
@@ -91,13 +95,21 @@ def _dejmps_pauli(probs: np.ndarray) -> tuple[float, np.ndarray]:
     return p, np.array([out[0], out[2], out[1], out[3]])
 
 
+def check_purification(protocol: Any, rounds: Any) -> int:
+    """Refuse an unknown protocol or a round count outside [0, MAX_PURIFICATION_ROUNDS] (one
+    :class:`OptionError` line); return the rounds."""
+    if not isinstance(protocol, str) or protocol not in PURIFICATION_PROTOCOLS:
+        raise OptionError(f"unknown purification protocol {protocol!r} (choose "
+                          f"{', '.join(PURIFICATION_PROTOCOLS)})")
+    return validation.count(rounds, "purification rounds", OptionError,
+                            maximum=MAX_PURIFICATION_ROUNDS)
+
+
 def purification_rounds(fidelity: float, protocol: str,
                         rounds: int) -> list[tuple[float, np.ndarray]]:
     """For each recurrence round on Werner pairs of ``fidelity``: (success probability, the
     Pauli-ordered (I, X, Y, Z) weights of the pair it delivers)."""
-    if protocol not in PURIFICATION_PROTOCOLS:
-        raise OptionError(f"unknown purification protocol {protocol!r} (choose "
-                          f"{', '.join(PURIFICATION_PROTOCOLS)})")
+    check_purification(protocol, rounds)
     probs = werner_pauli_probabilities(fidelity)
     out = []
     for _ in range(rounds):
@@ -115,6 +127,7 @@ def purification_rounds(fidelity: float, protocol: str,
 def generation_time(link: Link, rng: np.random.Generator) -> tuple[int, float]:
     """(attempts, seconds) to deliver one raw pair: attempts are geometric with success
     probability ``link.attempt_success`` (one draw), each taking ``link.attempt_time``."""
+    # a Link expects at most MAX_EXPECTED_ATTEMPTS attempts, so the draw never saturates
     attempts = int(rng.geometric(link.attempt_success))
     return attempts, attempts * link.attempt_time
 

@@ -93,6 +93,8 @@ class Qubit:
     last: float = 0.0       # up to when its idle noise has been applied
     live: bool = False      # holds quantum information (decoheres while it waits)
     measured: "Bit | None" = None   # the bit of its last protocol measurement, until released
+    freed: bool = False     # released: this handle is dead (the next user of the physical
+    #                         qubit gets a new handle, so a stale one can be told apart)
 
 
 @dataclass(frozen=True)
@@ -197,14 +199,17 @@ class Runtime:
         self._qubits: list[Qubit] = []
         self._scratch = 0   # comm qubits a distillation borrows besides the pair's own
         if self.purification is not None:
+            if not isinstance(self.purification, tuple) or len(self.purification) != 2:
+                raise OptionError(f"purification must be (protocol, rounds), "
+                                  f"got {self.purification!r}")
             self._scratch = self._check_purification(*self.purification)
 
     def _check_purification(self, protocol: str, rounds: int) -> int:
         """Refuse purification that some link end cannot hold; return the communication qubits
         a distillation borrows at each end besides the one the pair is delivered in."""
-        from .protocols import purification_comm_qubits
+        from .protocols import check_purification, purification_comm_qubits
 
-        need = purification_comm_qubits(rounds)
+        need = purification_comm_qubits(check_purification(protocol, rounds))
         for link in self.network.links:
             for end in link.ends:
                 have = self.network.nodes[end].comm_qubits
@@ -226,13 +231,24 @@ class Runtime:
         ``at`` (or from when the slot was freed, if later) on."""
         spare = self._free_data[node]
         if spare:
-            q = spare.pop()
+            q = self._reissue(spare.pop())
         else:
             q = Qubit(self._new_index(node), node, "data")
             self._qubits.append(q)
         q.live = True
         q.ready = q.last = max(q.ready, at)
         return q
+
+    def _reissue(self, old: Qubit) -> Qubit:
+        """A new handle for the freed physical qubit ``old`` (same index, node and timing)."""
+        q = Qubit(old.index, old.node, old.kind, ready=old.ready, last=old.last)
+        self._qubits[old.index] = q
+        return q
+
+    def holds(self, q: Qubit) -> bool:
+        """True when ``q`` is a live handle of this runtime (not freed, not another run's)."""
+        return (0 <= q.index < len(self._qubits) and self._qubits[q.index] is q
+                and not q.freed)
 
     def data_qubits_in_use(self, node: str) -> int:
         """Data qubits of ``node`` handed out and not released."""
@@ -264,6 +280,7 @@ class Runtime:
             self.ops.append(Instruction("reset", (q.index,)))
         q.live = False
         q.measured = None
+        q.freed = True
         if q.kind == "comm":
             for slot in self._comm[q.node]:
                 if slot.index == q.index:
@@ -423,7 +440,9 @@ class Runtime:
             slot.index = self._new_index(node)
             self._qubits.append(Qubit(slot.index, node, "comm"))
         slot.busy = True
-        q = next(q for q in self._qubits if q.index == slot.index)
+        q = self._qubits[slot.index]   # qubit i is self._qubits[i]: both append in index order
+        if q.freed:
+            q = self._reissue(q)
         q.ready = q.last = max(q.ready, slot.free_at)
         return slot, q
 
