@@ -97,10 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--shots", type=_int_option("shots", maximum=MAX_SHOTS), default=1024,
                      help="number of measurement samples (default 1024)")
     run.add_argument("--seed", type=_int_option("seed", maximum=MAX_SEED), default=None,
-                     help="random seed (default: fresh entropy, reported in the output)")
+                     help="random seed (default: fresh entropy, reported in the output). One "
+                          "seed gives the same counts run after run; at another rank count or "
+                          "with checkpoints only in double precision (in single, up to 1 shot "
+                          "in 100 may differ: README, 'Reproducible counts')")
     run.add_argument("--precision", choices=("single", "double"), default=None,
                      help="complex64 or complex128 amplitudes (default: the backend's; "
-                          "single for statevector, double for reference)")
+                          "single for statevector and distributed, double for reference); "
+                          "double gives the same counts at any rank count and after a resume")
     run.add_argument("--backend", choices=BACKENDS, default=None,
                      help="simulator backend (default: statevector; distributed when started "
                           "by mpiexec with more than one rank)")
