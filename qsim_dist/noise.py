@@ -98,6 +98,7 @@ Pauli); thermal relaxation takes the idle time itself.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
@@ -105,6 +106,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from . import validation as check
 from .circuit import Circuit, Condition, Instruction
 from .errors import QsimDistError
 from .gates import GATES
@@ -193,10 +195,16 @@ def kraus(operators: Sequence[Any], name: str = "kraus") -> Channel:
         If the operators are not square matrices of one power-of-two size, or
         ``sum K^dagger K`` differs from the identity by more than 1e-6.
     """
+    if isinstance(operators, (str, bytes)) or not hasattr(operators, "__iter__"):
+        raise NoiseModelError(f"{name}: Kraus operators must be a list of matrices, got "
+                              f"{check.describe(operators)}")
     try:
         ops = [np.asarray(k, dtype=np.complex128) for k in operators]
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise NoiseModelError(f"{name}: Kraus operators must be numeric matrices ({exc})") from None
+    if not all(np.all(np.isfinite(k)) for k in ops):
+        # nan passes the completeness check (every comparison with nan is false)
+        raise NoiseModelError(f"{name}: Kraus operator entries must be finite numbers")
     if not ops:
         raise NoiseModelError(f"{name}: needs at least one Kraus operator")
     dim = ops[0].shape[0] if ops[0].ndim == 2 else 0
@@ -222,12 +230,8 @@ def kraus(operators: Sequence[Any], name: str = "kraus") -> Channel:
 
 
 def _probability(value: Any, what: str, high: float = 1.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise NoiseModelError(f"{what} must be a number, got {value!r}")
-    value = float(value)
-    if not 0.0 <= value <= high + 1e-12:
-        raise NoiseModelError(f"{what} must be in [0, {high:g}], got {value:g}")
-    return min(value, high)
+    # a little slack above `high` for values computed by the user (0.1 + 0.2 + ...)
+    return min(check.in_range(value, 0.0, high + 1e-12, what, NoiseModelError), high)
 
 
 def pauli_channel(probabilities: Mapping[str, float]) -> Channel:
@@ -237,6 +241,8 @@ def pauli_channel(probabilities: Mapping[str, float]) -> Channel:
         raise NoiseModelError(f"pauli: probabilities must be a table {{label = probability}}, "
                               f"got {probabilities!r}")
     labels = list(probabilities)
+    if not all(isinstance(s, str) for s in labels):
+        raise NoiseModelError(f"pauli: labels must be strings of I, X, Y, Z, got {labels}")
     if not labels or len({len(s) for s in labels}) != 1 or any(
             not s or set(s) - set("IXYZ") for s in labels):
         raise NoiseModelError(f"pauli: labels must be non-empty strings of I, X, Y, Z of one "
@@ -261,9 +267,8 @@ def _from_pauli(name: str, probs: np.ndarray, num_qubits: int) -> Channel:
 
 def depolarizing(p: float, num_qubits: int = 1) -> Channel:
     """Qiskit's depolarizing error: ``rho -> (1-p) rho + p I / 2^k``, ``0 <= p <= 4^k/(4^k-1)``."""
-    if num_qubits not in range(1, _MAX_QUBITS + 1):
-        raise NoiseModelError(f"depolarizing: num_qubits must be 1..{_MAX_QUBITS}, "
-                              f"got {num_qubits!r}")
+    num_qubits = check.count(num_qubits, "depolarizing: num_qubits", NoiseModelError,
+                             minimum=1, maximum=_MAX_QUBITS)
     n = 4 ** num_qubits
     p = _probability(p, "depolarizing: p", n / (n - 1))
     probs = np.full(n, p / n)
@@ -302,12 +307,14 @@ def thermal_relaxation(t1: float, t2: float, time: float) -> Channel:
     Amplitude damping with ``gamma = 1 - exp(-time/t1)`` (which already scales coherences by
     ``exp(-time/(2 t1))``) followed by phase damping for the rest of the coherence decay.
     """
-    for value, what in ((t1, "t1"), (t2, "t2"), (time, "time")):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-            raise NoiseModelError(f"thermal_relaxation: {what} must be a number, got {value!r}")
-    if t1 <= 0 or t2 <= 0 or time < 0:
-        raise NoiseModelError(f"thermal_relaxation: needs t1 > 0, t2 > 0, time >= 0 "
-                              f"(got t1={t1:g}, t2={t2:g}, time={time:g})")
+    for value, what in ((t1, "t1"), (t2, "t2")):
+        # inf is meaningful here (no decay): the one place a non-finite number is accepted
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) \
+                or not value > 0:
+            raise NoiseModelError(f"thermal_relaxation: {what} must be a number > 0 (inf: no "
+                                  f"decay), got {check.describe(value)}")
+    t1, t2 = float(t1), float(t2)
+    time = check.non_negative(time, "thermal_relaxation: time", NoiseModelError)
     if t2 > 2 * t1 * (1 + 1e-12):
         raise NoiseModelError(f"thermal_relaxation: t2 = {t2:g} must be at most 2*t1 = {2 * t1:g}")
     gamma = 1 - math.exp(-time / t1)
@@ -329,6 +336,9 @@ class ReadoutError:
         except (TypeError, ValueError):
             raise NoiseModelError(f"readout: matrix must be 2x2 numbers, got {self.matrix!r}") \
                 from None
+        if m.shape == (2, 2) and not np.all(np.isfinite(m)):
+            raise NoiseModelError(f"readout: matrix entries must be finite numbers, got "
+                                  f"{m.tolist()}")
         if m.shape != (2, 2) or np.any(m < 0) or np.any(m > 1) or np.any(
                 np.abs(m.sum(axis=1) - 1) > _ATOL):
             raise NoiseModelError(f"readout: matrix must be 2x2 with entries in [0, 1] and rows "
@@ -405,11 +415,17 @@ class NoiseModel:
     def add_gate_error(self, channel: Channel, gates: str | Iterable[str],
                        qubits: Sequence[int] | None = None) -> "NoiseModel":
         """Apply ``channel`` after every gate named in ``gates`` (on ``qubits`` only, if given)."""
-        names = [gates] if isinstance(gates, str) else list(gates)
+        check.instance(channel, Channel, "a gate error's channel", NoiseModelError)
+        names = [gates] if isinstance(gates, str) else _listed(gates, "a gate error's gates")
         if not names:
             raise NoiseModelError("a gate error needs at least one gate name")
-        key_qubits = None if qubits is None else tuple(int(q) for q in qubits)
+        key_qubits = None if qubits is None else tuple(
+            check.count(q, "a gate error's qubit", NoiseModelError)
+            for q in _listed(qubits, "a gate error's qubits"))
         for name in names:
+            if not isinstance(name, str):
+                raise NoiseModelError(f"a gate error's gates must be gate names, got "
+                                      f"{check.describe(name)}")
             spec = GATES.get(name)
             if spec is None:
                 raise NoiseModelError(f"unknown gate '{name}' in a gate error")
@@ -429,13 +445,12 @@ class NoiseModel:
     def add_readout_error(self, error: ReadoutError,
                           qubits: Iterable[int] | None = None) -> "NoiseModel":
         """Confuse the recorded bit of measurements of ``qubits`` (every qubit when None)."""
+        check.instance(error, ReadoutError, "a readout error", NoiseModelError)
         if qubits is None:
             self._readout_all = error
         else:
-            for q in qubits:
-                if int(q) < 0:
-                    raise NoiseModelError(f"readout: qubit {q} is negative")
-                self._readout_local[int(q)] = error
+            for q in _listed(qubits, "readout: qubits"):
+                self._readout_local[check.count(q, "readout: qubit", NoiseModelError)] = error
         return self
 
     def set_durations(self, durations: Mapping[str, float],
@@ -443,6 +458,9 @@ class NoiseModel:
         """Durations of instructions (gate names, ``"measure"``, ``"reset"``) in the unit of
         idle time; the others take ``default``. Without this call every instruction takes 1, so
         idle time counts idle layers."""
+        if not isinstance(durations, Mapping):
+            raise NoiseModelError(f"durations must be a table {{instruction: duration}}, got "
+                                  f"{check.describe(durations)}")
         table = {}
         for name, value in dict(durations).items():
             if name not in GATES and name not in ("measure", "reset"):
@@ -477,10 +495,9 @@ class NoiseModel:
         if qubits is None:
             self._idle_all.append(rule)
         else:
-            for q in qubits:
-                if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or q < 0:
-                    raise NoiseModelError(f"idle: qubit {q!r} is not a non-negative integer")
-                self._idle_local.setdefault(int(q), []).append(rule)
+            for q in _listed(qubits, "idle: qubits"):
+                q = check.count(q, "idle: qubit", NoiseModelError)
+                self._idle_local.setdefault(q, []).append(rule)
         return self
 
     @property
@@ -503,6 +520,17 @@ class NoiseModel:
                 out.append(_channel_power(rule, units))
         return out
 
+    def _check_qubits(self, num_qubits: int) -> None:
+        """Every qubit named by a rule exists in a circuit of ``num_qubits`` qubits."""
+        named = [(f"gate error on '{name}'", qs) for name, qs in self._local]
+        named += [("readout error", (q,)) for q in self._readout_local]
+        named += [("idle error", (q,)) for q in self._idle_local]
+        for what, qs in named:
+            missing = [q for q in qs if q >= num_qubits]
+            if missing:
+                raise NoiseModelError(f"the noise model's {what} names qubit {missing[0]}, but "
+                                      f"the circuit has {num_qubits} qubit(s) (0..{num_qubits - 1})")
+
     def gate_errors(self, name: str, qubits: Sequence[int]) -> list[Channel]:
         """The channels after gate ``name`` on ``qubits``, in order."""
         local = self._local.get((name, tuple(qubits)))
@@ -512,7 +540,15 @@ class NoiseModel:
         return self._readout_local.get(qubit, self._readout_all)
 
     def lower(self, circuit: Circuit) -> NoisyCircuit:
-        """Insert this model's noise into ``circuit`` (which is not changed)."""
+        """Insert this model's noise into ``circuit`` (which is not changed).
+
+        Raises
+        ------
+        NoiseModelError
+            If a rule names a qubit the circuit does not have (it would silently never apply).
+        """
+        check.instance(circuit, Circuit, "the circuit to add noise to", NoiseModelError)
+        self._check_qubits(circuit.num_qubits)
         ops: list[Instruction | NoiseOp] = []
         readout: dict[int, np.ndarray] = {}
         idle = _IdleSchedule(self) if self.has_idle_noise else None
@@ -535,10 +571,14 @@ class NoiseModel:
 
 
 def _duration(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-            or not math.isfinite(float(value)) or float(value) < 0:
-        raise NoiseModelError(f"{what} must be a non-negative number, got {value!r}")
-    return float(value)
+    return check.non_negative(value, what, NoiseModelError)
+
+
+def _listed(values: Any, what: str) -> list:
+    """``values`` as a list; a bare number or string is not a list of qubits or names."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise NoiseModelError(f"{what} must be a list, got {check.describe(values)}")
+    return list(values)
 
 
 _RELAXATION_CACHE: dict[tuple[float, float, float], Channel] = {}

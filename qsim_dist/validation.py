@@ -116,7 +116,7 @@ def in_range(value: Any, low: float, high: float, what: str,
     """Return ``value`` as a finite ``float`` in the closed interval ``[low, high]``."""
     out = finite(value, what, error)
     if not low <= out <= high:
-        raise _fail(error, what, f"a number in [{low:g}, {high:g}]", value)
+        raise _fail(error, what, f"in [{low:g}, {high:g}]", value)
     return out
 
 
@@ -124,7 +124,7 @@ def non_negative(value: Any, what: str, error: type[QsimDistError] = OptionError
     """Return ``value`` as a finite ``float`` >= 0."""
     out = finite(value, what, error)
     if out < 0:
-        raise _fail(error, what, "a finite number >= 0", value)
+        raise _fail(error, what, "a non-negative number (finite)", value)
     return out
 
 
@@ -132,7 +132,7 @@ def positive(value: Any, what: str, error: type[QsimDistError] = OptionError) ->
     """Return ``value`` as a finite ``float`` > 0."""
     out = finite(value, what, error)
     if not out > 0:
-        raise _fail(error, what, "a finite number > 0", value)
+        raise _fail(error, what, "a positive number (finite)", value)
     return out
 
 

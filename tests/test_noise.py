@@ -222,7 +222,7 @@ BAD_TOML = {
     "bad qubits": ('[[gate]]\ngates = "x"\nqubits = "0"\nchannel = "bit_flip"\np = 0.1\n',
                    "'qubits' must be a list"),
     "p not a number": ('[[gate]]\ngates = "x"\nchannel = "bit_flip"\np = "0.1"\n',
-                       "p must be a number"),
+                       "p must be a finite real number"),
     "kraus not CPTP": ('[[gate]]\ngates = "x"\nchannel = "kraus"\n'
                        'kraus = [{ real = [[1, 0], [0, 0.5]] }]\n', "not trace preserving"),
     "pauli not a table": ('[[gate]]\ngates = "x"\nchannel = "pauli"\nprobabilities = 0.1\n',
