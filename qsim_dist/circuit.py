@@ -98,7 +98,8 @@ class Instruction:
         # Fast path first: instructions are built in hot loops (passes, network runtime), where
         # fields are nearly always plain tuples of ints / finite floats already.
         if type(self.name) is not str:
-            raise CircuitError(f"instruction name must be a string, got {check.describe(self.name)}")
+            object.__setattr__(self, "name", str(check.text(self.name, "instruction name",
+                                                            CircuitError)))  # e.g. numpy.str_
         qubits, params, clbits = self.qubits, self.params, self.clbits
         if type(qubits) is not tuple or type(params) is not tuple or type(clbits) is not tuple \
                 or not _plain_bits(qubits + clbits) or not _plain_params(params):

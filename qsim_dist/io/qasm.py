@@ -24,6 +24,15 @@ accepts OpenQASM 2 programs) and lower the AST to a :class:`~qsim_dist.circuit.C
   conditioned instruction. ``else`` is accepted on a single-bit condition.
 - Numeric ``const`` declarations are evaluated and usable in expressions.
 
+Limits (each a one-line :class:`~qsim_dist.errors.QasmError` past it): expanding the file (gate
+definitions, broadcasts over registers, ``pow(k) @``) may produce at most ``max_instructions``
+instructions and operand bits, counted at every level of nesting as they are produced (default
+:data:`MAX_INSTRUCTIONS`, ten million: a few nested definitions that each call the previous one
+twice would otherwise expand exponentially); parentheses, brackets and runs of operators nest at
+most :data:`MAX_NESTING` deep (the parser recurses on them). Every number in the program must be
+finite (``1e400``, ``1e308*10``, ``nan`` are refused); OpenQASM 2 indices must be in
+``[0, size)`` (OpenQASM 3 also takes ``-size <= i < 0``, counted from the end).
+
 Not supported (each a one-line :class:`~qsim_dist.errors.QasmError`): classical computation
 (``int``/``float`` variables, assignments, loops, subroutines), ``input``/``output``,
 ``negctrl @``, non-integer ``pow``, ``measure`` without a target bit, timing (``delay``,
@@ -48,17 +57,23 @@ import math
 import operator
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from .. import validation as check
 from ..circuit import Circuit, Condition, Instruction, Register
 from ..errors import CircuitError, QasmError
 from ..gates import GATES, GateSpec
 
-__all__ = ["load", "loads", "dump", "dumps"]
+__all__ = ["load", "loads", "dump", "dumps", "MAX_INSTRUCTIONS", "MAX_NESTING"]
+
+#: Default of ``max_instructions`` of :func:`loads` / :func:`load` (see "Limits" above).
+MAX_INSTRUCTIONS = check.MAX_EXPANDED_INSTRUCTIONS
+#: The deepest nesting of parentheses/brackets, or the longest run of operators, in the source.
+MAX_NESTING = 64
 
 _LIBRARIES = ("qelib1.inc", "stdgates.inc")
 _BUILTINS = frozenset({"U", "CX"})  # OpenQASM built-ins: usable without an include
@@ -120,7 +135,8 @@ def _at(node: Any) -> Iterator[None]:
 # ---- reading ---------------------------------------------------------------------------------
 
 
-def loads(text: str, name: str = "circuit") -> Circuit:
+def loads(text: str, name: str = "circuit", *,
+          max_instructions: int = MAX_INSTRUCTIONS) -> Circuit:
     """Read an OpenQASM 2 or 3 program.
 
     Parameters
@@ -129,6 +145,8 @@ def loads(text: str, name: str = "circuit") -> Circuit:
         The program source.
     name
         Name given to the returned circuit.
+    max_instructions
+        Most instructions (and operand bits) the expansion may produce (see "Limits" above).
 
     Returns
     -------
@@ -140,19 +158,27 @@ def loads(text: str, name: str = "circuit") -> Circuit:
     QasmError
         On any syntax error or invalid program, with the line number where one is known.
     """
+    check.text(text, "OpenQASM source", QasmError)
+    check.text(name, "circuit name", QasmError)
+    max_instructions = check.count(max_instructions, "max_instructions", QasmError, minimum=1)
     if _is_blank(text):
         raise QasmError("empty OpenQASM source: no OPENQASM header and no statements")
     text, opaque = _normalise(text)
+    _check_nesting(text)
     program = _parse(text)
     from openqasm3 import ast
 
     version = str(program.version or "3")
     if version.split(".")[0] not in ("2", "3"):
         raise QasmError(f"unsupported OpenQASM version {version}")
-    return _Lowerer(ast, int(version[0]), opaque).run(program, name)
+    try:
+        return _Lowerer(ast, int(version[0]), opaque, max_instructions).run(program, name)
+    except RecursionError:  # e.g. thousands of gate definitions each calling the previous one
+        raise QasmError("the program nests gate definitions or expressions too deeply to "
+                        "expand") from None
 
 
-def load(path: str | os.PathLike) -> Circuit:
+def load(path: str | os.PathLike, *, max_instructions: int = MAX_INSTRUCTIONS) -> Circuit:
     """Read an OpenQASM 2 or 3 file; the circuit is named after the file's stem.
 
     Raises
@@ -160,6 +186,8 @@ def load(path: str | os.PathLike) -> Circuit:
     QasmError
         If the file is missing or unreadable, or its content is invalid (see :func:`loads`).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise QasmError(f"an OpenQASM file path must be a str or path, got {check.describe(path)}")
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -170,7 +198,7 @@ def load(path: str | os.PathLike) -> Circuit:
     except OSError as exc:
         raise QasmError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        return loads(text, name=path.stem)
+        return loads(text, name=path.stem, max_instructions=max_instructions)
     except QasmError as exc:
         raise QasmError(f"{path}: {exc}") from None
 
@@ -198,6 +226,36 @@ def _normalise(text: str) -> tuple[str, set[str]]:
     return _OPAQUE.sub(drop, text), opaque
 
 
+_OPERATOR_CHARS = frozenset("+-*/%^~!&|<>=@")
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse sources the recursive parser would overflow on, quickly and with the line: the
+    parser needs Python stack per nesting level and takes many seconds to fail past it."""
+    scan = _LINE_COMMENT.sub("", _BLOCK_COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"),
+                                                    text))
+    depth = run = 0
+    line = 1
+    for ch in scan:
+        if ch == "\n":
+            line += 1
+        elif ch in "([":
+            depth += 1
+            run = 0
+            if depth > MAX_NESTING:
+                raise QasmError(f"line {line}: parentheses or brackets nested more than "
+                                f"{MAX_NESTING} deep")
+        elif ch in ")]":
+            depth = max(depth - 1, 0)
+            run = 0
+        elif ch in _OPERATOR_CHARS:
+            run += 1
+            if run > MAX_NESTING:
+                raise QasmError(f"line {line}: more than {MAX_NESTING} operators in a row")
+        elif not ch.isspace():
+            run = 0
+
+
 def _parse(text: str):
     import openqasm3
     from openqasm3.parser import QASM3ParsingError
@@ -209,6 +267,9 @@ def _parse(text: str):
             return openqasm3.parse(text)
     except QASM3ParsingError as exc:
         raise QasmError(_syntax_message(exc, captured.getvalue())) from None
+    except RecursionError:
+        raise QasmError("an expression or statement is nested too deeply for the parser "
+                        "(split long expressions, e.g. into const declarations)") from None
     except Exception as exc:  # the AST builder fails on some inputs the grammar accepts
         raise QasmError(_one_line(f"cannot parse OpenQASM source: {exc!r}")) from None
 
@@ -244,13 +305,18 @@ class _GateDef:
     qubits: tuple[str, ...]
     body: list
     scope: dict[str, "_GateDef"]
+    fixed: bool = True  # its expansion's size does not depend on the parameters (pow @ does)
+    costs: dict = field(default_factory=dict)  # args (None when fixed) -> (size, work)
 
 
 class _Lowerer:
     """Walks the openqasm3 AST once and collects instructions."""
 
-    def __init__(self, ast: Any, version: int, opaque: set[str]):
+    def __init__(self, ast: Any, version: int, opaque: set[str],
+                 max_instructions: int = MAX_INSTRUCTIONS):
         self.ast = ast
+        self.budget = max_instructions  # instructions and operand bits still allowed
+        self.max_instructions = max_instructions
         self.version = version
         self.opaque = opaque
         self.library = False  # a built-in include was seen
@@ -263,6 +329,8 @@ class _Lowerer:
         self.num_clbits = 0
         self.out: list[Instruction] = []
         self.lenient = False  # trial expansion of a definition: math errors are not the user's
+        self.shallow = False  # trial expansion that does not enter user gates (checked already)
+        self.paid = False  # inside an expansion whose whole cost was counted up front
 
     def run(self, program: Any, name: str) -> Circuit:
         for stmt in program.statements:
@@ -310,6 +378,8 @@ class _Lowerer:
             for q in self._qubit_list([stmt.qubits]):
                 self.out.append(Instruction("reset", (q,), condition=condition))
         elif isinstance(stmt, a.QuantumBarrier):
+            if not stmt.qubits:
+                self._spend(self.num_qubits)
             qubits = self._qubit_list(stmt.qubits) or list(range(self.num_qubits))
             # a barrier does nothing to the state: a condition on it is dropped (OpenQASM 2 has
             # no conditioned barrier to write it back as)
@@ -323,6 +393,15 @@ class _Lowerer:
                        "(write the value into the source)")
         else:
             raise _Err(f"{_describe(stmt)} is not supported")
+
+    def _spend(self, n: int) -> None:
+        """Count ``n`` more instructions (or operand bits) produced; refuse past the limit, before
+        the work is done."""
+        self.budget -= n
+        if self.budget < 0:
+            raise _Err(f"the program expands to more than {self.max_instructions} instructions "
+                       "(nested gate definitions, broadcasts or pow @); the limit is "
+                       "max_instructions of qsim_dist.io.qasm.load/loads")
 
     def _check_new_name(self, name: str) -> None:
         if name in self.qregs or name in self.cregs or name in self.consts:
@@ -350,6 +429,7 @@ class _Lowerer:
             if len(set(qubits)) != len(qubits):
                 dup = next(q for q in qubits if qubits.count(q) > 1)
                 raise _Err(f"gate '{name}' uses qubit {self._qubit_label(dup)} more than once")
+            self._spend(len(ops))
             for op_name, local, params in ops:
                 self.out.append(Instruction(op_name, tuple(qubits[i] for i in local), params,
                                             condition=condition))
@@ -408,13 +488,26 @@ class _Lowerer:
             ops: list[Op] = [(target.name, tuple(range(k)), args)]
         else:
             k = len(target.qubits)
-            ops = self._expand(target, args)
+            if self.shallow:
+                # the callee's body was checked at its own definition; expanding it here again
+                # would make checking nested definitions exponential
+                for kind, value in mods:
+                    if kind == "pow" and value != int(value):
+                        raise _Err("pow @ with a non-integer exponent is not supported")
+                    if kind == "negctrl":
+                        raise _Err("negctrl @ is not supported")
+                    if kind == "ctrl":
+                        k += int(value)
+                return k, []
+            ops = self._expand_paid(target, args)
         for kind, value in reversed(mods):  # the modifier nearest the gate applies first
             if kind == "inv":
                 ops = _inverse_ops(ops)
             elif kind == "pow":
                 if value != int(value):
                     raise _Err("pow @ with a non-integer exponent is not supported")
+                if not self.paid:
+                    self._spend(len(ops) * abs(int(value)))
                 ops = (ops if value >= 0 else _inverse_ops(ops)) * abs(int(value))
             elif kind == "ctrl":
                 ops = _control(ops, int(value), name)
@@ -433,6 +526,66 @@ class _Lowerer:
         if kind in ("ctrl", "negctrl") and (value != int(value) or value < 1):
             raise _Err(f"{kind} @ needs a positive integer, got {value}")
         return kind, value
+
+    def _expand_paid(self, gdef: _GateDef, args: Sequence[float]) -> list[Op]:
+        """:meth:`_expand`, its whole work counted first (:meth:`_cost`): an expansion past the
+        limit is refused at once, not after minutes of work."""
+        if self.paid:
+            return self._expand(gdef, args)
+        self._spend(self._cost(gdef, tuple(args))[1])
+        self.paid = True
+        try:
+            return self._expand(gdef, args)
+        finally:
+            self.paid = False
+
+    def _cost(self, gdef: _GateDef, args: tuple[float, ...]) -> tuple[int, int]:
+        """(number of ops, ops produced at every level) of expanding ``gdef`` with ``args``,
+        without expanding it: memoised per definition (per arguments when ``pow @`` depends on
+        them), so that nested definitions cost time linear in their number."""
+        key = None if gdef.fixed else args
+        hit = gdef.costs.get(key)
+        if hit is not None:
+            return hit
+        env = dict(zip(gdef.params, args))
+        size = work = 0
+        for stmt in gdef.body:
+            with _at(stmt):
+                if isinstance(stmt, self.ast.QuantumBarrier):
+                    n, inner = 1, 0
+                elif isinstance(stmt, (self.ast.QuantumGate, self.ast.QuantumPhase)):
+                    n, inner = self._call_cost(stmt, env, gdef.scope)
+                else:
+                    n, inner = 0, 0  # an error, reported by the expansion itself
+            size += n
+            work += inner + n
+            if work > self.budget:
+                break  # over the limit anyway: stop counting
+        if len(gdef.costs) > 1024:
+            gdef.costs.clear()
+        gdef.costs[key] = (size, work)
+        return size, work
+
+    def _call_cost(self, stmt: Any, env: dict[str, float],
+                   scope: dict[str, _GateDef]) -> tuple[int, int]:
+        """(ops, work) of one gate call in a body, as :meth:`_ops_for` would produce them."""
+        reps = 1
+        for mod in stmt.modifiers:
+            kind, value = self._modifier(mod, env)
+            if kind == "pow" and value == int(value):
+                reps *= abs(int(value))
+        if isinstance(stmt, self.ast.QuantumPhase):
+            return 1, 0
+        target = self._resolve(stmt.name.name, scope)
+        if isinstance(target, GateSpec):
+            return reps, reps
+        args: tuple[float, ...] = ()
+        if not target.fixed:
+            args = tuple(float(self._eval(e, env)) for e in stmt.arguments)
+            if len(args) != len(target.params):
+                return 0, 0  # an error, reported by the expansion itself
+        n, inner = self._cost(target, args)
+        return n * reps, inner + n * reps
 
     def _expand(self, gdef: _GateDef, args: Sequence[float]) -> list[Op]:
         env = dict(zip(gdef.params, args))
@@ -472,19 +625,25 @@ class _Lowerer:
         for arg in params + qubits:
             if (params + qubits).count(arg) > 1:
                 raise _Err(f"gate '{name}' has two arguments called '{arg}'")
-        gdef = _GateDef(name, params, qubits, stmt.body, dict(self.gates))
+        gdef = _GateDef(name, params, qubits, stmt.body, dict(self.gates),
+                        _fixed_cost(stmt.body, set(params), self.gates, self.ast))
         # Expanding the body now reports its mistakes at their own lines, even for unused gates;
-        # random parameters also let the body be compared with a table gate of the same name.
-        rng = np.random.default_rng(20240607)
-        samples = [tuple(rng.uniform(-math.pi, math.pi, len(params))) for _ in range(2)]
-        self.lenient = True
-        try:
-            trials = [self._expand(gdef, s) for s in samples]
-        finally:
-            self.lenient = False
+        # random parameters also let the body be compared with a table gate of the same name
+        # (only then are user gates in the body expanded: the check is shallow otherwise).
         spec = GATES.get(name)
-        if (spec is not None and (spec.num_params, spec.num_qubits) == (len(params), len(qubits))
-                and all(_equal_up_to_phase(_unitary(len(qubits), ops), spec.matrix(s))
+        like_table = spec is not None and (spec.num_params, spec.num_qubits) == (len(params),
+                                                                                 len(qubits))
+        rng = np.random.default_rng(20240607)
+        samples = [tuple(rng.uniform(-math.pi, math.pi, len(params)))
+                   for _ in range(2 if like_table else 1)]
+        self.lenient, self.shallow = True, not like_table
+        try:
+            trials = [self._expand(gdef, s) if self.shallow else self._expand_paid(gdef, s)
+                      for s in samples]
+        finally:
+            self.lenient = self.shallow = False
+        gdef.costs.clear()  # counted with trial parameters in lenient mode
+        if (like_table and all(_equal_up_to_phase(_unitary(len(qubits), ops), spec.matrix(s))
                         for ops, s in zip(trials, samples))):
             self.kept.add(name)
         else:
@@ -506,6 +665,7 @@ class _Lowerer:
         a = self.ast
         if isinstance(node, a.Identifier):
             reg = self._register(node.name, quantum)
+            self._spend(reg.size)
             return list(range(reg.start, reg.start + reg.size))
         if not isinstance(node, a.IndexedIdentifier):
             raise _Err(f"unsupported operand {type(node).__name__}")
@@ -528,15 +688,22 @@ class _Lowerer:
             step = 1 if index.step is None else self._eval_int(index.step, {})
             if step == 0:
                 raise _Err("range step cannot be zero")
-            raw = list(range(start, end + (1 if step > 0 else -1), step))
+            span = range(start, end + (1 if step > 0 else -1), step)
+            self._spend(len(span))
+            raw = list(span)
         elif isinstance(index, a.DiscreteSet):
             raw = [self._eval_int(v, {}) for v in index.values]
         else:
             raw = [self._eval_int(index, {})]
         out = []
+        # OpenQASM 3 counts negative indices from the end; OpenQASM 2 has none (q[-1] is an error,
+        # not q[size-1])
+        low = -reg.size if self.version >= 3 else 0
         for i in raw:
-            if not -reg.size <= i < reg.size:
-                raise _Err(f"index {i} out of range for register '{reg.name}' of size {reg.size}")
+            if not low <= i < reg.size:
+                allowed = (f"{low}..{reg.size - 1}" if reg.size else "none")
+                raise _Err(f"index {i} out of range for register '{reg.name}' of size {reg.size} "
+                           f"(allowed: {allowed})")
             out.append(i % reg.size)
         return out
 
@@ -592,6 +759,7 @@ class _Lowerer:
         a = self.ast
         if isinstance(expr, a.Identifier):
             reg = self._register(expr.name, quantum=False)
+            self._spend(reg.size)
             return tuple(range(reg.start, reg.start + reg.size))
         if isinstance(expr, a.IndexExpression) and isinstance(expr.collection, a.Identifier):
             reg = self._register(expr.collection.name, quantum=False)
@@ -600,6 +768,16 @@ class _Lowerer:
 
     # -- expressions --------------------------------------------------------------------------
     def _eval(self, expr: Any, env: dict[str, float]) -> float:
+        """The value of ``expr``: always a finite number (a nan or inf angle would give a NaN
+        state, sampled as all ones)."""
+        value = self._eval_node(expr, env)
+        if isinstance(value, float) and not math.isfinite(value):
+            if self.lenient:  # trial expansion with random parameters: not the user's mistake
+                return 1.0
+            raise _Err(f"{_expression_text(expr)} is not a finite number ({value})")
+        return value
+
+    def _eval_node(self, expr: Any, env: dict[str, float]) -> float:
         a = self.ast
         if isinstance(expr, (a.IntegerLiteral, a.FloatLiteral, a.BitstringLiteral)):
             return expr.value
@@ -635,7 +813,7 @@ class _Lowerer:
     def _math(self, fn: Any, args: tuple, text: str) -> float:
         try:
             return fn(*args)
-        except (ArithmeticError, ValueError):
+        except (ArithmeticError, ValueError, TypeError):
             if self.lenient:
                 return 1.0
             raise _Err(f"math error in {text}") from None
@@ -645,6 +823,42 @@ class _Lowerer:
         if value != int(value):
             raise _Err(f"expected an integer, got {value}")
         return int(value)
+
+
+def _fixed_cost(body: list, params: set[str], gates: dict[str, _GateDef], ast: Any) -> bool:
+    """True when the number of ops a body expands to does not depend on the parameters: no
+    ``pow @`` exponent names one, and every user gate called is itself fixed."""
+    for stmt in body:
+        for mod in getattr(stmt, "modifiers", ()):
+            if mod.modifier.name == "pow" and _mentions(mod.argument, params, ast):
+                return False
+        callee = gates.get(getattr(getattr(stmt, "name", None), "name", None))
+        if callee is not None and not callee.fixed:
+            return False
+    return True
+
+
+def _mentions(node: Any, names: set[str], ast: Any) -> bool:
+    """``node`` (an AST expression) uses one of the identifiers ``names``."""
+    if isinstance(node, ast.Identifier):
+        return node.name in names
+    if isinstance(node, list):
+        return any(_mentions(n, names, ast) for n in node)
+    if is_dataclass(node) and not isinstance(node, type):
+        return any(_mentions(getattr(node, f.name), names, ast) for f in fields(node)
+                   if f.name != "span")
+    return False
+
+
+def _expression_text(expr: Any) -> str:
+    """A short rendering of an expression for a message (the AST has no source text)."""
+    try:
+        from openqasm3 import dumps as ast_dumps
+
+        text = " ".join(ast_dumps(expr).split())
+    except Exception:  # the printer does not know every node: a generic word will do
+        return "the expression"
+    return f"expression '{text[:57]}...'" if len(text) > 60 else f"expression '{text}'"
 
 
 def _describe(stmt: Any) -> str:
