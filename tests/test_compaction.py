@@ -3,6 +3,8 @@ finished qubits leave the state; results are those of the full state for one see
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qsim_dist import Circuit, Condition
 from qsim_dist import library as lib
@@ -115,3 +117,136 @@ def test_a_circuit_that_starts_dynamic_starts_from_an_empty_state():
     counts = cpu(True).run(c, shots=4000, seed=1).counts
     assert set(counts) == {"00", "01"} and abs(counts["01"] - 2000) < 200
     assert counts == reference(False).run(c, shots=4000, seed=1).counts
+
+
+# ---- measured qubits freed by a conditioned X leave the state; only live qubits are allocated --
+
+def reset_by_measure_chain(n):
+    """A chain where every qubit hands its value on, is measured and then freed by the
+    reset-by-measure pattern (measure q -> c; if (c == 1) x q) before it is used again much
+    later: each leaves the state once measured, so a few qubits are live at any time."""
+    c = Circuit(n, n)
+    c.add("h", 0)
+    for q in range(n - 1):
+        c.add("cx", q, q + 1)
+        c.measure(q, q)
+        c.add("x", q, condition=Condition((q,), 1))  # back to |0>: a known value
+    for q in range(n - 1):  # the freed qubits come back (in |0>) at the end
+        c.add("cx", n - 1, q)
+    c.measure_all()
+    return c
+
+
+@pytest.fixture
+def allocated(monkeypatch):
+    """The widths of the reference states allocated (new states, then every add_qubit)."""
+    widths = []
+    init, add = ReferenceState.__init__, ReferenceState.add_qubit
+
+    def spy_init(self, num_qubits, dtype=np.complex128):
+        widths.append(num_qubits)
+        init(self, num_qubits, dtype)
+
+    def spy_add(self, slot, value):
+        add(self, slot, value)
+        widths.append(self.num_qubits)
+
+    monkeypatch.setattr(ReferenceState, "__init__", spy_init)
+    monkeypatch.setattr(ReferenceState, "add_qubit", spy_add)
+    return widths
+
+
+def test_a_measured_qubit_freed_by_a_conditioned_x_leaves_the_state(allocated):
+    c = reset_by_measure_chain(8)
+    want = reference(False).run(c, shots=500, seed=3)
+    assert max(allocated) == 8
+    allocated.clear()
+    got = reference(True).run(c, shots=500, seed=3)
+    assert got.counts == want.counts
+    # only the prefix's qubits are allocated, not all 8; the chain holds a few at a time
+    # until the fan-out at the end brings the freed ones back
+    assert allocated[0] == 2 and max(allocated[:8]) <= 3
+    assert cpu(True).run(c, shots=500, seed=3, precision="double").counts == want.counts
+
+
+def test_a_long_measured_chain_holds_a_few_qubits_and_allocates_only_them(allocated):
+    """40 qubits, at most 3 live at once: the old executor allocated 2^40 amplitudes."""
+    n = 40
+    c = Circuit(n, n)
+    c.add("h", 0)
+    for q in range(n - 1):
+        c.add("cx", q, q + 1)
+        c.measure(q, q)
+        c.add("x", q, condition=Condition((q,), 1))
+    c.measure(n - 1, n - 1)
+    counts = reference(True).run(c, shots=300, seed=5).counts
+    assert set(counts) == {"0" * n, "1" * n}  # a GHZ state, read qubit by qubit
+    assert max(allocated) <= 3 and allocated[0] == 2
+    assert cpu(True).run(c, shots=300, seed=5).counts == counts
+
+
+def test_x_outside_the_state_flips_its_known_value():
+    """Unconditioned and conditioned X on qubits that are not in the state (never touched,
+    measured, reset), then used again: the same counts and saved state as the full state."""
+    c = Circuit(5, 5)
+    c.add("h", 0)
+    c.add("x", 3)  # in the prefix
+    c.measure(0, 0)
+    c.add("x", 4)  # not yet touched: flips its known 0
+    c.add("x", 0, condition=Condition((0,), 1))
+    c.add("x", 0)
+    c.add("reset", 1)
+    c.add("x", 1)
+    for j in range(10):
+        c.add("ry", 2, params=[0.2 * j])
+    c.add("cx", 0, 2)
+    c.add("cx", 1, 4)
+    c.measure(2, 1)
+    c.measure(4, 2)
+    c.measure(3, 3)
+    c.measure(1, 4)
+    want = reference(False).run(c, shots=400, seed=9, save_state=True)
+    for sim in (reference(True), cpu(True)):
+        got = sim.run(c, shots=400, seed=9, save_state=True, precision="double")
+        assert got.counts == want.counts
+        np.testing.assert_allclose(got.statevector, want.statevector, atol=1e-12)
+
+
+def _dynamic_circuit(draw_ops, n):
+    c = Circuit(n, n)
+    for kind, q, r, theta in draw_ops:
+        if kind == "h":
+            c.add("h", q)
+        elif kind == "ry":
+            c.add("ry", q, params=[theta])
+        elif kind == "cx" and q != r:
+            c.add("cx", q, r)
+        elif kind == "x":
+            c.add("x", q)
+        elif kind == "cond_x":
+            c.add("x", q, condition=Condition((r,), 1))
+        elif kind == "measure":
+            c.measure(q, r)
+        elif kind == "reset":
+            c.add("reset", q)
+        elif kind == "reset_by_measure":
+            c.measure(q, q)
+            c.add("x", q, condition=Condition((q,), 1))
+    c.measure_all()
+    return c
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 5).flatmap(lambda n: st.tuples(st.just(n), st.lists(st.tuples(
+    st.sampled_from(["h", "ry", "cx", "x", "cond_x", "measure", "reset", "reset_by_measure"]),
+    st.integers(0, n - 1), st.integers(0, n - 1), st.floats(0, 3.1)), min_size=1, max_size=30))),
+    st.integers(0, 2 ** 32 - 1))
+def test_compaction_gives_the_counts_of_the_full_state(case, seed):
+    """Generated dynamic circuits (measurements, resets, conditioned and plain X, freed
+    qubits): one seed gives the same counts and saved state with and without compaction."""
+    n, ops = case
+    c = _dynamic_circuit(ops, n)
+    want = reference(False).run(c, shots=64, seed=seed, save_state=True)
+    got = reference(True).run(c, shots=64, seed=seed, save_state=True)
+    assert got.counts == want.counts
+    np.testing.assert_allclose(got.statevector, want.statevector, atol=1e-12)

@@ -35,14 +35,17 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .. import memory
+from .. import validation as check
 from ..circuit import Circuit, Condition, Instruction
-from ..errors import OptionError
+from ..errors import CircuitError, OptionError
 from ..io.checkpoint import Checkpointing, Header, check_resumable, fingerprint, read_header
 from ..noise import PAULI_GATES, NoiseModel, NoiseOp, pauli_digits
 from ..observables import PauliSum, as_pauli_sum
 from ..results import Result
 
 PRECISIONS = ("single", "double")
+MAX_SHOTS = (1 << 63) - 1  # shots are counted in int64
 DTYPES = {"single": np.complex64, "double": np.complex128}  # amplitude type per precision
 
 
@@ -76,6 +79,13 @@ class State(ABC):
     @abstractmethod
     def copy(self) -> "State":
         """An independent copy."""
+
+    def end_of_branch(self, shots: int, qubits: Sequence[int], known: dict[int, int]) -> None:
+        """Called by the executor when a trajectory branch (static run: the run) ends, before
+        its terminal measurements are sampled: ``shots`` of the branch, the logical qubit of
+        each state bit (``qubits[j]`` is bit j; fewer than the circuit's after compaction) and
+        the known basis value of every other qubit. Nothing by default; a wrapper that reads
+        every branch's final state (the network layer's fidelity) overrides it."""
 
     # -- gate runs: fast backends override these two to fuse and compile once --------------
     def prepare(self, gates: Sequence[Instruction]) -> Any:
@@ -194,27 +204,40 @@ def _split_terminal_measurements(circuit: Circuit) -> tuple[list[Instruction], l
 _DROP_GAP = 8  # a measured/reset qubit idle for more instructions than this leaves the state
 
 
-def _steps(state: State, instructions: Sequence[Instruction | NoiseOp],
+def _known_value_op(op: Instruction | NoiseOp) -> bool:
+    """An operation that maps a qubit in a known basis value to a known basis value (X,
+    conditioned or not): applied to a qubit outside the state, it flips the value it is known
+    to have, so it does not bring the qubit back (nor keep it) in the state."""
+    return isinstance(op, Instruction) and op.name == "x"
+
+
+def _steps(state: State | None, instructions: Sequence[Instruction | NoiseOp],
            readout: dict[int, np.ndarray] | None = None, live: Sequence[int] | None = None,
            num_qubits: int | None = None,
            pauli_programs: bool = True) -> tuple[list[_Step], list[int], int]:
     """Plan the instructions after the deterministic prefix; ``live`` (sorted logical qubits) are
     the qubits the state holds at the start, bit j of the state being ``live[j]`` (all qubits
     when None: no compaction). Returns the steps, the live qubits at the end, and the most live
-    at any point.
+    at any point (the width a state of the run needs, known before any state is allocated).
 
     Payloads: "gates" a prepared program; "measure" (slot or None, clbit, readout matrix or None,
     qubit); "reset" (slot or None, qubit); "pauli" (probabilities, prepared program per Pauli or
     None for the identity, all None without ``pauli_programs``, slots); "kraus" (slots,
-    operators, K_i^dagger K_i stacked); "grow" and "shrink" (slot, qubit). Slots are state bit
-    positions at that point; a measure or reset with slot None acts on a qubit that is not in
-    the state (its basis value is known)."""
+    operators, K_i^dagger K_i stacked); "grow" and "shrink" (slot, qubit); "flip" (qubit): an X
+    on a qubit that is not in the state flips its known value. Slots are state bit positions at
+    that point; a measure or reset with slot None acts on a qubit that is not in the state (its
+    basis value is known). With ``state`` None, programs are left as lists of instructions
+    (a plan only; :func:`_prepare_steps` prepares it for a state)."""
     readout = readout or {}
     compact = live is not None
-    live = sorted(live) if compact else list(range(num_qubits or state.num_qubits))
+    live = sorted(live) if compact else list(range(num_qubits if num_qubits is not None
+                                                   else state.num_qubits))
+    widest = len(live)
+    prepare = state.prepare if state is not None else list
     steps: list[_Step] = []
     run: list[Instruction] = []
     run_condition: Condition | None = None
+    flips: list[_Step] = []  # flips of known values, emitted after the current run
     uses: dict[int, list[int]] = {}
     for i, op in enumerate(instructions):
         for q in op.qubits:
@@ -227,10 +250,15 @@ def _steps(state: State, instructions: Sequence[Instruction | NoiseOp],
     def flush():
         nonlocal run
         if run:
-            steps.append(_Step("gates", state.prepare(run), run_condition))
+            steps.append(_Step("gates", prepare(run), run_condition))
             run = []
+        # (a flip changes a known value, read only by later grow/measure/reset steps, which
+        # come after a flush: it commutes with the run)
+        steps.extend(flips)
+        flips.clear()
 
     def slots(qubits):
+        nonlocal widest
         missing = [q for q in qubits if bisect.bisect_left(live, q) == len(live)
                    or live[bisect.bisect_left(live, q)] != q]
         if missing:
@@ -239,6 +267,7 @@ def _steps(state: State, instructions: Sequence[Instruction | NoiseOp],
                 slot = bisect.bisect_left(live, q)
                 live.insert(slot, q)
                 steps.append(_Step("grow", (slot, q)))
+            widest = max(widest, len(live))
         return tuple(bisect.bisect_left(live, q) for q in qubits)
 
     def slot_of(q):
@@ -246,11 +275,15 @@ def _steps(state: State, instructions: Sequence[Instruction | NoiseOp],
         return j if j < len(live) and live[j] == q else None
 
     def drop_after(i, q):
-        """Whether qubit q, in a known basis state after instruction i, leaves the state."""
+        """Whether qubit q, in a known basis state after instruction i, leaves the state: its
+        next use that needs it in the state (X only flips its known value) is a reset or a
+        measure, or comes after a gap, or there is none."""
         if not compact or i >= tail:
             return False
         later = uses[q]
         j = bisect.bisect_right(later, i)
+        while j < len(later) and _known_value_op(instructions[later[j]]):
+            j += 1
         if j == len(later):
             return True
         nxt = instructions[later[j]]
@@ -264,6 +297,9 @@ def _steps(state: State, instructions: Sequence[Instruction | NoiseOp],
             steps.append(_noise_step(state, inst, qs, pauli_programs))
             continue
         if inst.name == "barrier":
+            continue
+        if compact and _known_value_op(inst) and slot_of(inst.qubits[0]) is None:
+            flips.append(_Step("flip", inst.qubits[0], inst.condition))
             continue
         if inst.is_gate:
             qs = slots(inst.qubits)
@@ -284,10 +320,24 @@ def _steps(state: State, instructions: Sequence[Instruction | NoiseOp],
             live.pop(slot)
             steps.append(_Step("shrink", (slot, q)))
     flush()
-    return steps, live
+    return steps, live, widest
 
 
-def _noise_step(state: State, op: NoiseOp, slots: Sequence[int],
+def _prepare_steps(state: State, steps: Sequence[_Step]) -> list[_Step]:
+    """A plan of :func:`_steps` (made without a state) with its programs prepared for ``state``."""
+    out = []
+    for step in steps:
+        if step.kind == "gates":
+            step = dataclasses.replace(step, payload=state.prepare(step.payload))
+        elif step.kind == "pauli":
+            probs, programs, slots = step.payload
+            programs = [state.prepare(p) if p else None for p in programs]
+            step = dataclasses.replace(step, payload=(probs, programs, slots))
+        out.append(step)
+    return out
+
+
+def _noise_step(state: State | None, op: NoiseOp, slots: Sequence[int],
                 pauli_programs: bool = True) -> _Step:
     ch = op.channel
     if ch.is_pauli and not pauli_programs:
@@ -298,7 +348,8 @@ def _noise_step(state: State, op: NoiseOp, slots: Sequence[int],
         for a in range(ch.pauli_probabilities.size):
             gates = [Instruction(PAULI_GATES[d], (q,))
                      for d, q in zip(pauli_digits(a, ch.num_qubits), slots) if d]
-            programs.append(state.prepare(gates) if gates else None)
+            # (a plan without a state keeps the gates: see _prepare_steps)
+            programs.append((gates if state is None else state.prepare(gates)) if gates else None)
         return _Step("pauli", (ch.pauli_probabilities, programs, tuple(slots)), op.condition)
     kraus = [np.asarray(k) for k in ch.kraus]
     povm = np.array([k.conj().T @ k for k in kraus])
@@ -440,6 +491,25 @@ def _bitstring(bits: Sequence[int]) -> str:
     return "".join("1" if b else "0" for b in reversed(bits))
 
 
+def _check_circuit(circuit: Any, where: str) -> None:
+    """The public methods take a :class:`Circuit`, nothing else (a clear error, not an
+    AttributeError deep in the executor)."""
+    check.instance(circuit, Circuit, f"{where}: circuit", CircuitError)
+
+
+def _basis_indices(indices: Any, num_qubits: int) -> Any:
+    """``indices`` checked to be basis-state indices in ``[0, 2^num_qubits)``: a sequence of
+    integers or an integer numpy array (checked at once, it may be long)."""
+    size = 1 << num_qubits
+    if isinstance(indices, np.ndarray) and indices.dtype.kind in "iu" and indices.ndim == 1:
+        if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= size):
+            bad = indices[(indices < 0) | (indices >= size)][0]
+            raise OptionError(f"amplitudes: indices must be integers in [0, {size - 1}], "
+                              f"got {int(bad)}")
+        return indices
+    return list(check.indices(indices, size, "amplitudes: indices", distinct=False))
+
+
 class Backend(ABC):
     """A simulator. Subclasses provide :meth:`new_state`; everything else is shared."""
 
@@ -449,9 +519,80 @@ class Backend(ABC):
     #: :attr:`State.supports_resize`, and no checkpoint is written or resumed).
     compaction: bool = True
 
+    #: Whether the states of :meth:`new_state` support compaction (:attr:`State.supports_resize`),
+    #: known before one is allocated, so that a run allocates only its live qubits.
+    resizable_states: bool = False
+    #: Temporaries of one state update, in states (a gate that builds its result in new arrays).
+    work_states: float = 0.0
+
     @abstractmethod
     def new_state(self, num_qubits: int, precision: str) -> State:
-        """|0...0> on ``num_qubits`` qubits."""
+        """|0...0> on ``num_qubits`` qubits (after :meth:`check_state_fits`)."""
+
+    # -- memory (see qsim_dist.memory) --------------------------------------------------------
+    def state_bytes(self, num_qubits: int, precision: str) -> int:
+        """Bytes this process holds for one state of ``num_qubits`` (its shard, if sharded)."""
+        return np.dtype(DTYPES[precision]).itemsize << num_qubits  # a Python int: no overflow
+
+    def work_bytes(self, num_qubits: int, precision: str) -> int:
+        """Bytes of the temporaries of one update of such a state (buffers, new arrays)."""
+        return int(self.work_states * self.state_bytes(num_qubits, precision))
+
+    def _available_memory(self) -> int:
+        """Bytes this process may still allocate (:func:`qsim_dist.memory.available_bytes`)."""
+        return memory.available_bytes()
+
+    def _check_fits(self, needed: Callable[[str], int], what: str, precision: str) -> None:
+        """Refuse ``needed(precision)`` bytes where they do not fit, one decision for all the
+        processes of the backend (the poorest decides, so that every MPI rank refuses
+        together); the hint to use single precision only where the caller can choose it and
+        it would fit."""
+        available = self._available_memory()
+        comm = getattr(self, "comm", None)
+        if comm is not None and getattr(comm, "size", 1) > 1:
+            available = comm.allreduce_min(available)
+        bytes_needed = needed(precision)
+        if bytes_needed <= available:
+            return
+        hint = memory.precision_hint_for(precision)
+        if hint and needed("single") > available:
+            hint = None
+        memory.check_fits(bytes_needed, what, hint, available)
+
+    def check_state_fits(self, num_qubits: int, precision: str) -> None:
+        """Refuse (:class:`~qsim_dist.errors.BackendError`) a state that does not fit, before
+        it is allocated: :meth:`new_state` of every backend calls it."""
+        self._check_fits(lambda p: self.state_bytes(num_qubits, p) + self.work_bytes(num_qubits, p),
+                         _state_words(num_qubits, precision), precision)
+
+    def _check_run_memory(self, circuit: Circuit, noisy, width: int, precision: str,
+                          shots: int, dynamic: bool, pauli: bool, save_state: bool) -> None:
+        """Refuse a run whose peak does not fit, before anything is allocated: its state of
+        ``width`` qubits (the most live at once), one copy where shots branch (a dynamic or
+        noisy run), the update temporaries, the saved full state of a branching run, the
+        per-shot sampling arrays, the Pauli draws and trajectory rows of a Pauli-noise run."""
+        n = circuit.num_qubits
+        trajectories = max(shots, 1) if dynamic else shots
+        events = sum(isinstance(op, NoiseOp) for op in noisy.ops) if pauli else 0
+        rows = min(max(1, _BATCH_AMPLITUDES >> n), trajectories)
+
+        def needed(p: str) -> int:
+            total = (2 if dynamic else 1) * self.state_bytes(width, p) + self.work_bytes(width, p)
+            if dynamic and save_state:  # the first branch's state, expanded to every qubit
+                total += np.dtype(DTYPES[p]).itemsize << n
+            if pauli:  # the draws (and their sorted copy), the batch of trajectory rows
+                total += 4 * events * trajectories + 2 * rows * self.state_bytes(n, p)
+            return total + _SHOT_BYTES * trajectories
+
+        what = _state_words(width, precision)
+        extra = (["a copy"] if dynamic else []) + (["the saved state"] if dynamic and save_state
+                                                    else [])
+        if _SHOT_BYTES * trajectories >= 1 << 26:
+            extra.append(f"{trajectories} shots")
+        if extra:
+            what += " with " + ", ".join(extra[:-1]) + (" and " if len(extra) > 1 else "") + \
+                extra[-1]
+        self._check_fits(needed, what, precision)
 
     # -- public API ------------------------------------------------------------------------
     def run(self, circuit: Circuit, shots: int = 1024, seed: int | None = None,
@@ -470,8 +611,7 @@ class Backend(ABC):
         is None.
         """
         precision = self._check_precision(precision)
-        if not isinstance(shots, (int, np.integer)) or isinstance(shots, bool) or shots < 0:
-            raise OptionError(f"shots must be a non-negative integer, got {shots!r}")
+        shots = check.count(shots, "shots", maximum=MAX_SHOTS)
         if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
             raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
         t0 = time.perf_counter()
@@ -490,25 +630,30 @@ class Backend(ABC):
         if checkpoints is not None:
             checkpoints.header = dataclasses.replace(checkpoints.header, seed=seed)
         rng = np.random.default_rng(seed)
-        state = self.new_state(circuit.num_qubits, precision)
         dynamic = circuit.is_dynamic() or (noisy is not None and noisy.has_channels)
         pauli = dynamic and _pauli_only(circuit, noisy)
-        live = None
-        if dynamic and not pauli and self.compaction and checkpoints is None and state.supports_resize:
-            # live-qubit compaction: the state holds the qubits the deterministic prefix touches
-            instructions, _, first = _dynamic_split(circuit, noisy)
-            live = sorted({q for inst in instructions[:first] for q in inst.qubits})
-            if len(live) < circuit.num_qubits:
-                compile_time = state.compile_time
-                state = self.new_state(len(live), precision)
-                state.compile_time += compile_time
+        n = circuit.num_qubits
+        live = plan = None
+        width = start = n
+        if dynamic and not pauli:
+            # the plan first, so that only the live qubits are allocated (compaction: the state
+            # starts with the qubits the deterministic prefix touches, grows to ``width``)
+            instructions, readout, first = _dynamic_split(circuit, noisy)
+            if self.compaction and checkpoints is None and self.resizable_states:
+                live = sorted({q for inst in instructions[:first] for q in inst.qubits})
+                start = len(live)
+            plan = _steps(None, instructions[first:], readout, live, n)
+            width = plan[2]
+        self._check_run_memory(circuit, noisy, width, precision, shots, dynamic, pauli,
+                               save_state)
+        state = self.new_state(start, precision)
         with _Progress(progress) as bar:
             if pauli:
                 counts, sv = self._run_pauli(circuit, state, shots, rng, save_state, bar, noisy,
                                              checkpoints)
             elif dynamic:
                 counts, sv = self._run_dynamic(circuit, state, shots, rng, save_state, bar, noisy,
-                                               checkpoints, live)
+                                               checkpoints, live, plan)
             else:
                 counts, sv = self._run_static(circuit, state, shots, rng, save_state, bar, noisy,
                                               checkpoints)
@@ -521,9 +666,8 @@ class Backend(ABC):
 
     def final_state(self, circuit: Circuit, precision: str | None = None) -> State:
         """The state after the gates of a circuit without measurement, reset or conditions."""
+        _check_circuit(circuit, "final_state")
         precision = self._check_precision(precision)
-        from ..errors import CircuitError
-
         if any(not i.is_gate and i.name != "barrier" for i in circuit) or any(
                 i.condition for i in circuit):
             raise CircuitError("final_state needs a circuit of gates only (no measure/reset/if)")
@@ -533,22 +677,33 @@ class Backend(ABC):
 
     def statevector(self, circuit: Circuit, precision: str | None = None) -> np.ndarray:
         """Final statevector (complex128) of a circuit of gates; measurements are ignored."""
+        _check_circuit(circuit, "statevector")
         gates = Circuit(circuit.num_qubits, 0, [i for i in circuit if i.is_gate and not i.condition])
         return self.final_state(gates, precision).statevector()
 
     def probabilities(self, circuit: Circuit, qubits: Sequence[int] | None = None,
                       precision: str | None = None) -> np.ndarray:
+        """Probabilities of the basis states of ``qubits`` (distinct qubit indices, qubits[0]
+        least significant; every qubit when None) after the gates of ``circuit``."""
+        _check_circuit(circuit, "probabilities")
+        if qubits is not None:
+            qubits = list(check.indices(qubits, circuit.num_qubits, "probabilities: qubits"))
         gates = Circuit(circuit.num_qubits, 0, [i for i in circuit if i.is_gate and not i.condition])
         return self.final_state(gates, precision).probabilities(qubits)
 
     def amplitudes(self, circuit: Circuit, indices: Sequence[int],
                    precision: str | None = None) -> np.ndarray:
+        """Amplitudes of the basis states ``indices`` (each in ``[0, 2^n)``; negative indices do
+        not wrap) after the gates of ``circuit``."""
+        _check_circuit(circuit, "amplitudes")
+        indices = _basis_indices(indices, circuit.num_qubits)
         gates = Circuit(circuit.num_qubits, 0, [i for i in circuit if i.is_gate and not i.condition])
         return self.final_state(gates, precision).amplitudes(indices)
 
     def expectation(self, circuit: Circuit, observable: PauliSum | str | Sequence,
                     precision: str | None = None) -> float:
         """<psi|H|psi> for a Hermitian Pauli sum H (see :func:`qsim_dist.observables.as_pauli_sum`)."""
+        _check_circuit(circuit, "expectation")
         h = as_pauli_sum(observable, circuit.num_qubits)
         gates = Circuit(circuit.num_qubits, 0, [i for i in circuit if i.is_gate and not i.condition])
         state = self.final_state(gates, precision)
@@ -569,6 +724,7 @@ class Backend(ABC):
         sv = state.statevector() if save_state else None
         counts: dict[str, int] = {}
         readout = noisy.readout if noisy is not None else {}
+        state.end_of_branch(shots, range(circuit.num_qubits), {})
         if shots and measures:
             indices = state.sample_indices(np.sort(rng.random(shots)))
             counts = _record(indices, [(m.qubits[0], m.clbits[0], readout.get(m.qubits[0]),
@@ -579,11 +735,15 @@ class Backend(ABC):
         return counts, sv
 
     def _run_dynamic(self, circuit, state, shots, rng, save_state, bar, noisy=None,
-                     checkpoints=None, live=None):
-        """``live``: the sorted qubits ``state`` holds (compaction), or None for all of them."""
+                     checkpoints=None, live=None, plan=None):
+        """``live``: the sorted qubits ``state`` holds (compaction), or None for all of them;
+        ``plan``: what :func:`_steps` planned without a state for ``live`` (made when None)."""
         instructions, readout, first = _dynamic_split(circuit, noisy)
         n, ncl = circuit.num_qubits, circuit.num_clbits
-        steps, live_end = _steps(state, instructions[first:], readout, live, n)
+        if plan is None:
+            plan = _steps(None, instructions[first:], readout, live, n)
+        steps, live_end = _prepare_steps(state, plan[0]), plan[1]
+        state_qubits = set(live_end)
         # terminal measurements: sampled together from each branch's final state
         body = len(steps)
         while body and steps[body - 1].kind == "measure" and steps[body - 1].condition is None:
@@ -621,11 +781,16 @@ class Backend(ABC):
                 if kind == "shrink":
                     st.remove_qubit(step.payload[0], bits[ncl + step.payload[1]])
                     continue
+                if kind == "flip":  # X on a qubit outside the state: its known value flips
+                    bits[ncl + step.payload] ^= 1
+                    continue
                 branches = _branches(st, step, group, rng, bits, ncl)
                 if len(branches) > 1:
                     stack.append([k, st, step, branches, bits])
                     return
                 _apply_branch(st, step, branches[0][0], bits, ncl)
+            st.end_of_branch(group, live_end, {q: bits[ncl + q] for q in
+                                               range(n) if q not in state_qubits})
             if save_state and not saved:
                 saved.append(_expand(st.statevector(), live_end, bits, ncl, n))
             if shots and final:
@@ -663,8 +828,8 @@ class Backend(ABC):
         first = next(k for k, op in enumerate(ops) if isinstance(op, NoiseOp))
         kernels = getattr(state, "batch_kernels", None)  # rows of trajectories, if any
         batch = kernels is not None  # Paulis as masks, not programs
-        steps, _ = _steps(state, ops[first:], None, None, circuit.num_qubits,
-                             pauli_programs=not batch)
+        steps = _steps(state, ops[first:], None, None, circuit.num_qubits,
+                       pauli_programs=not batch)[0]
         trajectories = max(shots, 1)
         bar.add_total(trajectories)
         _apply_gates(state, ops[:first], bar, checkpoints)
@@ -877,6 +1042,15 @@ def _flatten_steps(steps: Sequence[_Step], dtype) -> tuple[np.ndarray, ...]:
     return (np.array(meta, dtype=np.int64).reshape(-1, 6), np.array(qubits, dtype=np.int64),
             np.array(mats, dtype=dtype), np.array(rmats, dtype=real),
             np.array(aux, dtype=np.int64), np.array(event_op, dtype=np.int64))
+
+
+_SHOT_BYTES = 64  # a shot's share of the sampling arrays (draws, sorted draws, indices, keys)
+
+
+def _state_words(num_qubits: int, precision: str) -> str:
+    """``a 30-qubit state (2^30 amplitudes, complex64)``, for memory messages."""
+    return f"a {num_qubits}-qubit state (2^{num_qubits} amplitudes, " \
+        f"{np.dtype(DTYPES[precision]).name})"
 
 
 _WALK_QUBITS = 14  # rows up to 2^14 amplitudes (128 KiB in complex64) stay in cache per walk
