@@ -114,8 +114,13 @@ class ReferenceBackend(Backend):
     name = "reference"
     default_precision = "double"
     compaction = False  # the yardstick carries every qubit; set True to test the generic path
+    resizable_states = True  # ReferenceState.supports_resize
+    # a gate builds its result in new arrays (tensordot, then a reordered copy); a collapse
+    # holds index arrays and two new states
+    work_states = 3.0
 
     def new_state(self, num_qubits: int, precision: str) -> ReferenceState:
+        self.check_state_fits(num_qubits, precision)
         return ReferenceState(num_qubits, DTYPES[precision])
 
 

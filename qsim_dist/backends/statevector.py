@@ -15,6 +15,7 @@ import numpy as np
 from qsim_dist.kernels import warm_up
 from qsim_dist.kernels.shard import from_host, precision_context
 
+from .. import memory
 from ..circuit import Instruction
 from ..observables import pauli_phase
 from ..passes.fusion import MAX_DIAGONAL, fuse
@@ -179,6 +180,7 @@ class StatevectorBackend(Backend):
 
     name = "statevector"
     default_precision = "single"
+    resizable_states = True  # FusedState.supports_resize
 
     def __init__(self, kernels: str = "auto", max_dense: int | None = None,
                  max_diagonal: int = MAX_DIAGONAL):
@@ -187,8 +189,15 @@ class StatevectorBackend(Backend):
         self.kernels = get_kernels(kernels)
         self.max_dense = max_dense or self.kernels.max_dense
         self.max_diagonal = max_diagonal
+        # the CPU kernels update in place; XLA may need a second buffer when it cannot reuse
+        # the donated one
+        self.work_states = 1.0 if self.kernels.name == "jax" else 0.0
+
+    def _available_memory(self) -> int:
+        return memory.available_for(self.kernels)  # the accelerator's memory for JAX on a GPU
 
     def new_state(self, num_qubits: int, precision: str) -> FusedState:
+        self.check_state_fits(num_qubits, precision)
         # inside the run's clock, counted once per process and precision
         warm_up_time = warm_up(self.kernels, DTYPES[precision])
         state = FusedState(self.kernels, num_qubits, precision, self.max_dense, self.max_diagonal)

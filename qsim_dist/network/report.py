@@ -307,10 +307,10 @@ def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Netwo
 class _StateTap:
     """An engine State that reports every trajectory branch's final state.
 
-    The executor (:mod:`qsim_dist.backends.base`) ends every branch by sampling its terminal
-    measurements from its final state with one ``sample_indices`` call, one draw per shot of the
-    branch; this wrapper sees that state (before the terminal measurements) and the branch's
-    shot count, and otherwise passes everything through."""
+    The executor (:mod:`qsim_dist.backends.base`) ends every branch with
+    :meth:`~qsim_dist.backends.base.State.end_of_branch` (its shot count, the qubits the state
+    holds, the known value of every other qubit: compaction); this wrapper sees that state
+    there and otherwise passes everything through."""
 
     def __init__(self, state, sink):
         self._state = state
@@ -322,9 +322,8 @@ class _StateTap:
     def copy(self):
         return _StateTap(self._state.copy(), self._sink)
 
-    def sample_indices(self, draws):
-        self._sink(self._state.statevector(), len(draws))
-        return self._state.sample_indices(draws)
+    def end_of_branch(self, shots, qubits, known):
+        self._sink(self._state.statevector(), shots, list(qubits), known)
 
 
 def _run_group(engine, low: Lowered, shots: int, seed: int, precision: str,
@@ -342,9 +341,14 @@ def _run_group(engine, low: Lowered, shots: int, seed: int, precision: str,
                              dict(noisy.readout))
     fids: list[tuple[float, int]] = []
 
-    def sink(statevector, n):
-        if np.size(statevector) == 1 << noisy.circuit.num_qubits:   # else: fall back below
-            fids.append((overlap_fidelity(statevector, low.final_qubits, psi_ideal), n))
+    def sink(statevector, n, qubits, known):
+        psi = np.asarray(statevector)
+        for q in low.final_qubits:   # a data qubit outside the (compacted) state: its value
+            if q not in qubits:
+                psi = np.kron(np.eye(2, dtype=psi.dtype)[known[q]], psi)
+                qubits.append(q)
+        slots = tuple(qubits.index(q) for q in low.final_qubits)
+        fids.append((overlap_fidelity(psi, slots, psi_ideal), n))
 
     tapped = copy.copy(engine)
     if psi_ideal is not None:
