@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from .. import validation as check
 from ..circuit import Circuit, Condition, Instruction, Register
 from ..errors import CircuitError, QsimDistError
 from ..gates import GATES
@@ -57,7 +58,7 @@ def _require(module: str):
 # ---- Qiskit ----------------------------------------------------------------------------------
 
 
-def from_qiskit(qc: Any) -> Circuit:
+def from_qiskit(qc: Any, *, max_instructions: int = check.MAX_EXPANDED_INSTRUCTIONS) -> Circuit:
     """Convert a ``qiskit.QuantumCircuit`` to a :class:`Circuit`.
 
     Standard gates map to the table by name (``mcx`` with 1-4 controls to ``cx``/``ccx``/``c3x``/
@@ -66,18 +67,24 @@ def from_qiskit(qc: Any) -> Circuit:
     blocks (``IfElseOp``) become conditioned instructions when the condition is a register or bit
     compared with a value, or a bit, ``!bit`` or ``&&`` of those; an ``else`` body is accepted
     after a single-bit condition. Registers that are contiguous runs of bits are kept. Global
-    phase and delays are dropped.
+    phase and delays are dropped. Inlining may produce at most ``max_instructions`` instructions
+    (counted before converting: nested definitions can expand exponentially).
 
     Raises
     ------
     QsimDistError
         If Qiskit is not installed.
     CircuitError
-        For unbound parameters, other control flow (loops, switch), unsupported conditions, or an
-        instruction that is neither a table gate nor has a definition.
+        For unbound or non-finite parameters, other control flow (loops, switch), unsupported
+        conditions, an instruction that is neither a table gate nor has a definition, or more
+        than ``max_instructions`` instructions.
     """
     _require("qiskit")
+    from qiskit import QuantumCircuit
     from qiskit.circuit.library import get_standard_gate_name_mapping
+
+    check.instance(qc, QuantumCircuit, "from_qiskit: qc", CircuitError)
+    max_instructions = check.count(max_instructions, "max_instructions", CircuitError)
 
     standard = get_standard_gate_name_mapping()
     qubit_index = {bit: qc.find_bit(bit).index for bit in qc.qubits}
@@ -127,6 +134,36 @@ def from_qiskit(qc: Any) -> Circuit:
             convert(definition.data, dict(zip(definition.qubits, qubits)),
                     dict(zip(definition.clbits, clbits)), condition)
 
+    sizes: dict[int, tuple[Any, int]] = {}  # id(definition) -> (definition, its size)
+
+    def size(data: Iterable) -> int:
+        """Instructions ``convert(data)`` appends, each definition counted once (memoised)."""
+        total = 0
+        for item in data:
+            op = item.operation
+            if op.name in _QISKIT_IGNORED:
+                continue
+            if op.name == "if_else":
+                total += sum(size(block.data) for block in op.blocks)
+            elif (op.name in ("measure", "reset", "barrier") or getattr(op, "blocks", None)
+                  or _qiskit_table_name(op, standard) is not None):
+                total += 1
+            else:
+                definition = getattr(op, "definition", None)
+                if definition is None:
+                    total += 1  # an error, reported by convert
+                    continue
+                hit = sizes.get(id(definition))
+                if hit is None:
+                    hit = sizes[id(definition)] = (definition, size(definition.data))
+                total += hit[1]
+            if total > max_instructions:
+                break
+        return total
+
+    if size(qc.data) > max_instructions:
+        raise CircuitError(f"the qiskit circuit expands to more than {max_instructions} "
+                           "instructions (nested definitions); the limit is max_instructions")
     convert(qc.data, qubit_index, clbit_index, None)
     return circuit
 
@@ -160,10 +197,11 @@ def _qiskit_table_name(op: Any, standard: dict) -> str | None:
 
 def _qiskit_float(value: Any, name: str) -> float:
     try:
-        return float(value)
+        value = float(value)
     except (TypeError, ValueError):
         raise CircuitError(f"qiskit gate '{name}' has an unbound parameter {value}; "
                            "bind it with qc.assign_parameters(...)") from None
+    return check.finite(value, f"qiskit gate '{name}': parameter", CircuitError)
 
 
 def _qiskit_condition(cond: Any, cmap: dict) -> Condition:
@@ -211,6 +249,8 @@ def to_qiskit(circuit: Circuit) -> Any:
     from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
     from qiskit.circuit.classical import expr
     from qiskit.circuit.library import C3XGate, C4XGate, get_standard_gate_name_mapping
+
+    check.instance(circuit, Circuit, "to_qiskit: circuit", CircuitError)
 
     standard = get_standard_gate_name_mapping()
     special = {"c3x": C3XGate, "c4x": C4XGate}
@@ -274,7 +314,8 @@ def _tiling(regs: Sequence[Register], size: int, default: str) -> list[Register]
 
 
 
-def from_cirq(circuit: Any, qubit_order: Any = None) -> Circuit:
+def from_cirq(circuit: Any, qubit_order: Any = None, *,
+              max_instructions: int = check.MAX_EXPANDED_INSTRUCTIONS) -> Circuit:
     """Convert a ``cirq.Circuit`` to a :class:`Circuit`.
 
     Parameters
@@ -285,6 +326,9 @@ def from_cirq(circuit: Any, qubit_order: Any = None) -> Circuit:
         Anything ``cirq.QubitOrder.as_qubit_order`` accepts (a list of qubits, a QubitOrder);
         ``None`` sorts the qubits (LineQubit and GridQubit order). ``order[i]`` becomes qubit
         ``i``; see the module docstring for the bit order of state vectors.
+    max_instructions
+        Most instructions and decomposition steps the conversion may produce (decompositions
+        can nest deeply).
 
     Notes
     -----
@@ -303,10 +347,21 @@ def from_cirq(circuit: Any, qubit_order: Any = None) -> Circuit:
     QsimDistError
         If Cirq is not installed.
     CircuitError
-        For an operation that cannot be converted or decomposed, or a classical control on a
-        multi-bit key or a symbolic condition.
+        For an operation that cannot be converted or decomposed, a classical control on a
+        multi-bit key or a symbolic condition, a non-finite angle, or more than
+        ``max_instructions`` instructions.
     """
     cirq = _require("cirq")
+    check.instance(circuit, cirq.AbstractCircuit, "from_cirq: circuit", CircuitError)
+    max_instructions = check.count(max_instructions, "max_instructions", CircuitError)
+    budget = [max_instructions]
+
+    def spend(n: int) -> None:
+        budget[0] -= n
+        if budget[0] < 0:
+            raise CircuitError(f"the cirq circuit expands to more than {max_instructions} "
+                               "instructions (nested decompositions); the limit is "
+                               "max_instructions")
     order = cirq.QubitOrder.as_qubit_order(
         cirq.QubitOrder.DEFAULT if qubit_order is None else qubit_order)
     try:
@@ -333,6 +388,7 @@ def from_cirq(circuit: Any, qubit_order: Any = None) -> Circuit:
         return reg
 
     def convert(op: Any, condition: Condition | None) -> None:
+        spend(1)
         if isinstance(op, cirq.ClassicallyControlledOperation):
             if condition is not None:
                 raise CircuitError("nested cirq classical controls are not supported")

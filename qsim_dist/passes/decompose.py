@@ -19,6 +19,7 @@ import operator
 import re
 from functools import lru_cache
 
+from .. import validation as check
 from ..circuit import Instruction
 from ..errors import CircuitError
 from ..gates import GATES
@@ -73,7 +74,9 @@ def _split_args(text: str) -> list[str]:
 
 def expand_once(inst: Instruction) -> list[Instruction]:
     """One level of the gate's definition, on the instruction's qubits (global phase dropped)."""
-    body = _BUILTIN.get(inst.name) or GATES[inst.name].definition
+    check.instance(inst, Instruction, "expand_once: inst", CircuitError)
+    spec = GATES.get(inst.name)
+    body = _BUILTIN.get(inst.name) or (spec.definition if spec is not None else None)
     if body is None:
         raise CircuitError(f"gate '{inst.name}' has no decomposition")
     params = [f"({float(p)!r})" for p in inst.params]
@@ -131,12 +134,39 @@ def is_controlled_form(inst: Instruction) -> bool:
     return any(diagonal_in(inst, q) for q in inst.qubits)
 
 
-def controlled_form(inst: Instruction) -> list[Instruction]:
+#: Deepest nesting of definitions :func:`controlled_form` follows (the table's is 3): deeper
+#: means a definition that refers back to itself.
+MAX_DEPTH = 16
+
+
+def controlled_form(inst: Instruction, *,
+                    max_instructions: int = check.MAX_EXPANDED_INSTRUCTIONS) -> list[Instruction]:
     """``inst`` as a list of one-qubit gates and two-qubit controlled-form gates (itself when it
-    already is one)."""
-    if not inst.is_gate or is_controlled_form(inst):
-        return [inst]
+    already is one).
+
+    Raises
+    ------
+    CircuitError
+        If the definitions nest deeper than :data:`MAX_DEPTH` or expand to more than
+        ``max_instructions`` pieces (both only possible for a gate table edited by hand).
+    """
     out: list[Instruction] = []
-    for piece in expand_once(inst):
-        out.extend(controlled_form(piece))
+    budget = [max_instructions]
+
+    def expand(piece: Instruction, depth: int) -> None:
+        if not piece.is_gate or is_controlled_form(piece):
+            out.append(piece)
+            return
+        if depth >= MAX_DEPTH:
+            raise CircuitError(f"gate '{inst.name}': definitions nest more than {MAX_DEPTH} deep "
+                               f"(does '{piece.name}' refer to itself?)")
+        pieces = expand_once(piece)
+        budget[0] -= len(pieces)
+        if budget[0] < 0:
+            raise CircuitError(f"gate '{inst.name}' expands to more than {max_instructions} "
+                               "instructions")
+        for sub in pieces:
+            expand(sub, depth + 1)
+
+    expand(check.instance(inst, Instruction, "controlled_form: inst", CircuitError), 0)
     return out
