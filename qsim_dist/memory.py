@@ -32,8 +32,8 @@ __all__ = ["available_bytes", "cgroup_limit", "host_available", "address_space_a
 #: No limit found.
 UNLIMITED = 1 << 63
 # cgroup v1 writes "no limit" as the largest page-aligned signed 64-bit value (9223372036854771712
-# with 4 KiB pages); anything this large is no limit.
-_V1_NO_LIMIT = 1 << 62
+# with 4 KiB pages), v2 as "max"; a number this large is no limit in either.
+_NO_LIMIT = 1 << 62
 
 
 def _read(path: Path) -> str | None:
@@ -71,10 +71,10 @@ def _cgroup_dirs(root: Path, path: str) -> Iterator[Path]:
         yield root.joinpath(*parts[:k])
 
 
-def _level_room(directory: Path, limit_file: str, usage_file: str, inactive_key: str,
-                no_limit: int) -> int | None:
+def _level_room(directory: Path, limit_file: str, usage_file: str, inactive_key: str
+                ) -> int | None:
     limit = _number(_read(directory / limit_file))
-    if limit is None or limit >= no_limit:
+    if limit is None or limit >= _NO_LIMIT:
         return None
     usage = _number(_read(directory / usage_file)) or 0
     # page cache the kernel reclaims before it kills: not counted as used (the working set)
@@ -103,14 +103,13 @@ def cgroup_limit(proc: str | os.PathLike = "/proc", root: str | os.PathLike = "/
         if controllers == "":  # v2: one hierarchy for every controller
             for base in (root, root / "unified"):
                 for d in _cgroup_dirs(base, path):
-                    room = _level_room(d, "memory.max", "memory.current", "inactive_file",
-                                       UNLIMITED)
+                    room = _level_room(d, "memory.max", "memory.current", "inactive_file")
                     if room is not None:
                         rooms.append(room)
         elif "memory" in controllers.split(","):
             for d in _cgroup_dirs(root / controllers, path):
                 room = _level_room(d, "memory.limit_in_bytes", "memory.usage_in_bytes",
-                                   "total_inactive_file", _V1_NO_LIMIT)
+                                   "total_inactive_file")
                 if room is not None:
                     rooms.append(room)
     return min(rooms) if rooms else None

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import memory
 from ..circuit import Circuit
 from ..noise import NoiseModel, NoiseOp
 from .base import DTYPES, Backend, State
@@ -133,6 +134,10 @@ def density_matrix(circuit: Circuit, noise: NoiseModel | None = None) -> np.ndar
     from ..errors import CircuitError
 
     n = circuit.num_qubits
+    # rho, a channel's sum and its terms, the stacked columns of U rho: four matrices at once;
+    # always complex128 (no precision to choose, so no hint)
+    memory.check_fits(4 * (16 << (2 * n)), f"a {n}-qubit density matrix (2^{2 * n} entries, "
+                      "complex128) with its temporaries")
     rho = np.zeros((1 << n, 1 << n), dtype=np.complex128)
     rho[0, 0] = 1
     idx = np.arange(1 << n)
