@@ -61,17 +61,11 @@ def format_bytes(n: float) -> str:
 
 
 def available_host_memory() -> int:
-    """Bytes of host memory available now (psutil, else /proc/meminfo MemAvailable)."""
-    try:
-        import psutil
+    """Bytes this process may still allocate on the host: the job's cgroup, the host's
+    available memory and the address-space limit (:func:`qsim_dist.memory.available_bytes`)."""
+    from .memory import available_bytes
 
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    raise BackendError("cannot tell how much memory is available (no psutil, no /proc/meminfo)")
+    return available_bytes()
 
 
 def check_memory(needed: int, available: int, what: str = "per rank") -> None:
