@@ -23,10 +23,11 @@ Ops, in program order:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Union
+from typing import Any, Iterable, Union
 
 import numpy as np
 
+from .. import validation
 from ..circuit import Instruction
 from ..errors import QsimDistError
 from ..gates import GATES
@@ -110,6 +111,7 @@ class DistributedProgram:
         """Raise :class:`ProgramError` unless every op is possible where the program puts it:
         nodes exist and are compute nodes, data-qubit capacity holds at every point, local
         gates are local, bursts obey the block-diagonal rule."""
+        self._check_types()
         if len(self.placement) != self.num_qubits:
             raise ProgramError(f"placement names {len(self.placement)} nodes for "
                                f"{self.num_qubits} qubits")
@@ -155,6 +157,47 @@ class DistributedProgram:
                 check_capacity(k)
             else:
                 raise ProgramError(f"op {k}: unknown op {op!r}")
+
+    def _check_types(self) -> None:
+        """Every field and op argument of the right type, every qubit and clbit index in range
+        (a negative index would silently wrap around)."""
+        n = validation.count(self.num_qubits, "num_qubits", ProgramError)
+        c = validation.count(self.num_clbits, "num_clbits", ProgramError)
+        if isinstance(self.placement, (str, bytes)) or not isinstance(self.placement,
+                                                                      (list, tuple)) \
+                or not all(isinstance(x, str) for x in self.placement):
+            raise ProgramError(f"placement must be a sequence of node names, got "
+                               f"{validation.describe(self.placement)}")
+        if not isinstance(self.ops, (list, tuple)):
+            raise ProgramError(f"ops must be a list, got {validation.describe(self.ops)}")
+
+        def check(inst: Any, k: int) -> None:
+            if not isinstance(inst, Instruction):
+                raise ProgramError(f"op {k}: expected an Instruction, got "
+                                   f"{validation.describe(inst)}")
+            for q in inst.qubits:
+                validation.index(q, n, f"op {k}: {inst.name} qubit", ProgramError)
+            clbits = inst.clbits + (inst.condition.clbits if inst.condition else ())
+            for b in clbits:
+                validation.index(b, c, f"op {k}: {inst.name} clbit", ProgramError)
+
+        for k, op in enumerate(self.ops):
+            if isinstance(op, LocalGate):
+                check(op.instruction, k)
+            elif isinstance(op, (RemoteGate, Teleport)):
+                qubit = op.control if isinstance(op, RemoteGate) else op.qubit
+                validation.index(qubit, n, f"op {k}: {type(op).__name__} qubit", ProgramError)
+                if not isinstance(op.node, str):
+                    raise ProgramError(f"op {k}: node must be a node name, got "
+                                       f"{validation.describe(op.node)}")
+                if isinstance(op, RemoteGate):
+                    if not isinstance(op.body, (list, tuple)):
+                        raise ProgramError(f"op {k}: body must be a tuple of instructions, got "
+                                           f"{validation.describe(op.body)}")
+                    for inst in op.body:
+                        check(inst, k)
+            else:
+                raise ProgramError(f"op {k}: unknown op {validation.describe(op)}")
 
     def cost(self, network: Network) -> Cost:
         """Resources, counting ``network.distance`` EPR pairs per protocol (one per hop) and the
