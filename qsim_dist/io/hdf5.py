@@ -159,14 +159,6 @@ def _size_hint(result: Result) -> int:
     return state + sum(len(k) + 8 for k in result.counts)
 
 
-def publish(tmp: Path, path: Path) -> None:
-    """Make the file ``tmp`` durable, then rename it onto ``path`` (kept for callers that
-    write a temporary file themselves; :func:`qsim_dist.io.files.atomic_write` does both)."""
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    files.publish(Path(tmp), Path(path))
-
-
 def check_writable(path: str | os.PathLike) -> Path:
     """Raise :class:`ResultsFileError` if a results file cannot be written at ``path``
     (:func:`qsim_dist.io.files.check_output_path`: a regular file or a new name in a directory

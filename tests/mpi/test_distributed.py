@@ -197,7 +197,7 @@ def test_hdf5_written_from_every_rank(dist, tmp_path):
 
     c = lib.random_circuit(8, 3, seed=6)
     c.measure_all()
-    result = dist.run(c, shots=100, seed=3, precision="double")
+    result = dist.run(c, shots=100, seed=3, precision="double", save_state=True)
     path = dist.comm.bcast(str(tmp_path / "run.h5"))  # rank 0's directory, for every rank
     dist.save_result(result, path)
     back = load_result(path)
