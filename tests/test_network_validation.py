@@ -9,7 +9,6 @@ breaks the contract in FILE instead of failing (used to count them on the code b
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import signal
@@ -428,6 +427,13 @@ def test_generated_exceptions_in_node_programs_are_wrapped(exc, waits, nested):
         assert err.value.__cause__ is exc
         assert "'A'" in message and type(exc).__name__ in message
         assert f"{THIS}:{line}" in message, (message, line)
+
+
+def test_a_network_that_is_not_a_network():
+    for network in ("examples/network_pair.toml", None, {"nodes": {}}):
+        with contract(f"network {network!r}"):
+            with pytest.raises(QsimDistError):
+                lower_nodes({"A": idle}, network)
 
 
 def test_programs_that_are_not_generator_functions():

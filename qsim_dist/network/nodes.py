@@ -78,7 +78,6 @@ from __future__ import annotations
 import heapq
 import inspect
 import itertools
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence

@@ -180,6 +180,12 @@ class Runtime:
     def __init__(self, network: Network, rng: np.random.Generator | None = None, *,
                  ideal: bool = False, num_clbits: int = 0,
                  purification: tuple[str, int] | None = None):
+        if not isinstance(network, Network):
+            raise OptionError(f"network must be a Network (load_network, network_from_dict), "
+                              f"got {type(network).__name__}")
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            raise OptionError(f"rng must be a numpy.random.Generator or None, "
+                              f"got {type(rng).__name__}")
         self.network = network
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.ideal = ideal
