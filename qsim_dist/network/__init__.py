@@ -12,7 +12,8 @@ Public API (see each module's docstring):
 - :mod:`.runtime`: :class:`Runtime`, the timed machine node programs run on;
 - :mod:`.nodes`: node programs (one generator per node: local gates and measurements, classical
   messages, EPR pairs) run together on a discrete-event loop: :class:`NodeView`,
-  :class:`Future`, :func:`lower_nodes`, :class:`DeadlockError`, and protocol halves for
+  :class:`Future`, :func:`lower_nodes`, :class:`DeadlockError`, :class:`RunLimitError` (the
+  caps on events and simulated time), :class:`NodeProgramError`, and protocol halves for
   ``yield from``;
 - :mod:`.lowering`: :func:`lower` (one schedule -> a noisy circuit), :func:`lower_ideal`,
   :func:`ideal_state`, :func:`program_fidelity` (checking a compiled program over ideal links);
@@ -24,7 +25,7 @@ Importing this package loads numpy only; backends and matplotlib load when used.
 """
 
 from .lowering import Lowered, ideal_state, logical_circuit, lower, lower_ideal, program_fidelity
-from .nodes import DeadlockError, Future, NodeView, lower_nodes
+from .nodes import DeadlockError, Future, NodeProgramError, NodeView, RunLimitError, lower_nodes
 from .naive import default_placement, naive_program, parse_placement
 from .program import DistributedProgram, LocalGate, ProgramError, RemoteGate, Teleport
 from .report import Report, ideal_output_state, run_nodes, run_program, save_report
@@ -47,8 +48,8 @@ def plot_schedule(*args, **kwargs):
 
 
 __all__ = ["DeadlockError", "DistributedProgram", "Future", "LocalGate", "Link", "Lowered",
-           "Network", "NetworkError", "Node", "NodeView", "ProgramError", "RemoteGate", "Report",
-           "Runtime", "Teleport", "default_placement", "ideal_output_state", "ideal_state",
+           "Network", "NetworkError", "Node", "NodeProgramError", "NodeView", "ProgramError", "RemoteGate", "Report",
+           "RunLimitError", "Runtime", "Teleport", "default_placement", "ideal_output_state", "ideal_state",
            "load_network", "logical_circuit", "lower", "lower_ideal", "lower_nodes",
            "naive_program", "network_from_dict", "parse_placement", "plot_schedule",
            "plot_topology", "program_fidelity", "run_nodes", "run_program", "save_report"]

@@ -176,7 +176,8 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
               seed: int | None = None, *, backend: str = "statevector", ideal: bool = False,
               trajectories: int = DEFAULT_TRAJECTORIES, schedules: int | None = None,
               purification: tuple[str, int] | None = None, precision: str = "double",
-              target: np.ndarray | None = None, name: str = "nodes") -> Report:
+              target: np.ndarray | None = None, name: str = "nodes",
+              max_events: int | None = None, max_time: float | None = None) -> Report:
     """Run node programs (node name -> generator function, see :mod:`qsim_dist.network.nodes`)
     together on ``network`` and report as :func:`run_program` does.
 
@@ -184,10 +185,15 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
     the programs return (node by node in the order of ``programs``; output qubit k = bit k of
     the state), against ``target`` or, by default, against their state in the noise-free,
     zero-latency run of the same programs (None when that state is not pure or depends on
-    measurement outcomes). The other arguments are those of :func:`run_program`.
+    measurement outcomes). ``max_events`` / ``max_time`` cap each run of the programs (default
+    :data:`~qsim_dist.network.nodes.MAX_EVENTS` operations and wake-ups,
+    :data:`~qsim_dist.network.nodes.MAX_TIME` simulated seconds; ``RunLimitError`` beyond).
+    The other arguments are those of :func:`run_program`.
     """
-    from .nodes import lower_nodes
+    from .nodes import MAX_EVENTS, MAX_TIME, lower_nodes
 
+    limits = {"max_events": MAX_EVENTS if max_events is None else max_events,
+              "max_time": MAX_TIME if max_time is None else max_time}
     runs, schedules = _check_options(shots, trajectories, schedules, network, purification,
                                      ideal)
     t0 = time.perf_counter()
@@ -196,11 +202,11 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
         psi_ideal = np.asarray(target, dtype=np.complex128).ravel()
         psi_ideal = psi_ideal / np.linalg.norm(psi_ideal)
     else:
-        psi_ideal = ideal_output_state(programs, network)
+        psi_ideal = ideal_output_state(programs, network, limits=limits)
 
     def lowering(rng: np.random.Generator) -> Lowered:
         return lower_nodes(programs, network, rng=rng, ideal=ideal, purification=purification,
-                           name=name)
+                           name=name, **limits)
 
     return _simulate(lowering, network, psi_ideal, shots=shots, seed=seed, backend=backend,
                      ideal=ideal, runs=runs, schedules=schedules, precision=precision,
@@ -208,7 +214,8 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
 
 
 def ideal_output_state(programs: Mapping[str, Callable], network: Network,
-                       seeds: tuple[int, ...] = (0, 1, 2)) -> np.ndarray | None:
+                       seeds: tuple[int, ...] = (0, 1, 2),
+                       limits: Mapping[str, Any] | None = None) -> np.ndarray | None:
     """The state of the node programs' output qubits in noise-free, zero-latency runs (one per
     seed of the measurement outcomes), or None when there are no output qubits, or when that
     state is mixed or differs between the runs."""
@@ -216,7 +223,7 @@ def ideal_output_state(programs: Mapping[str, Callable], network: Network,
     from .lowering import data_matrix
     from .nodes import lower_nodes
 
-    low = lower_nodes(programs, network, ideal=True)
+    low = lower_nodes(programs, network, ideal=True, **(limits or {}))
     if not low.final_qubits:
         return None
     n = low.circuit.num_qubits
