@@ -198,6 +198,9 @@ def kraus(operators: Sequence[Any], name: str = "kraus") -> Channel:
     if isinstance(operators, (str, bytes)) or not hasattr(operators, "__iter__"):
         raise NoiseModelError(f"{name}: Kraus operators must be a list of matrices, got "
                               f"{check.describe(operators)}")
+    operators = list(operators)
+    for k in operators:
+        _check_numbers(k, f"{name}: Kraus operator entries")
     try:
         ops = [np.asarray(k, dtype=np.complex128) for k in operators]
     except (TypeError, ValueError, OverflowError) as exc:
@@ -227,6 +230,22 @@ def kraus(operators: Sequence[Any], name: str = "kraus") -> Channel:
     canonical = tuple(math.sqrt(p) * pauli_matrix(a, num_qubits) for a, p in enumerate(probs)
                       if p > 0)
     return Channel(name, num_qubits, canonical, probs)
+
+
+def _check_numbers(value: Any, what: str) -> None:
+    """Refuse bools and strings inside a (nested list or array) matrix: numpy would read
+    ``true`` as 1.0 and ``"0.5"`` as 0.5 without a word."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "bSUV":
+            raise NoiseModelError(f"{what} must be numbers, got an array of {value.dtype}")
+        if value.dtype.kind != "O":
+            return
+        value = value.tolist()
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise NoiseModelError(f"{what} must be numbers, got {check.describe(value)}")
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            _check_numbers(v, what)
 
 
 def _probability(value: Any, what: str, high: float = 1.0) -> float:
@@ -331,9 +350,10 @@ class ReadoutError:
     matrix: np.ndarray
 
     def __post_init__(self) -> None:
+        _check_numbers(self.matrix, "readout: matrix entries")
         try:
             m = np.asarray(self.matrix, dtype=np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise NoiseModelError(f"readout: matrix must be 2x2 numbers, got {self.matrix!r}") \
                 from None
         if m.shape == (2, 2) and not np.all(np.isfinite(m)):
@@ -684,10 +704,11 @@ def _kraus_from_toml(ops: Any) -> Channel:
         if extra or "real" not in o:
             raise NoiseModelError(f"kraus: each operator needs 'real' (and optional 'imag'), "
                                   f"got keys {sorted(o)}")
+        _check_numbers([o["real"], o.get("imag", 0.0)], "kraus: operator entries")
         try:
             m = np.asarray(o["real"], dtype=np.float64) + 1j * np.asarray(o.get("imag", 0.0),
                                                                          dtype=np.float64)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise NoiseModelError(f"kraus: operators must be numeric matrices ({exc})") from None
         mats.append(m)
     return kraus(mats)

@@ -32,7 +32,10 @@ MAX_EXPANDED_INSTRUCTIONS = 10_000_000
 
 def describe(value: Any) -> str:
     """A short, one-line rendering of ``value`` for an error message."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's digit limit for str()
+        text = f"<an integer of about {int(value.bit_length() * 0.30103)} digits>"
     if len(text) > 60:
         text = text[:57] + "..."
     return text.replace("\n", " ")
