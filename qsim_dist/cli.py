@@ -575,9 +575,10 @@ def _main(argv: Sequence[str] | None) -> int:
         if mpi_world_size() > 1:
             raise  # run_main reports it once for the job and ends every rank
         return _fail(str(exc))
-    except MemoryError:
-        return _fail("not enough memory for this simulation (try --precision single or fewer "
-                     "qubits)")
+    except MemoryError:  # (only `run` takes --precision; `dqc` does not)
+        run = (sys.argv[1:] if argv is None else list(argv))[:1] == ["run"]
+        return _fail("not enough memory for this simulation (try "
+                     f"{'--precision single or ' if run else ''}fewer qubits)")
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")
         return EXIT_INTERRUPTED

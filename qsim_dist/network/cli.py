@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import OptionError
+from ..errors import OptionError, QsimDistError
 
 PURIFY_HELP = "distill every link pair: PROTOCOL[:ROUNDS], PROTOCOL bbpssw or dejmps (1 round)"
 
@@ -95,11 +95,11 @@ def _check_output(option: str, value: str | None, inputs: Sequence[Path],
                   picture: bool) -> None:
     if value is None:
         return
-    from ..io.hdf5 import check_writable
+    from ..io.files import check_output_path
 
     try:
-        check_writable(value)
-    except Exception as exc:
+        check_output_path(value, "a picture" if picture else "the report")
+    except QsimDistError as exc:
         raise OptionError(f"{option}: {exc}") from None
     path = Path(value)
     if any(path.resolve() == p.resolve() for p in inputs):
@@ -163,11 +163,13 @@ def prepare_dqc(args: argparse.Namespace):
 
 
 def _execute_dqc(args, network, circuit, program, compiler, purification) -> int:
+    from ..memory import precision_hint
     from .report import run_program, save_report
 
-    report = run_program(program, network, shots=args.shots, seed=args.seed,
-                         backend=args.backend, ideal=args.ideal, schedules=args.schedules,
-                         purification=purification)
+    with precision_hint(False):   # dqc has no --precision: no memory hint to use it
+        report = run_program(program, network, shots=args.shots, seed=args.seed,
+                             backend=args.backend, ideal=args.ideal, schedules=args.schedules,
+                             purification=purification)
     if _rank(args.backend) != 0:
         return 0   # one report per job: rank 0 prints and writes it
     if args.topology_plot:
