@@ -38,6 +38,7 @@ from qsim_dist.kernels import jax_has_accelerator, warm_up
 from qsim_dist.kernels.shard import from_host, pauli_partner_sum, precision_context, to_host
 
 from .. import memory
+from .. import validation as check
 from ..circuit import Circuit, Instruction
 from ..errors import BackendError, OptionError
 from ..comm import (DEFAULT_BUFFER_BYTES, Comm, available_host_memory, check_memory,
@@ -47,7 +48,7 @@ from ..passes.fusion import MAX_DIAGONAL, fuse
 from ..passes.layout import (Layout, mixing_qubits, plan_swaps, relabel_swaps, renamed,
                              restrict)
 from ..results import Result
-from .base import DTYPES, Backend, State
+from .base import DTYPES, MAX_SHOTS, Backend, State
 
 _X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
 _SWAP = np.eye(4, dtype=np.complex128)[[0, 2, 1, 3]]
@@ -729,10 +730,8 @@ class DistributedBackend(Backend):
         unknown = set(options) - {"precision", "save_state", "noise", "checkpoint"}
         if unknown:
             raise OptionError(f"unknown run option(s): {', '.join(sorted(unknown))}")
-        if not isinstance(shots, (int, np.integer)) or isinstance(shots, bool) or shots < 0:
-            raise OptionError(f"shots must be a non-negative integer, got {shots!r}")
-        if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
+        shots = check.count(shots, "shots", maximum=MAX_SHOTS)   # as Backend.run checks them
+        seed = check.count(seed, "seed", maximum=MAX_SHOTS)
         t0 = time.perf_counter()
         local = self._group_backend(group_size)
         groups, group = self.comm.size // group_size, self.comm.rank // group_size
