@@ -609,6 +609,16 @@ class DistributedBackend(Backend):
             return memory.available_for(self.kernels)
         return memory.available_bytes() // self.comm.ranks_on_node()
 
+    def _check_run_memory(self, circuit: Circuit, noisy, width: int, precision: str,
+                          shots: int, dynamic: bool, pauli: bool, save_state: bool) -> None:
+        """As :meth:`Backend._check_run_memory`; with ``memory_limit``, which is a budget for
+        the shard and the exchange buffers only, the shard and buffers are what is checked."""
+        if self.memory_limit is not None:
+            self.check_state_fits(width, precision)
+            return
+        super()._check_run_memory(circuit, noisy, width, precision, shots, dynamic, pauli,
+                                  save_state)
+
     def state_bytes(self, num_qubits: int, precision: str) -> int:
         return _rank_bytes(num_qubits, validate_ranks(num_qubits, self.comm.size), precision, 0)
 
