@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import math
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import validation as check
 from .errors import CircuitError
@@ -35,25 +35,27 @@ def _plain_params(values: Any) -> bool:
     return True
 
 
+def _tuple_of(values: Any, what: str, plain: Callable[[Any], bool], each: Callable,
+              kind: str) -> tuple:
+    """``values`` as a tuple whose items pass ``each(item, name, CircuitError)``; a tuple that
+    ``plain`` accepts is returned as it is (the fast path of every instruction built)."""
+    if plain(values):
+        return values
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise CircuitError(f"{what} must be {kind}, got {check.describe(values)}")
+    return tuple(each(v, f"{what}[{j}]", CircuitError) for j, v in enumerate(values))
+
+
 def _bits(values: Any, what: str) -> tuple[int, ...]:
     """``values`` as a tuple of non-negative ints (qubit or clbit numbers, range checked by the
     circuit); numpy integers become ints, anything else that is not an integer is refused."""
-    if _plain_bits(values):
-        return values
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise CircuitError(f"{what} must be a tuple of non-negative integers, "
-                           f"got {check.describe(values)}")
-    return tuple(check.count(v, f"{what}[{j}]", CircuitError) for j, v in enumerate(values))
+    return _tuple_of(values, what, _plain_bits, check.count, "a tuple of non-negative integers")
 
 
 def _params(values: Any, what: str) -> tuple[float, ...]:
     """``values`` as a tuple of finite floats (nan or inf would give a NaN state)."""
-    if _plain_params(values):
-        return values
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise CircuitError(f"{what} must be a sequence of finite real numbers, "
-                           f"got {check.describe(values)}")
-    return tuple(check.finite(v, f"{what}[{j}]", CircuitError) for j, v in enumerate(values))
+    return _tuple_of(values, what, _plain_params, check.finite,
+                     "a sequence of finite real numbers")
 
 
 @dataclass(frozen=True)
