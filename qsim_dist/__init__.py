@@ -7,7 +7,7 @@ from .circuit import Circuit, Condition, Instruction, Register
 from .errors import QsimDistError
 from .passes.distribute import distribute
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["Circuit", "Condition", "Instruction", "Register", "QsimDistError", "__version__",
            "distribute"]

@@ -31,7 +31,7 @@ class Result:
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary (no statevector)."""
-        from . import __version__
+        from .version import __version__
 
         return {
             "circuit": self.circuit_name,

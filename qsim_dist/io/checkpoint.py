@@ -118,7 +118,7 @@ def fingerprint(num_qubits: int, num_clbits: int, ops: Iterable[Any]) -> str:
 
 def write_header(f, header: Header) -> None:
     """Root attributes of an open h5py file."""
-    from .. import __version__
+    from ..version import __version__
 
     a = f.attrs
     a["format"] = FORMAT

@@ -95,7 +95,7 @@ def _json_default(obj: Any) -> Any:
 
 def _write(f, result: Result) -> None:
     """Write ``result`` into the open h5py file ``f`` (the layout in the module docstring)."""
-    from .. import __version__
+    from ..version import __version__
 
     a = f.attrs
     a["format"] = FORMAT
