@@ -42,10 +42,9 @@ from ..errors import CircuitError, OptionError
 from ..io.checkpoint import Checkpointing, Header, check_resumable, fingerprint, read_header
 from ..noise import PAULI_GATES, NoiseModel, NoiseOp, pauli_digits
 from ..observables import PauliSum, as_pauli_sum
+from ..options import RunOptions, check_precision
 from ..results import Result
 
-PRECISIONS = ("single", "double")
-MAX_SHOTS = (1 << 63) - 1  # shots are counted in int64
 DTYPES = {"single": np.complex64, "double": np.complex128}  # amplitude type per precision
 
 
@@ -610,10 +609,17 @@ class Backend(ABC):
         :mod:`qsim_dist.io.checkpoint`); a resumed run takes the checkpoint's seed when ``seed``
         is None.
         """
-        precision = self._check_precision(precision)
-        shots = check.count(shots, "shots", maximum=MAX_SHOTS)
-        if seed is not None and (not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
+        options = RunOptions.resolve(
+            shots, seed, precision, default_precision=self.default_precision,
+            resume=checkpoint is not None and checkpoint.resume is not None)
+        return self._run(circuit, options, save_state=save_state, progress=progress,
+                         noise=noise, checkpoint=checkpoint)
+
+    def _run(self, circuit: Circuit, options: RunOptions, save_state: bool = False,
+             progress: bool | None = None, noise: NoiseModel | None = None,
+             checkpoint: Checkpointing | None = None) -> Result:
+        """:meth:`run` with its options resolved."""
+        shots, seed, precision = options.shots, options.seed, options.precision
         t0 = time.perf_counter()
         noisy = noise.lower(circuit) if noise is not None else None
         checkpoints = None
@@ -625,8 +631,6 @@ class Backend(ABC):
                 seed=-1 if seed is None else int(seed), shots=int(shots), position=0, total=0,
                 clbits=(0,) * circuit.num_clbits))
             seed = checkpoints.header.seed if checkpoints.resumed else seed
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy % (1 << 63))
         if checkpoints is not None:
             checkpoints.header = dataclasses.replace(checkpoints.header, seed=seed)
         rng = np.random.default_rng(seed)
@@ -712,10 +716,7 @@ class Backend(ABC):
 
     # -- the executor ----------------------------------------------------------------------
     def _check_precision(self, precision: str | None) -> str:
-        precision = precision or self.default_precision
-        if precision not in PRECISIONS:
-            raise OptionError(f"unknown precision '{precision}' (choose single or double)")
-        return precision
+        return check_precision(precision, self.default_precision)
 
     def _run_static(self, circuit, state, shots, rng, save_state, bar, noisy=None,
                     checkpoints=None):

@@ -38,7 +38,6 @@ from qsim_dist.kernels import jax_has_accelerator, warm_up
 from qsim_dist.kernels.shard import from_host, pauli_partner_sum, precision_context, to_host
 
 from .. import memory
-from .. import validation as check
 from ..circuit import Circuit, Instruction
 from ..errors import BackendError, OptionError
 from ..comm import (DEFAULT_BUFFER_BYTES, Comm, available_host_memory, check_memory,
@@ -48,7 +47,8 @@ from ..passes.fusion import MAX_DIAGONAL, fuse
 from ..passes.layout import (Layout, mixing_qubits, plan_swaps, relabel_swaps, renamed,
                              restrict)
 from ..results import Result
-from .base import DTYPES, MAX_SHOTS, Backend, State
+from ..options import RunOptions
+from .base import DTYPES, Backend, State
 
 _X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
 _SWAP = np.eye(4, dtype=np.complex128)[[0, 2, 1, 3]]
@@ -681,17 +681,19 @@ class DistributedBackend(Backend):
         ``compute_time_s``, and ``device_buffers`` (whether the exchanges handed JAX arrays to
         MPI, see the option)."""
         checkpoint = options.get("checkpoint")
-        if seed is None and (checkpoint is None or checkpoint.resume is None):
-            seed = self.comm.bcast(int(np.random.SeedSequence().entropy % (1 << 63)))
+        run_options = RunOptions.resolve(
+            shots, seed, options.get("precision"), default_precision=self.default_precision,
+            comm=self.comm, resume=checkpoint is not None and checkpoint.resume is not None)
         self.comm.reset_stats()
         self._split_result = False
         group = self._split_group(circuit, options) if self.split_shots else None
         if group is not None:
-            result = self._run_split(circuit, shots, seed, group, **options)
+            result = self._run_split(circuit, run_options, group, **options)
             self._split_result = True
         else:
-            result = super().run(circuit, shots=shots, seed=seed,
-                                 progress=progress if self.comm.rank == 0 else False, **options)
+            result = self._run(circuit, run_options,
+                               progress=progress if self.comm.rank == 0 else False,
+                               **{k: v for k, v in options.items() if k != "precision"})
         result.metadata.update(self.comm.stats())
         result.metadata["device_buffers"] = self.device_buffers
         return result
@@ -735,18 +737,17 @@ class DistributedBackend(Backend):
             self._group_backends[size] = backend
         return self._group_backends[size]
 
-    def _run_split(self, circuit: Circuit, shots: int, seed: int, group_size: int,
+    def _run_split(self, circuit: Circuit, run_options: RunOptions, group_size: int,
                    **options: Any) -> Result:
         unknown = set(options) - {"precision", "save_state", "noise", "checkpoint"}
         if unknown:
             raise OptionError(f"unknown run option(s): {', '.join(sorted(unknown))}")
-        shots = check.count(shots, "shots", maximum=MAX_SHOTS)   # as Backend.run checks them
-        seed = check.count(seed, "seed", maximum=MAX_SHOTS)
+        shots, seed = run_options.shots, run_options.int64_seed()
         t0 = time.perf_counter()
         local = self._group_backend(group_size)
         groups, group = self.comm.size // group_size, self.comm.rank // group_size
         leader = self.comm.rank % group_size == 0  # the rank that reports its group's counts
-        precision = self._check_precision(options.get("precision"))
+        precision = run_options.precision
         save_state = bool(options.get("save_state"))
         blocks = max(1, -(-shots // self.shot_block))
         counts: dict[str, int] = {}
