@@ -200,9 +200,16 @@ class JaxKernels:
 
     @staticmethod
     def marginal(state, qubits) -> np.ndarray:
-        from qsim_dist.backends.reference import marginal_probabilities
-
-        return marginal_probabilities(JaxKernels.probabilities(state), qubits)
+        # in float64 on the host, summed as qsim_dist.linalg.marginal_probabilities does (kernels
+        # import nothing of the package but errors)
+        probs = JaxKernels.probabilities(state)
+        n = int(probs.size).bit_length() - 1
+        keep = [n - 1 - q for q in reversed(qubits)]  # tensor axis of each kept qubit
+        other = tuple(a for a in range(n) if a not in keep)
+        t = probs.reshape((2,) * n)
+        t = t.sum(axis=other) if other else t
+        order = sorted(keep)  # the axes left, in increasing order: put them in `keep` order
+        return np.transpose(t, [order.index(a) for a in keep]).reshape(-1)
 
     @staticmethod
     def sample_sorted(state, draws: np.ndarray) -> np.ndarray:

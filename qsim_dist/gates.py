@@ -15,17 +15,72 @@ from __future__ import annotations
 import cmath
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from . import validation as check
 from .errors import CircuitError
+from .linalg import operator_of
 
 Matrix = np.ndarray
 
 # Instructions that are not unitary gates; they live in the same IR but are handled by backends.
 NON_UNITARY = frozenset({"measure", "reset", "barrier"})
+
+
+@dataclass(frozen=True)
+class ArrayOps:
+    """The array operations a gate's matrix builder uses, all from one array module.
+
+    Every builder is written once against these names and called as ``fn(*params, xp=ops)``.
+    :data:`NUMPY_OPS`, the default, is Python's scalar ``math``/``cmath`` with numpy arrays: the
+    exact, fast path for float parameters. ``ArrayOps.of(jax.numpy, ...)`` takes them from an
+    array module instead, so that traced parameters flow through the builders untouched (no
+    ``float()``) and ``jax.grad`` and ``jax.vmap`` pass through gate matrices
+    (``qsim_dist.autodiff`` does this).
+    """
+
+    cos: Callable
+    sin: Callable
+    exp: Callable  # of a complex argument
+    array: Callable  # nested lists of scalars -> an array
+    diag: Callable  # a list of scalars -> the diagonal matrix
+    controlled: Callable  # (u, num_controls=1) -> u controlled on that many low qubits
+    asarray: Callable  # (matrix, dtype) -> the builder's result in the module's array type
+    is_traced: Callable[[Any], bool] = lambda value: False  # a value known by shape/dtype only
+
+    @classmethod
+    def of(cls, xp: Any, is_traced: Callable[[Any], bool]) -> "ArrayOps":
+        """The operations of array module ``xp`` (numpy's API: ``cos``, ``exp``, ``kron``, ...);
+        ``is_traced(value)`` tells a tracer, whose value cannot be checked, from a number."""
+
+        def diag(values):
+            return xp.diag(xp.array(values))
+
+        def controlled_xp(u, num_controls=1):
+            # Without in-place writes (a traced array has none): identity where some control
+            # reads 0, u where all read 1 (controls are the low bits of the index).
+            on = np.zeros((1 << num_controls,) * 2)
+            on[-1, -1] = 1
+            return xp.kron(xp.eye(u.shape[0]), np.eye(len(on)) - on) + xp.kron(u, on)
+
+        return cls(xp.cos, xp.sin, xp.exp, xp.array, diag, controlled_xp, xp.asarray, is_traced)
+
+
+def _parameter(value: Any, what: str, xp: ArrayOps) -> Any:
+    """``value`` as a builder run with ``xp`` takes it. A tracer's value is unknown until it runs,
+    so only what can be checked is: it is a real scalar; anything else is checked as the numpy
+    path checks it (a concrete 0-d array by its number), so users' bad input is still refused."""
+    if xp.is_traced(value):
+        if getattr(value, "shape", None) != () or \
+                getattr(getattr(value, "dtype", None), "kind", None) not in ("f", "i", "u"):
+            raise CircuitError(f"{what} must be a finite real number, got "
+                               f"{check.describe(value)}")
+        return value
+    if getattr(value, "shape", None) == () and hasattr(value, "item"):
+        value = value.item()
+    return check.finite(value, what, CircuitError)
 
 
 @dataclass(frozen=True)
@@ -43,8 +98,10 @@ class GateSpec:
     definition: str | None = None  # QASM gate body; {0}.. are params, {q0}.. qubits
     param_names: tuple[str, ...] = ()
 
-    def matrix(self, params: Sequence[float] = ()) -> Matrix:
-        """The gate's matrix for ``params`` (finite real numbers, ``num_params`` of them)."""
+    def matrix(self, params: Sequence[float] = (), xp: ArrayOps | None = None) -> Matrix:
+        """The gate's matrix for ``params`` (finite real numbers, ``num_params`` of them):
+        complex128 numpy, or with ``xp`` (an :class:`ArrayOps`) built by that array module, where
+        ``params`` may be traced scalars (``jax.grad``, ``jax.vmap``: ``qsim_dist.autodiff``)."""
         if isinstance(params, (str, bytes)) or not hasattr(params, "__len__"):
             raise CircuitError(f"gate '{self.name}': params must be a sequence of "
                                f"{self.num_params} finite real number(s), got "
@@ -53,9 +110,15 @@ class GateSpec:
             raise CircuitError(
                 f"gate '{self.name}' takes {self.num_params} parameter(s), got {len(params)}"
             )
-        values = [check.finite(p, f"gate '{self.name}': {n}", CircuitError)
-                  for p, n in zip(params, self.param_names)]
-        return np.asarray(self.matrix_fn(*values), dtype=np.complex128)
+        if xp is None:  # the hot path: floats, numpy
+            xp = NUMPY_OPS
+            values = [check.finite(p, f"gate '{self.name}': {n}", CircuitError)
+                      for p, n in zip(params, self.param_names)]
+        else:
+            values = [_parameter(p, f"gate '{self.name}': {n}", xp)
+                      for p, n in zip(params, self.param_names)]
+        m = self.matrix_fn(*values, xp=xp) if values else self.matrix_fn()
+        return xp.asarray(m, dtype=complex)
 
 
 # ---- single-qubit matrices -------------------------------------------------------------------
@@ -63,34 +126,37 @@ class GateSpec:
 _SQ2 = 1 / math.sqrt(2)
 
 
-def _u3(theta: float, phi: float, lam: float) -> Matrix:
-    c, s = math.cos(theta / 2), math.sin(theta / 2)
-    return np.array(
-        [[c, -cmath.exp(1j * lam) * s], [cmath.exp(1j * phi) * s, cmath.exp(1j * (phi + lam)) * c]]
+# Builders of parametrised gates take ``xp`` (an ArrayOps) and use only its operations, never
+# math/cmath/np directly on a parameter, so that a traced parameter passes (see ArrayOps).
+
+def _u3(theta: float, phi: float, lam: float, xp: ArrayOps) -> Matrix:
+    c, s = xp.cos(theta / 2), xp.sin(theta / 2)
+    return xp.array(
+        [[c, -xp.exp(1j * lam) * s], [xp.exp(1j * phi) * s, xp.exp(1j * (phi + lam)) * c]]
     )
 
 
-def _rx(t: float) -> Matrix:
-    c, s = math.cos(t / 2), math.sin(t / 2)
-    return np.array([[c, -1j * s], [-1j * s, c]])
+def _rx(t: float, xp: ArrayOps) -> Matrix:
+    c, s = xp.cos(t / 2), xp.sin(t / 2)
+    return xp.array([[c, -1j * s], [-1j * s, c]])
 
 
-def _ry(t: float) -> Matrix:
-    c, s = math.cos(t / 2), math.sin(t / 2)
-    return np.array([[c, -s], [s, c]])
+def _ry(t: float, xp: ArrayOps) -> Matrix:
+    c, s = xp.cos(t / 2), xp.sin(t / 2)
+    return xp.array([[c, -s], [s, c]])
 
 
-def _rz(t: float) -> Matrix:
-    return np.diag([cmath.exp(-0.5j * t), cmath.exp(0.5j * t)])
+def _rz(t: float, xp: ArrayOps) -> Matrix:
+    return xp.diag([xp.exp(-0.5j * t), xp.exp(0.5j * t)])
 
 
-def _p(lam: float) -> Matrix:
-    return np.diag([1, cmath.exp(1j * lam)])
+def _p(lam: float, xp: ArrayOps) -> Matrix:
+    return xp.diag([1, xp.exp(1j * lam)])
 
 
-def _r(theta: float, phi: float) -> Matrix:
-    c, s = math.cos(theta / 2), math.sin(theta / 2)
-    return np.array([[c, -1j * cmath.exp(-1j * phi) * s], [-1j * cmath.exp(1j * phi) * s, c]])
+def _r(theta: float, phi: float, xp: ArrayOps) -> Matrix:
+    c, s = xp.cos(theta / 2), xp.sin(theta / 2)
+    return xp.array([[c, -1j * xp.exp(-1j * phi) * s], [-1j * xp.exp(1j * phi) * s, c]])
 
 
 _I = np.eye(2)
@@ -114,10 +180,18 @@ def controlled(u: Matrix, num_controls: int = 1) -> Matrix:
     return m
 
 
-def _exp_pauli2(a: Matrix, b: Matrix, theta: float) -> Matrix:
+# The default: scalar math on floats (exactly as fast and as exact as plain Python), numpy arrays.
+NUMPY_OPS = ArrayOps(math.cos, math.sin, cmath.exp, np.array, np.diag, controlled, np.asarray)
+
+
+def _exp_pauli2(a: Matrix, b: Matrix, theta: float, xp: ArrayOps) -> Matrix:
     """exp(-i theta/2 * B(q1) (x) A(q0)) in little-endian order."""
     p = np.kron(b, a)
-    return math.cos(theta / 2) * np.eye(4) - 1j * math.sin(theta / 2) * p
+    return xp.cos(theta / 2) * np.eye(4) - 1j * xp.sin(theta / 2) * p
+
+
+def _cp(lam: float, xp: ArrayOps) -> Matrix:
+    return xp.controlled(_p(lam, xp))
 
 
 def _swap() -> Matrix:
@@ -132,22 +206,16 @@ def _ecr() -> Matrix:
     return _SQ2 * np.array([[0, 1, 0, 1j], [1, 0, -1j, 0], [0, 1j, 0, 1], [-1j, 0, 1, 0]])
 
 
-def _xx_minus_yy(theta: float, beta: float) -> Matrix:
-    c, s = math.cos(theta / 2), math.sin(theta / 2)
-    m = np.eye(4, dtype=np.complex128)
-    m[0, 0] = m[3, 3] = c
-    m[0, 3] = -1j * s * cmath.exp(-1j * beta)
-    m[3, 0] = -1j * s * cmath.exp(1j * beta)
-    return m
+def _xx_minus_yy(theta: float, beta: float, xp: ArrayOps) -> Matrix:
+    c, s = xp.cos(theta / 2), xp.sin(theta / 2)
+    a, b = -1j * s * xp.exp(-1j * beta), -1j * s * xp.exp(1j * beta)
+    return xp.array([[c, 0, 0, a], [0, 1, 0, 0], [0, 0, 1, 0], [b, 0, 0, c]])
 
 
-def _xx_plus_yy(theta: float, beta: float) -> Matrix:
-    c, s = math.cos(theta / 2), math.sin(theta / 2)
-    m = np.eye(4, dtype=np.complex128)
-    m[1, 1] = m[2, 2] = c
-    m[1, 2] = -1j * s * cmath.exp(-1j * beta)
-    m[2, 1] = -1j * s * cmath.exp(1j * beta)
-    return m
+def _xx_plus_yy(theta: float, beta: float, xp: ArrayOps) -> Matrix:
+    c, s = xp.cos(theta / 2), xp.sin(theta / 2)
+    a, b = -1j * s * xp.exp(-1j * beta), -1j * s * xp.exp(1j * beta)
+    return xp.array([[1, 0, 0, 0], [0, c, a, 0], [0, b, c, 0], [0, 0, 0, 1]])
 
 
 def _cswap() -> Matrix:
@@ -159,17 +227,8 @@ def _cswap() -> Matrix:
 
 def _compose(num_qubits: int, ops: Sequence[tuple[str, tuple[int, ...], tuple[float, ...]]]) -> Matrix:
     """Matrix of a short sequence of table gates (used for gates defined by a decomposition)."""
-    from .backends.reference import apply_unitary  # local: avoids an import cycle
-
-    dim = 1 << num_qubits
-    cols = []
-    for basis in range(dim):
-        psi = np.zeros(dim, dtype=np.complex128)
-        psi[basis] = 1
-        for name, qubits, params in ops:
-            psi = apply_unitary(psi, GATES[name].matrix(params), qubits)
-        cols.append(psi)
-    return np.stack(cols, axis=1)
+    return operator_of(num_qubits, ((GATES[name].matrix(params), qubits)
+                                    for name, qubits, params in ops))
 
 
 def _rccx() -> Matrix:
@@ -224,10 +283,10 @@ _add("rz", 1, 1, _rz, diagonal=True, stdgates=True, param_names=("theta",))
 _add("p", 1, 1, _p, diagonal=True, stdgates=True, param_names=("lambda",))
 _add("phase", 1, 1, _p, diagonal=True, qelib1=False, stdgates=True, definition="u1({0}) {q0};",
      param_names=("lambda",))
-_add("u0", 1, 1, lambda g: _I, diagonal=True, param_names=("gamma",),
+_add("u0", 1, 1, lambda g, xp: _I, diagonal=True, param_names=("gamma",),
      definition="U(0,0,0) {q0};")
 _add("u1", 1, 1, _p, diagonal=True, stdgates=True, param_names=("lambda",))
-_add("u2", 1, 2, lambda phi, lam: _u3(math.pi / 2, phi, lam), stdgates=True,
+_add("u2", 1, 2, lambda phi, lam, xp: _u3(math.pi / 2, phi, lam, xp), stdgates=True,
      param_names=("phi", "lambda"))
 _add("u3", 1, 3, _u3, stdgates=True, param_names=_T3)
 _add("u", 1, 3, _u3, param_names=_T3,
@@ -245,20 +304,21 @@ _add("cs", 2, 0, lambda: controlled(_S), diagonal=True, qelib1=False,
      definition="u1(pi/4) {q0}; cx {q0},{q1}; u1(-pi/4) {q1}; cx {q0},{q1}; u1(pi/4) {q1};")
 _add("csdg", 2, 0, lambda: controlled(_S.conj()), diagonal=True, qelib1=False,
      definition="u1(-pi/4) {q0}; cx {q0},{q1}; u1(pi/4) {q1}; cx {q0},{q1}; u1(-pi/4) {q1};")
-_add("cp", 2, 1, lambda lam: controlled(_p(lam)), diagonal=True, stdgates=True,
+_add("cp", 2, 1, _cp, diagonal=True, stdgates=True,
      param_names=("lambda",))
-_add("cphase", 2, 1, lambda lam: controlled(_p(lam)), diagonal=True, qelib1=False, stdgates=True,
+_add("cphase", 2, 1, _cp, diagonal=True, qelib1=False, stdgates=True,
      definition="cu1({0}) {q0},{q1};", param_names=("lambda",))
-_add("cu1", 2, 1, lambda lam: controlled(_p(lam)), diagonal=True, param_names=("lambda",),
+_add("cu1", 2, 1, _cp, diagonal=True, param_names=("lambda",),
      definition="u1({0}/2) {q0}; cx {q0},{q1}; u1(-{0}/2) {q1}; cx {q0},{q1}; u1({0}/2) {q1};")
-_add("cu3", 2, 3, lambda t, ph, la: controlled(_u3(t, ph, la)), param_names=_T3,
+_add("cu3", 2, 3, lambda t, ph, la, xp: xp.controlled(_u3(t, ph, la, xp)), param_names=_T3,
      definition="u1(({2}+{1})/2) {q0}; u1(({2}-{1})/2) {q1}; cx {q0},{q1}; "
                 "u3(-{0}/2,0,-({1}+{2})/2) {q1}; cx {q0},{q1}; u3({0}/2,{1},0) {q1};")
-_add("cu", 2, 4, lambda t, ph, la, g: controlled(cmath.exp(1j * g) * _u3(t, ph, la)),
+_add("cu", 2, 4, lambda t, ph, la, g, xp:
+     xp.controlled(xp.exp(1j * g) * _u3(t, ph, la, xp)),
      stdgates=True, param_names=_T3 + ("gamma",))
-_add("crx", 2, 1, lambda t: controlled(_rx(t)), stdgates=True, param_names=("theta",))
-_add("cry", 2, 1, lambda t: controlled(_ry(t)), stdgates=True, param_names=("theta",))
-_add("crz", 2, 1, lambda t: controlled(_rz(t)), diagonal=True, stdgates=True,
+_add("crx", 2, 1, lambda t, xp: xp.controlled(_rx(t, xp)), stdgates=True, param_names=("theta",))
+_add("cry", 2, 1, lambda t, xp: xp.controlled(_ry(t, xp)), stdgates=True, param_names=("theta",))
+_add("crz", 2, 1, lambda t, xp: xp.controlled(_rz(t, xp)), diagonal=True, stdgates=True,
      param_names=("theta",))
 _add("csx", 2, 0, lambda: controlled(_SX),
      definition="h {q1}; cu1(pi/2) {q0},{q1}; h {q1};")
@@ -269,15 +329,15 @@ _add("dcx", 2, 0, lambda: _compose(2, [("cx", (0, 1), ()), ("cx", (1, 0), ())]),
      permutation=True, qelib1=False, definition="cx {q0},{q1}; cx {q1},{q0};")
 _add("ecr", 2, 0, _ecr, qelib1=False,
      definition="rzx(pi/4) {q0},{q1}; x {q0}; rzx(-pi/4) {q0},{q1};")
-_add("rxx", 2, 1, lambda t: _exp_pauli2(_X, _X, t), param_names=("theta",),
+_add("rxx", 2, 1, lambda t, xp: _exp_pauli2(_X, _X, t, xp), param_names=("theta",),
      definition="u3(pi/2,{0},0) {q0}; h {q1}; cx {q0},{q1}; u1(-{0}) {q1}; cx {q0},{q1}; h {q1}; "
                 "u2(-pi,pi-{0}) {q0};")
-_add("ryy", 2, 1, lambda t: _exp_pauli2(_Y, _Y, t), qelib1=False, param_names=("theta",),
+_add("ryy", 2, 1, lambda t, xp: _exp_pauli2(_Y, _Y, t, xp), qelib1=False, param_names=("theta",),
      definition="rx(pi/2) {q0}; rx(pi/2) {q1}; cx {q0},{q1}; rz({0}) {q1}; cx {q0},{q1}; "
                 "rx(-pi/2) {q0}; rx(-pi/2) {q1};")
-_add("rzz", 2, 1, lambda t: _exp_pauli2(_Z, _Z, t), diagonal=True, param_names=("theta",),
+_add("rzz", 2, 1, lambda t, xp: _exp_pauli2(_Z, _Z, t, xp), diagonal=True, param_names=("theta",),
      definition="cx {q0},{q1}; u1({0}) {q1}; cx {q0},{q1};")
-_add("rzx", 2, 1, lambda t: _exp_pauli2(_Z, _X, t), qelib1=False, param_names=("theta",),
+_add("rzx", 2, 1, lambda t, xp: _exp_pauli2(_Z, _X, t, xp), qelib1=False, param_names=("theta",),
      definition="h {q1}; cx {q0},{q1}; rz({0}) {q1}; cx {q0},{q1}; h {q1};")
 _add("xx_minus_yy", 2, 2, _xx_minus_yy, qelib1=False, param_names=("theta", "beta"),
      definition="rz(-{1}) {q1}; rz(-pi/2) {q0}; sx {q0}; rz(pi/2) {q0}; s {q1}; cx {q0},{q1}; "

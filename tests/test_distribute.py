@@ -12,8 +12,9 @@ import pytest
 
 from qsim_dist import Circuit, Condition, Instruction, distribute
 from qsim_dist import library as L
-from qsim_dist.backends.reference import apply_unitary, unitary
+from qsim_dist.backends.reference import unitary
 from qsim_dist.gates import GATES
+from qsim_dist.linalg import apply_unitary
 from qsim_dist.network.lowering import data_matrix, lower_ideal
 from qsim_dist.network.program import RemoteGate, Teleport
 from qsim_dist.passes.decompose import controlled_form, is_controlled_form

@@ -11,33 +11,9 @@ import numpy as np
 
 from .. import memory
 from ..circuit import Circuit
+from ..linalg import apply_operator_dm, apply_unitary, marginal_probabilities, operator_of
 from ..noise import NoiseModel, NoiseOp
 from .base import DTYPES, Backend, State
-
-
-def _as_tensor(vec: np.ndarray, n: int) -> np.ndarray:
-    # Axis a of the tensor is qubit n-1-a (numpy is row-major, qubit 0 is the last axis).
-    return vec.reshape((2,) * n)
-
-
-def apply_unitary(psi: np.ndarray, matrix: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
-    """Return ``matrix`` applied to ``qubits`` of the statevector ``psi`` (a new array)."""
-    n = int(psi.size).bit_length() - 1
-    k = len(qubits)
-    # Matrix index bit j is qubits[j]: reshape to (2,)*2k with axis 0 = highest bit = qubits[k-1].
-    u = np.asarray(matrix, dtype=psi.dtype).reshape((2,) * (2 * k))
-    axes = [n - 1 - q for q in reversed(qubits)]
-    t = np.tensordot(u, _as_tensor(psi, n), axes=(list(range(k, 2 * k)), axes))
-    return np.moveaxis(t, list(range(k)), axes).reshape(-1)
-
-
-def apply_unitary_dm(rho: np.ndarray, matrix: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
-    """Return U rho U^dagger for ``matrix`` on ``qubits`` of the density matrix ``rho`` (any
-    matrix U: a Kraus operator too)."""
-    dim = rho.shape[0]
-    rho = np.stack([apply_unitary(col, matrix, qubits) for col in rho.T], axis=1)  # U rho
-    rho = np.stack([apply_unitary(row, matrix.conj(), qubits) for row in rho], axis=0)  # (.)U^dag
-    return rho.reshape(dim, dim)
 
 
 def unitary(circuit) -> np.ndarray:
@@ -45,32 +21,15 @@ def unitary(circuit) -> np.ndarray:
     state from basis state j."""
     from ..errors import CircuitError
 
-    dim = 1 << circuit.num_qubits
-    cols = []
-    for j in range(dim):
-        psi = np.zeros(dim, dtype=np.complex128)
-        psi[j] = 1
+    def ops():
         for inst in circuit:
             if inst.name == "barrier":
                 continue
             if not inst.is_gate or inst.condition is not None:
                 raise CircuitError(f"unitary: '{inst.name}' is not a gate")
-            psi = apply_unitary(psi, inst.matrix(), inst.qubits)
-        cols.append(psi)
-    return np.stack(cols, axis=1)
+            yield inst.matrix(), inst.qubits
 
-
-def marginal_probabilities(probs: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
-    """Probabilities of the outcomes of ``qubits`` (outcome bit j = qubits[j])."""
-    n = int(probs.size).bit_length() - 1
-    t = probs.reshape((2,) * n)
-    keep = [n - 1 - q for q in reversed(qubits)]
-    other = tuple(a for a in range(n) if a not in keep)
-    t = t.sum(axis=other) if other else t
-    # remaining axes are in increasing tensor-axis order; sort them into `keep` order
-    order = sorted(keep)
-    t = np.transpose(t, [order.index(a) for a in keep])
-    return t.reshape(-1)
+    return operator_of(circuit.num_qubits, ops())
 
 
 class ReferenceState(State):
@@ -145,7 +104,7 @@ def density_matrix(circuit: Circuit, noise: NoiseModel | None = None) -> np.ndar
         if inst.condition is not None:
             raise CircuitError("density_matrix: classically conditioned gates are not supported")
         if isinstance(inst, NoiseOp):
-            rho = sum(apply_unitary_dm(rho, k, inst.qubits) for k in inst.channel.kraus)
+            rho = sum(apply_operator_dm(rho, k, inst.qubits) for k in inst.channel.kraus)
             continue
         if inst.name == "barrier":
             continue
@@ -162,5 +121,5 @@ def density_matrix(circuit: Circuit, noise: NoiseModel | None = None) -> np.ndar
                 zeros = ~ones
                 rho = np.where(np.outer(zeros, zeros), rho, 0) + moved
             continue
-        rho = apply_unitary_dm(rho, inst.matrix(), inst.qubits)
+        rho = apply_operator_dm(rho, inst.matrix(), inst.qubits)
     return rho

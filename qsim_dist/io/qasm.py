@@ -67,6 +67,7 @@ from .. import validation as check
 from ..circuit import Circuit, Condition, Instruction, Register
 from ..errors import CircuitError, QasmError
 from ..gates import GATES, GateSpec
+from ..linalg import operator_of
 
 __all__ = ["load", "loads", "dump", "dumps", "MAX_INSTRUCTIONS", "MAX_NESTING"]
 
@@ -954,15 +955,8 @@ def _control(ops: list[Op], n: int, name: str) -> list[Op]:
 
 def _unitary(num_qubits: int, ops: list[Op]) -> np.ndarray:
     """Matrix of ``ops`` on ``num_qubits`` local qubits (little-endian)."""
-    from ..backends.reference import apply_unitary
-
-    dim = 1 << num_qubits
-    # Column j of the matrix sits at flat index j*dim + row: gates act on the low (row) bits.
-    flat = np.eye(dim, dtype=np.complex128).reshape(-1)
-    for name, qubits, params in ops:
-        if name != "barrier":
-            flat = apply_unitary(flat, GATES[name].matrix(params), qubits)
-    return flat.reshape(dim, dim).T
+    return operator_of(num_qubits, ((GATES[name].matrix(params), qubits)
+                                    for name, qubits, params in ops if name != "barrier"))
 
 
 def _equal_up_to_phase(a: np.ndarray, b: np.ndarray, atol: float = 1e-9) -> bool:
