@@ -12,16 +12,20 @@ exact up to global phase, which the OpenQASM exporter writes into the file for a
 
 from __future__ import annotations
 
+import ast
 import cmath
 import math
+import operator
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from . import validation as check
 from .errors import CircuitError
-from .linalg import operator_of
+from .linalg import commutes_with_x, never_flips, operator_of
 
 Matrix = np.ndarray
 
@@ -84,6 +88,21 @@ def _parameter(value: Any, what: str, xp: ArrayOps) -> Any:
 
 
 @dataclass(frozen=True)
+class Inverse:
+    """``inv @ g`` as one table gate: ``name`` (None: ``g`` itself) on ``g``'s qubits taken in
+    ``order`` (None: the same order), with parameters ``params(*g_params)`` (None: the same)."""
+
+    name: str | None = None
+    params: Callable[..., tuple] | None = field(default=None, repr=False)
+    order: tuple[int, ...] | None = None
+
+
+_SELF = Inverse()
+_NEGATED = Inverse(params=lambda *p: tuple(-x for x in p))
+_U_INVERSE = Inverse(params=lambda theta, phi, lam: (-theta, -lam, -phi))
+
+
+@dataclass(frozen=True)
 class GateSpec:
     """Everything known about one gate name."""
 
@@ -97,6 +116,17 @@ class GateSpec:
     stdgates: bool = False  # part of OpenQASM 3's stdgates.inc
     definition: str | None = None  # QASM gate body; {0}.. are params, {q0}.. qubits
     param_names: tuple[str, ...] = ()
+    # Facts that the parser, the converters and the passes read (through the functions below
+    # the table, never by name lists of their own); tests/test_gates.py checks each against the
+    # matrices.
+    inverse: Inverse | None = None  # inv @ gate as one table gate; None: the table has none
+    controlled: tuple[str | None, ...] = ()  # ctrl(n) @ gate is controlled[n-1] (None: none)
+    controls: tuple[int, ...] = ()  # positions never flipped, whatever the parameters
+    x_embed: tuple[tuple[int, str, tuple[int, ...]], ...] = ()  # (position, image, order)
+    x_commuting: tuple[int, ...] = ()  # positions commuting with X, whatever the parameters
+    same_as: str | None = None  # the same gate under its usual name (U is u3, CX is cx)
+    qasm_builtin: bool = False  # an OpenQASM built-in, usable without an include
+    qiskit_name: str | None = None  # its name in Qiskit, where not its own
 
     def matrix(self, params: Sequence[float] = (), xp: ArrayOps | None = None) -> Matrix:
         """The gate's matrix for ``params`` (finite real numbers, ``num_params`` of them):
@@ -257,105 +287,165 @@ def _rc3x() -> Matrix:
 GATES: dict[str, GateSpec] = {}
 
 
-def _add(name, nq, npar, fn, *, diagonal=False, permutation=False, qelib1=True, stdgates=False,
-         definition=None, param_names=()):
-    GATES[name] = GateSpec(name, nq, npar, fn, diagonal, permutation, qelib1, stdgates, definition,
-                           tuple(param_names) or tuple(f"p{i}" for i in range(npar)))
+def _add(name, nq, npar, fn, *, param_names=(), **facts):
+    GATES[name] = GateSpec(name, nq, npar, fn,
+                           param_names=tuple(param_names) or tuple(f"p{i}" for i in range(npar)),
+                           **facts)
 
 
 _T3 = ("theta", "phi", "lambda")
 # one-qubit
-_add("id", 1, 0, lambda: _I, diagonal=True, stdgates=True)
-_add("x", 1, 0, lambda: _X, permutation=True, stdgates=True)
-_add("y", 1, 0, lambda: _Y, stdgates=True)
-_add("z", 1, 0, lambda: _Z, diagonal=True, stdgates=True)
-_add("h", 1, 0, lambda: _H, stdgates=True)
-_add("s", 1, 0, lambda: _S, diagonal=True, stdgates=True)
-_add("sdg", 1, 0, lambda: _S.conj(), diagonal=True, stdgates=True)
-_add("t", 1, 0, lambda: _T, diagonal=True, stdgates=True)
-_add("tdg", 1, 0, lambda: _T.conj(), diagonal=True, stdgates=True)
-_add("sx", 1, 0, lambda: _SX, stdgates=True)
+_add("id", 1, 0, lambda: _I, diagonal=True, stdgates=True,
+     inverse=_SELF, x_commuting=(0,))
+_add("x", 1, 0, lambda: _X, permutation=True, stdgates=True,
+     inverse=_SELF, controlled=("cx", "ccx", "c3x", "c4x"), x_commuting=(0,))
+_add("y", 1, 0, lambda: _Y, stdgates=True,
+     inverse=_SELF, controlled=("cy",))
+_add("z", 1, 0, lambda: _Z, diagonal=True, stdgates=True,
+     inverse=_SELF, controlled=("cz", "ccz"))
+_add("h", 1, 0, lambda: _H, stdgates=True,
+     inverse=_SELF, controlled=("ch",))
+_add("s", 1, 0, lambda: _S, diagonal=True, stdgates=True,
+     inverse=Inverse("sdg"), controlled=("cs",))
+_add("sdg", 1, 0, lambda: _S.conj(), diagonal=True, stdgates=True,
+     inverse=Inverse("s"), controlled=("csdg",))
+_add("t", 1, 0, lambda: _T, diagonal=True, stdgates=True,
+     inverse=Inverse("tdg"))
+_add("tdg", 1, 0, lambda: _T.conj(), diagonal=True, stdgates=True,
+     inverse=Inverse("t"))
+_add("sx", 1, 0, lambda: _SX, stdgates=True,
+     inverse=Inverse("sxdg"), controlled=("csx", None, "c3sqrtx"), x_commuting=(0,))
 _add("sxdg", 1, 0, lambda: _SX.conj().T,
-     definition="s {q0}; h {q0}; s {q0};")
-_add("rx", 1, 1, _rx, stdgates=True, param_names=("theta",))
-_add("ry", 1, 1, _ry, stdgates=True, param_names=("theta",))
-_add("rz", 1, 1, _rz, diagonal=True, stdgates=True, param_names=("theta",))
-_add("p", 1, 1, _p, diagonal=True, stdgates=True, param_names=("lambda",))
+     definition="s {q0}; h {q0}; s {q0};",
+     inverse=Inverse("sx"), x_commuting=(0,))
+_add("rx", 1, 1, _rx, stdgates=True, param_names=("theta",),
+     inverse=_NEGATED, controlled=("crx",), x_commuting=(0,))
+_add("ry", 1, 1, _ry, stdgates=True, param_names=("theta",),
+     inverse=_NEGATED, controlled=("cry",))
+_add("rz", 1, 1, _rz, diagonal=True, stdgates=True, param_names=("theta",),
+     inverse=_NEGATED, controlled=("crz",))
+_add("p", 1, 1, _p, diagonal=True, stdgates=True, param_names=("lambda",),
+     inverse=_NEGATED, controlled=("cp",))
 _add("phase", 1, 1, _p, diagonal=True, qelib1=False, stdgates=True, definition="u1({0}) {q0};",
-     param_names=("lambda",))
+     param_names=("lambda",),
+     inverse=_NEGATED, controlled=("cphase",), qiskit_name="p")
 _add("u0", 1, 1, lambda g, xp: _I, diagonal=True, param_names=("gamma",),
-     definition="U(0,0,0) {q0};")
-_add("u1", 1, 1, _p, diagonal=True, stdgates=True, param_names=("lambda",))
+     definition="U(0,0,0) {q0};",
+     inverse=_SELF, qiskit_name="id")
+_add("u1", 1, 1, _p, diagonal=True, stdgates=True, param_names=("lambda",),
+     inverse=_NEGATED, controlled=("cu1",))
 _add("u2", 1, 2, lambda phi, lam, xp: _u3(math.pi / 2, phi, lam, xp), stdgates=True,
-     param_names=("phi", "lambda"))
-_add("u3", 1, 3, _u3, stdgates=True, param_names=_T3)
+     param_names=("phi", "lambda"),
+     inverse=Inverse("u3", lambda phi, lam: (-math.pi / 2, -lam, -phi)))
+_add("u3", 1, 3, _u3, stdgates=True, param_names=_T3,
+     inverse=_U_INVERSE, controlled=("cu3",))
 _add("u", 1, 3, _u3, param_names=_T3,
-     definition="U({0},{1},{2}) {q0};")
-_add("U", 1, 3, _u3, param_names=_T3)
+     definition="U({0},{1},{2}) {q0};",
+     inverse=_U_INVERSE, controlled=("cu",))
+_add("U", 1, 3, _u3, param_names=_T3,
+     inverse=_U_INVERSE, controlled=("cu",), same_as="u3", qasm_builtin=True, qiskit_name="u")
 _add("r", 1, 2, _r, qelib1=False, definition="u3({0}, {1} - pi/2, -{1} + pi/2) {q0};",
-     param_names=("theta", "phi"))
+     param_names=("theta", "phi"),
+     inverse=Inverse(params=lambda theta, phi: (-theta, phi)))
 # two-qubit
-_add("cx", 2, 0, lambda: controlled(_X), permutation=True, stdgates=True)
-_add("CX", 2, 0, lambda: controlled(_X), permutation=True, stdgates=True)
-_add("cy", 2, 0, lambda: controlled(_Y), stdgates=True)
-_add("cz", 2, 0, lambda: controlled(_Z), diagonal=True, stdgates=True)
-_add("ch", 2, 0, lambda: controlled(_H), stdgates=True)
+_add("cx", 2, 0, lambda: controlled(_X), permutation=True, stdgates=True,
+     inverse=_SELF, controlled=("ccx", "c3x", "c4x"), controls=(0,), x_embed=((1, "cz", (0, 1)),))
+_add("CX", 2, 0, lambda: controlled(_X), permutation=True, stdgates=True,
+     inverse=_SELF, controlled=("ccx", "c3x", "c4x"), controls=(0,), x_embed=((1, "cz", (0, 1)),),
+     same_as="cx", qasm_builtin=True, qiskit_name="cx")
+_add("cy", 2, 0, lambda: controlled(_Y), stdgates=True,
+     inverse=_SELF, controls=(0,))
+_add("cz", 2, 0, lambda: controlled(_Z), diagonal=True, stdgates=True,
+     inverse=_SELF, controlled=("ccz",))
+_add("ch", 2, 0, lambda: controlled(_H), stdgates=True,
+     inverse=_SELF, controls=(0,))
 _add("cs", 2, 0, lambda: controlled(_S), diagonal=True, qelib1=False,
-     definition="u1(pi/4) {q0}; cx {q0},{q1}; u1(-pi/4) {q1}; cx {q0},{q1}; u1(pi/4) {q1};")
+     definition="u1(pi/4) {q0}; cx {q0},{q1}; u1(-pi/4) {q1}; cx {q0},{q1}; u1(pi/4) {q1};",
+     inverse=Inverse("csdg"))
 _add("csdg", 2, 0, lambda: controlled(_S.conj()), diagonal=True, qelib1=False,
-     definition="u1(-pi/4) {q0}; cx {q0},{q1}; u1(pi/4) {q1}; cx {q0},{q1}; u1(-pi/4) {q1};")
+     definition="u1(-pi/4) {q0}; cx {q0},{q1}; u1(pi/4) {q1}; cx {q0},{q1}; u1(-pi/4) {q1};",
+     inverse=Inverse("cs"))
 _add("cp", 2, 1, _cp, diagonal=True, stdgates=True,
-     param_names=("lambda",))
+     param_names=("lambda",),
+     inverse=_NEGATED)
 _add("cphase", 2, 1, _cp, diagonal=True, qelib1=False, stdgates=True,
-     definition="cu1({0}) {q0},{q1};", param_names=("lambda",))
+     definition="cu1({0}) {q0},{q1};", param_names=("lambda",),
+     inverse=_NEGATED, qiskit_name="cp")
 _add("cu1", 2, 1, _cp, diagonal=True, param_names=("lambda",),
-     definition="u1({0}/2) {q0}; cx {q0},{q1}; u1(-{0}/2) {q1}; cx {q0},{q1}; u1({0}/2) {q1};")
+     definition="u1({0}/2) {q0}; cx {q0},{q1}; u1(-{0}/2) {q1}; cx {q0},{q1}; u1({0}/2) {q1};",
+     inverse=_NEGATED)
 _add("cu3", 2, 3, lambda t, ph, la, xp: xp.controlled(_u3(t, ph, la, xp)), param_names=_T3,
      definition="u1(({2}+{1})/2) {q0}; u1(({2}-{1})/2) {q1}; cx {q0},{q1}; "
-                "u3(-{0}/2,0,-({1}+{2})/2) {q1}; cx {q0},{q1}; u3({0}/2,{1},0) {q1};")
+                "u3(-{0}/2,0,-({1}+{2})/2) {q1}; cx {q0},{q1}; u3({0}/2,{1},0) {q1};",
+     inverse=_U_INVERSE, controls=(0,))
 _add("cu", 2, 4, lambda t, ph, la, g, xp:
      xp.controlled(xp.exp(1j * g) * _u3(t, ph, la, xp)),
-     stdgates=True, param_names=_T3 + ("gamma",))
-_add("crx", 2, 1, lambda t, xp: xp.controlled(_rx(t, xp)), stdgates=True, param_names=("theta",))
-_add("cry", 2, 1, lambda t, xp: xp.controlled(_ry(t, xp)), stdgates=True, param_names=("theta",))
+     stdgates=True, param_names=_T3 + ("gamma",),
+     inverse=Inverse(params=lambda theta, phi, lam, gamma: (-theta, -lam, -phi, -gamma)),
+     controls=(0,))
+_add("crx", 2, 1, lambda t, xp: xp.controlled(_rx(t, xp)), stdgates=True, param_names=("theta",),
+     inverse=_NEGATED, controls=(0,), x_embed=((1, "crz", (0, 1)),))
+_add("cry", 2, 1, lambda t, xp: xp.controlled(_ry(t, xp)), stdgates=True, param_names=("theta",),
+     inverse=_NEGATED, controls=(0,))
 _add("crz", 2, 1, lambda t, xp: xp.controlled(_rz(t, xp)), diagonal=True, stdgates=True,
-     param_names=("theta",))
+     param_names=("theta",),
+     inverse=_NEGATED)
 _add("csx", 2, 0, lambda: controlled(_SX),
-     definition="h {q1}; cu1(pi/2) {q0},{q1}; h {q1};")
-_add("swap", 2, 0, _swap, permutation=True, stdgates=True)
+     definition="h {q1}; cu1(pi/2) {q0},{q1}; h {q1};",
+     controls=(0,), x_embed=((1, "cs", (0, 1)),))
+_add("swap", 2, 0, _swap, permutation=True, stdgates=True,
+     inverse=_SELF, controlled=("cswap",),
+     definition="cx {q0},{q1}; cx {q1},{q0}; cx {q0},{q1};")
 _add("iswap", 2, 0, _iswap, qelib1=False,
-     definition="s {q0}; s {q1}; h {q0}; cx {q0},{q1}; cx {q1},{q0}; h {q1};")
+     definition="s {q0}; s {q1}; h {q0}; cx {q0},{q1}; cx {q1},{q0}; h {q1};",
+     inverse=Inverse("xx_plus_yy", lambda: (math.pi, 0.0)))
 _add("dcx", 2, 0, lambda: _compose(2, [("cx", (0, 1), ()), ("cx", (1, 0), ())]),
-     permutation=True, qelib1=False, definition="cx {q0},{q1}; cx {q1},{q0};")
+     permutation=True, qelib1=False, definition="cx {q0},{q1}; cx {q1},{q0};",
+     inverse=Inverse(order=(1, 0)))
 _add("ecr", 2, 0, _ecr, qelib1=False,
-     definition="rzx(pi/4) {q0},{q1}; x {q0}; rzx(-pi/4) {q0},{q1};")
+     definition="rzx(pi/4) {q0},{q1}; x {q0}; rzx(-pi/4) {q0},{q1};",
+     inverse=_SELF, x_commuting=(1,))
 _add("rxx", 2, 1, lambda t, xp: _exp_pauli2(_X, _X, t, xp), param_names=("theta",),
      definition="u3(pi/2,{0},0) {q0}; h {q1}; cx {q0},{q1}; u1(-{0}) {q1}; cx {q0},{q1}; h {q1}; "
-                "u2(-pi,pi-{0}) {q0};")
+                "u2(-pi,pi-{0}) {q0};",
+     inverse=_NEGATED, x_embed=((0, "rzx", (0, 1)), (1, "rzx", (1, 0))))
 _add("ryy", 2, 1, lambda t, xp: _exp_pauli2(_Y, _Y, t, xp), qelib1=False, param_names=("theta",),
      definition="rx(pi/2) {q0}; rx(pi/2) {q1}; cx {q0},{q1}; rz({0}) {q1}; cx {q0},{q1}; "
-                "rx(-pi/2) {q0}; rx(-pi/2) {q1};")
+                "rx(-pi/2) {q0}; rx(-pi/2) {q1};",
+     inverse=_NEGATED)
 _add("rzz", 2, 1, lambda t, xp: _exp_pauli2(_Z, _Z, t, xp), diagonal=True, param_names=("theta",),
-     definition="cx {q0},{q1}; u1({0}) {q1}; cx {q0},{q1};")
+     definition="cx {q0},{q1}; u1({0}) {q1}; cx {q0},{q1};",
+     inverse=_NEGATED)
 _add("rzx", 2, 1, lambda t, xp: _exp_pauli2(_Z, _X, t, xp), qelib1=False, param_names=("theta",),
-     definition="h {q1}; cx {q0},{q1}; rz({0}) {q1}; cx {q0},{q1}; h {q1};")
+     definition="h {q1}; cx {q0},{q1}; rz({0}) {q1}; cx {q0},{q1}; h {q1};",
+     inverse=_NEGATED, controls=(0,), x_embed=((1, "rzz", (0, 1)),))
 _add("xx_minus_yy", 2, 2, _xx_minus_yy, qelib1=False, param_names=("theta", "beta"),
      definition="rz(-{1}) {q1}; rz(-pi/2) {q0}; sx {q0}; rz(pi/2) {q0}; s {q1}; cx {q0},{q1}; "
                 "ry({0}/2) {q0}; ry(-{0}/2) {q1}; cx {q0},{q1}; sdg {q1}; rz(-pi/2) {q0}; "
-                "sxdg {q0}; rz(pi/2) {q0}; rz({1}) {q1};")
+                "sxdg {q0}; rz(pi/2) {q0}; rz({1}) {q1};",
+     inverse=Inverse(params=lambda theta, beta: (-theta, beta)))
 _add("xx_plus_yy", 2, 2, _xx_plus_yy, qelib1=False, param_names=("theta", "beta"),
      definition="rz({1}) {q0}; rz(-pi/2) {q1}; sx {q1}; rz(pi/2) {q1}; s {q0}; cx {q1},{q0}; "
                 "ry(-{0}/2) {q1}; ry(-{0}/2) {q0}; cx {q1},{q0}; sdg {q0}; rz(-pi/2) {q1}; "
-                "sxdg {q1}; rz(pi/2) {q1}; rz(-{1}) {q0};")
+                "sxdg {q1}; rz(pi/2) {q1}; rz(-{1}) {q0};",
+     inverse=Inverse(params=lambda theta, beta: (-theta, beta)))
 # three and more qubits
-_add("ccx", 3, 0, lambda: controlled(_X, 2), permutation=True, stdgates=True)
+_add("ccx", 3, 0, lambda: controlled(_X, 2), permutation=True, stdgates=True,
+     inverse=_SELF, controlled=("c3x", "c4x"), controls=(0, 1), x_embed=((2, "ccz", (0, 1, 2)),),
+     definition="h {q2}; cx {q1},{q2}; tdg {q2}; cx {q0},{q2}; t {q2}; cx {q1},{q2}; tdg {q2}; "
+                "cx {q0},{q2}; t {q1}; t {q2}; h {q2}; cx {q0},{q1}; t {q0}; tdg {q1}; "
+                "cx {q0},{q1};")
 _add("ccz", 3, 0, lambda: controlled(_Z, 2), diagonal=True, qelib1=False,
-     definition="h {q2}; ccx {q0},{q1},{q2}; h {q2};")
-_add("cswap", 3, 0, _cswap, permutation=True, stdgates=True)
+     definition="h {q2}; ccx {q0},{q1},{q2}; h {q2};",
+     inverse=_SELF)
+_add("cswap", 3, 0, _cswap, permutation=True, stdgates=True,
+     inverse=_SELF, controls=(0,),
+     definition="cx {q2},{q1}; ccx {q0},{q1},{q2}; cx {q2},{q1};")
 _add("rccx", 3, 0, _rccx,
      definition="u2(0,pi) {q2}; u1(pi/4) {q2}; cx {q1},{q2}; u1(-pi/4) {q2}; "
                 "cx {q0},{q2}; u1(pi/4) {q2}; cx {q1},{q2}; u1(-pi/4) {q2}; "
-                "u2(0,pi) {q2};")
+                "u2(0,pi) {q2};",
+     inverse=_SELF, controls=(0, 1))
 _add("c3x", 4, 0, lambda: controlled(_X, 3), permutation=True,
      definition="h {q3}; p(pi/8) {q0}; p(pi/8) {q1}; p(pi/8) {q2}; p(pi/8) {q3}; "
                 "cx {q0},{q1}; p(-pi/8) {q1}; cx {q0},{q1}; cx {q1},{q2}; p(-pi/8) {q2}; "
@@ -363,24 +453,28 @@ _add("c3x", 4, 0, lambda: controlled(_X, 3), permutation=True,
                 "cx {q2},{q3}; p(-pi/8) {q3}; cx {q1},{q3}; p(pi/8) {q3}; cx {q2},{q3}; "
                 "p(-pi/8) {q3}; cx {q0},{q3}; p(pi/8) {q3}; cx {q2},{q3}; p(-pi/8) {q3}; "
                 "cx {q1},{q3}; p(pi/8) {q3}; cx {q2},{q3}; p(-pi/8) {q3}; cx {q0},{q3}; "
-                "h {q3};")
+                "h {q3};",
+     inverse=_SELF, controlled=("c4x",), controls=(0, 1, 2), x_commuting=(3,), qiskit_name="mcx")
 _add("c3sqrtx", 4, 0, lambda: controlled(_SX, 3),
      definition="h {q3}; cu1(pi/8) {q0},{q3}; h {q3}; cx {q0},{q1}; h {q3}; "
                 "cu1(-pi/8) {q1},{q3}; h {q3}; cx {q0},{q1}; h {q3}; cu1(pi/8) {q1},{q3}; "
                 "h {q3}; cx {q1},{q2}; h {q3}; cu1(-pi/8) {q2},{q3}; h {q3}; "
                 "cx {q0},{q2}; h {q3}; cu1(pi/8) {q2},{q3}; h {q3}; cx {q1},{q2}; h {q3}; "
                 "cu1(-pi/8) {q2},{q3}; h {q3}; cx {q0},{q2}; h {q3}; cu1(pi/8) {q2},{q3}; "
-                "h {q3};")
+                "h {q3};",
+     controls=(0, 1, 2), x_commuting=(3,), qiskit_name="c3sx")
 _add("rc3x", 4, 0, _rc3x,
      definition="u2(0,pi) {q3}; u1(pi/4) {q3}; cx {q2},{q3}; u1(-pi/4) {q3}; "
                 "u2(0,pi) {q3}; cx {q0},{q3}; u1(pi/4) {q3}; cx {q1},{q3}; "
                 "u1(-pi/4) {q3}; cx {q0},{q3}; u1(pi/4) {q3}; cx {q1},{q3}; "
                 "u1(-pi/4) {q3}; u2(0,pi) {q3}; u1(pi/4) {q3}; cx {q2},{q3}; "
-                "u1(-pi/4) {q3}; u2(0,pi) {q3};")
+                "u1(-pi/4) {q3}; u2(0,pi) {q3};",
+     controls=(0, 1, 2), qiskit_name="rcccx")
 _add("c4x", 5, 0, lambda: controlled(_X, 4), permutation=True,
      definition="h {q4}; cu1(pi/2) {q3},{q4}; h {q4}; c3x {q0},{q1},{q2},{q3}; h {q4}; "
                 "cu1(-pi/2) {q3},{q4}; h {q4}; c3x {q0},{q1},{q2},{q3}; "
-                "c3sqrtx {q0},{q1},{q2},{q4};")
+                "c3sqrtx {q0},{q1},{q2},{q4};",
+     inverse=_SELF, controls=(0, 1, 2, 3), x_commuting=(4,), qiskit_name="mcx")
 
 
 def gate_spec(name: str) -> GateSpec:
@@ -396,3 +490,169 @@ def gate_spec(name: str) -> GateSpec:
 def gate_matrix(name: str, params: Sequence[float] = ()) -> Matrix:
     """The ``2^k x 2^k`` complex128 matrix of gate ``name`` (little-endian in its qubits)."""
     return gate_spec(name).matrix(params)
+
+
+# ---- facts read from the table ---------------------------------------------------------------
+# The parser, the converters and the passes ask these functions; none keeps a gate-name list.
+
+#: A table gate on some qubits: (name, qubits, parameters).
+GateOp = tuple[str, tuple[int, ...], tuple[float, ...]]
+
+
+def inverse_of(name: str, qubits: Sequence[int], params: Sequence[float]) -> GateOp | None:
+    """``inv @ name(params) qubits`` as one table gate, or None when the table has no inverse
+    for ``name``."""
+    inv = gate_spec(name).inverse
+    if inv is None:
+        return None
+    return (inv.name or name,
+            tuple(qubits) if inv.order is None else tuple(qubits[i] for i in inv.order),
+            tuple(params) if inv.params is None else tuple(inv.params(*params)))
+
+
+def with_controls(name: str, params: Sequence[float],
+                  num_controls: int) -> tuple[str, tuple[float, ...]] | None:
+    """``ctrl(num_controls) @ name(params)`` as (table gate, parameters), its controls the first
+    qubits, or None when the table has no such gate. Parameters the controlled gate adds (the
+    controlled phase ``gamma`` of ``cu``) are zero."""
+    forms = gate_spec(name).controlled
+    if not 1 <= num_controls <= len(forms) or forms[num_controls - 1] is None:
+        return None
+    target = GATES[forms[num_controls - 1]]
+    return target.name, tuple(params) + (0.0,) * (target.num_params - len(params))
+
+
+@lru_cache(maxsize=65536)
+def never_flips_at(name: str, params: tuple[float, ...], position: int) -> bool:
+    """Gate ``name(params)`` is block-diagonal in its qubit ``position`` (never flips it): a
+    diagonal gate everywhere, a gate with ``controls`` exactly there, any other from its
+    matrix."""
+    spec = gate_spec(name)
+    if spec.diagonal:
+        return True
+    if spec.controls:
+        return position in spec.controls
+    return never_flips(spec.matrix(params), position)
+
+
+@lru_cache(maxsize=65536)
+def commutes_with_x_at(name: str, params: tuple[float, ...], position: int) -> bool:
+    """Gate ``name(params)`` commutes with X on its qubit ``position``. Conservative (False) for
+    a gate block-diagonal in the Z basis of that qubit: it commutes with X there only when it
+    does not act on the qubit at all."""
+    spec = gate_spec(name)
+    if x_embedding(name, position) is not None or position in spec.x_commuting:
+        return True
+    if spec.diagonal or position in spec.controls:
+        return False
+    return commutes_with_x(spec.matrix(params), position)
+
+
+def x_embedding(name: str, position: int) -> tuple[str, tuple[int, ...]] | None:
+    """(image, order) when conjugating qubit ``position`` of gate ``name`` by H gives exactly
+    table gate ``image`` on the gate's qubits taken in ``order`` (H_t CX(c, t) H_t = CZ(c, t)),
+    else None."""
+    for at, image, order in gate_spec(name).x_embed:
+        if at == position:
+            return image, order
+    return None
+
+
+def usual_name(name: str) -> str:
+    """The name under which a gate with two names is written (``u3`` for ``U``)."""
+    return gate_spec(name).same_as or name
+
+
+def qiskit_name(name: str) -> str:
+    """The name of gate ``name`` in Qiskit (``mcx`` for ``c3x`` and ``c4x``)."""
+    return gate_spec(name).qiskit_name or name
+
+
+def from_qiskit_name(qname: str) -> str | None:
+    """The table gate for Qiskit's gate name ``qname`` (a table name stands for itself), or None
+    when there is none or the name is ambiguous (``mcx``: by its number of controls)."""
+    if qname in GATES:
+        return qname
+    return _by_qiskit_name().get(qname)
+
+
+@lru_cache(maxsize=1)
+def _by_qiskit_name() -> dict[str, str]:
+    names: dict[str, list[str]] = {}
+    for spec in GATES.values():
+        if spec.qiskit_name is not None:
+            names.setdefault(spec.qiskit_name, []).append(spec.name)
+    return {q: table[0] for q, table in names.items() if len(table) == 1}
+
+
+# ---- definitions -----------------------------------------------------------------------------
+
+_STATEMENT = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*([^()]*)$")
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.Pow: operator.pow}
+
+
+def _split_args(text: str) -> list[str]:
+    args, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            args.append(text[start:i])
+            start = i + 1
+    args.append(text[start:])
+    return [a.strip() for a in args if a.strip()]
+
+
+@lru_cache(maxsize=None)
+def _definition_steps(name: str) -> tuple[tuple[str, tuple[ast.expr, ...], tuple[int, ...]], ...]:
+    """The definition of ``name`` read once: (gate, parameter expressions, qubit positions) per
+    statement, the expressions in the gate's parameters ``_p0``, ``_p1``, ... and ``pi``."""
+    spec = gate_spec(name)
+    if spec.definition is None:
+        raise CircuitError(f"gate '{name}' has no decomposition")
+    text = spec.definition.format(*(f"_p{i}" for i in range(spec.num_params)),
+                                  **{f"q{i}": f"q{i}" for i in range(spec.num_qubits)})
+    steps = []
+    for statement in text.split(";"):
+        if not statement.strip():
+            continue
+        match = _STATEMENT.match(statement)
+        if match is None:
+            raise CircuitError(f"cannot read gate-definition statement {statement!r}")
+        gate, args, operands = match.groups()
+        exprs = tuple(ast.parse(a, mode="eval").body for a in _split_args(args)) if args else ()
+        positions = tuple(int(o.strip()[1:]) for o in operands.split(","))
+        steps.append((gate, exprs, positions))
+    return tuple(steps)
+
+
+def _evaluate(expr: ast.expr, env: dict[str, float]) -> float:
+    """A parameter expression of a definition: numbers, ``pi``, parameters, + - * / **."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, (int, float)):
+        return float(expr.value)
+    if isinstance(expr, ast.Name) and expr.id in env:
+        return env[expr.id]
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, (ast.USub, ast.UAdd)):
+        value = _evaluate(expr.operand, env)
+        return -value if isinstance(expr.op, ast.USub) else value
+    if isinstance(expr, ast.BinOp) and type(expr.op) in _BINOPS:
+        return _BINOPS[type(expr.op)](_evaluate(expr.left, env), _evaluate(expr.right, env))
+    raise CircuitError(f"cannot evaluate gate-definition expression {ast.unparse(expr)!r}")
+
+
+def decomposition(name: str, params: Sequence[float] = ()) -> list[GateOp]:
+    """One level of gate ``name``'s ``definition`` for ``params``, on its qubits ``0..k-1``
+    (exact up to global phase). Raises CircuitError for a gate without a definition."""
+    env = {"pi": math.pi, **{f"_p{i}": p for i, p in enumerate(params)}}
+    return [(gate, positions, tuple(_evaluate(e, env) for e in exprs))
+            for gate, exprs, positions in _definition_steps(name)]
+
+
+def definition_gates(name: str) -> tuple[str, ...]:
+    """The gates that ``name``'s definition calls, in order of first use; () without one."""
+    if gate_spec(name).definition is None:
+        return ()
+    return tuple(dict.fromkeys(gate for gate, _, _ in _definition_steps(name)))

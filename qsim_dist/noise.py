@@ -109,7 +109,7 @@ import numpy as np
 from . import validation as check
 from .circuit import Circuit, Condition, Instruction
 from .errors import QsimDistError
-from .gates import GATES
+from .gates import GATES, from_qiskit_name
 
 _ATOL = 1e-6  # completeness/stochasticity tolerance: TOML users write 6-8 significant digits
 _PAULI_ATOL = 1e-9  # off-diagonal chi entries below this count as zero
@@ -898,11 +898,9 @@ def from_qiskit_noise_model(noise_model: Any) -> NoiseModel:
     """
     from qiskit.quantum_info import Kraus
 
-    from .io.convert import _FROM_QISKIT_NAME
-
     def name_of(qname: str) -> str:
-        name = _FROM_QISKIT_NAME.get(qname, qname)
-        if name not in GATES:
+        name = from_qiskit_name(qname)
+        if name is None:
             raise NoiseModelError(f"qiskit noise model: an error on '{qname}' is not expressible "
                                   f"(only errors after gates of the gate table are)")
         return name

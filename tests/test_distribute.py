@@ -410,11 +410,11 @@ def test_general_packings_are_never_worse_than_the_plain_pass():
 
 
 def test_x_embedding_table_matches_the_matrices():
-    from qsim_dist.network.program import block_diagonal_in
-    from qsim_dist.passes.distribute import X_EMBED, x_embedded
+    from qsim_dist.passes.decompose import block_diagonal_in
+    from qsim_dist.passes.distribute import x_embedded
 
     rng = np.random.default_rng(5)
-    for (name, position), (image, order) in X_EMBED.items():
+    for name, position, image, order in [(n, *e) for n, s in GATES.items() for e in s.x_embed]:
         spec = GATES[name]
         inst = Instruction(name, tuple(range(spec.num_qubits)),
                            tuple(float(x) for x in rng.uniform(-3, 3, spec.num_params)))
@@ -579,8 +579,7 @@ def test_errors():
 
 @pytest.mark.parametrize("name", sorted(GATES))
 def test_known_controls_match_the_matrices(name):
-    from qsim_dist.network.program import block_diagonal_in
-    from qsim_dist.passes.decompose import diagonal_in
+    from qsim_dist.passes.decompose import block_diagonal_in, diagonal_in
 
     spec = GATES[name]
     rng = np.random.default_rng(3)

@@ -31,17 +31,12 @@ import numpy as np
 from .. import validation as check
 from ..circuit import Circuit, Condition, Instruction, Register
 from ..errors import CircuitError, QsimDistError
-from ..gates import GATES
+from ..gates import GATES, from_qiskit_name, qiskit_name, with_controls
 
 __all__ = ["from_qiskit", "to_qiskit", "from_cirq"]
 
 _ATOL = 1e-12
 
-# Table names whose Qiskit standard gate has another name, and back.
-_QISKIT_NAME = {"c3sqrtx": "c3sx", "rc3x": "rcccx", "phase": "p", "cphase": "cp", "U": "u",
-                "CX": "cx", "u0": "id"}
-_FROM_QISKIT_NAME = {"c3sx": "c3sqrtx", "rcccx": "rc3x"}
-_MCX = {1: "cx", 2: "ccx", 3: "c3x", 4: "c4x"}  # qiskit 'mcx' by number of controls
 _QISKIT_IGNORED = frozenset({"global_phase", "delay"})  # no effect on the state
 
 
@@ -185,14 +180,14 @@ def _qiskit_table_name(op: Any, standard: dict) -> str | None:
     if name == "mcx":
         controls = getattr(op, "num_ctrl_qubits", 0)
         all_on = (1 << controls) - 1
-        if controls in _MCX and op.num_qubits == controls + 1 and op.ctrl_state == all_on:
-            return _MCX[controls]
+        table = with_controls("x", (), controls)  # cx, ccx, c3x, c4x
+        if table is not None and op.num_qubits == controls + 1 and op.ctrl_state == all_on:
+            return table[0]
         return None
     known = standard.get(name)
     if known is None or op.base_class is not known.base_class:
         return None
-    table = _FROM_QISKIT_NAME.get(name, name)
-    return table if table in GATES else None
+    return from_qiskit_name(name)
 
 
 def _qiskit_float(value: Any, name: str) -> float:
@@ -253,7 +248,7 @@ def to_qiskit(circuit: Circuit) -> Any:
     check.instance(circuit, Circuit, "to_qiskit: circuit", CircuitError)
 
     standard = get_standard_gate_name_mapping()
-    special = {"c3x": C3XGate, "c4x": C4XGate}
+    mcx = {3: C3XGate, 4: C4XGate}  # Qiskit's 'mcx' classes by number of controls
     qregs = [QuantumRegister(r.size, r.name)
              for r in _tiling(circuit.qregs, circuit.num_qubits, "q")]
     cregs = [ClassicalRegister(r.size, r.name)
@@ -281,11 +276,13 @@ def to_qiskit(circuit: Circuit) -> Any:
             op = None
         elif inst.name in ("measure", "reset"):
             op = standard[inst.name]
-        elif inst.name in special:
-            op = special[inst.name]()
+        elif qiskit_name(inst.name) == "mcx":
+            op = mcx[len(inst.qubits) - 1]()
         else:
-            qname = _QISKIT_NAME.get(inst.name, inst.name)
-            params = () if inst.name == "u0" else inst.params  # u0 is the identity
+            qname = qiskit_name(inst.name)
+            # a Qiskit gate named like a table gate takes that gate's parameters (u0's idle time
+            # is dropped: Qiskit's id takes none)
+            params = inst.params[:GATES[qname].num_params] if qname in GATES else inst.params
             op = standard[qname].base_class(*params)
 
         def add() -> None:

@@ -66,7 +66,7 @@ import numpy as np
 from .. import validation as check
 from ..circuit import Circuit, Condition, Instruction, Register
 from ..errors import CircuitError, QasmError
-from ..gates import GATES, GateSpec
+from ..gates import GATES, GateSpec, definition_gates, inverse_of, with_controls
 from ..linalg import operator_of
 
 __all__ = ["load", "loads", "dump", "dumps", "MAX_INSTRUCTIONS", "MAX_NESTING"]
@@ -77,7 +77,6 @@ MAX_INSTRUCTIONS = check.MAX_EXPANDED_INSTRUCTIONS
 MAX_NESTING = 64
 
 _LIBRARIES = ("qelib1.inc", "stdgates.inc")
-_BUILTINS = frozenset({"U", "CX"})  # OpenQASM built-ins: usable without an include
 
 _CONSTANTS = {"pi": math.pi, "π": math.pi, "tau": math.tau, "τ": math.tau,
               "euler": math.e, "ℇ": math.e}
@@ -88,23 +87,6 @@ _BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operato
 
 # A gate as expanded on local qubits 0..k-1: (table name or "barrier", qubits, params).
 Op = tuple[str, tuple[int, ...], tuple[float, ...]]
-
-# inv @ g for table gates.
-_SELF_INVERSE = frozenset({"id", "x", "y", "z", "h", "cx", "CX", "cy", "cz", "ch", "swap", "ccx",
-                           "ccz", "cswap", "rccx", "c3x", "c4x", "ecr", "u0", "barrier"})
-_INVERSE_NAME = {"s": "sdg", "sdg": "s", "t": "tdg", "tdg": "t", "sx": "sxdg", "sxdg": "sx",
-                 "cs": "csdg", "csdg": "cs"}
-_NEGATE_PARAMS = frozenset({"rx", "ry", "rz", "p", "phase", "u1", "cp", "cphase", "cu1", "crx",
-                            "cry", "crz", "rxx", "ryy", "rzz", "rzx"})
-
-# ctrl(n) @ g -> the table gate with n more controls (index n-1); None where the table has none.
-_CONTROLLED: dict[str, tuple[str | None, ...]] = {
-    "x": ("cx", "ccx", "c3x", "c4x"), "cx": ("ccx", "c3x", "c4x"), "CX": ("ccx", "c3x", "c4x"),
-    "ccx": ("c3x", "c4x"), "c3x": ("c4x",), "z": ("cz", "ccz"), "cz": ("ccz",), "y": ("cy",),
-    "h": ("ch",), "s": ("cs",), "sdg": ("csdg",), "sx": ("csx", None, "c3sqrtx"),
-    "p": ("cp",), "phase": ("cphase",), "u1": ("cu1",), "rx": ("crx",), "ry": ("cry",),
-    "rz": ("crz",), "u3": ("cu3",), "u": ("cu",), "U": ("cu",), "swap": ("cswap",),
-}
 
 _HEADER2 = re.compile(r"^\s*OPENQASM\s+2(\.\d+)?\s*;", re.M)
 _LINE_COMMENT = re.compile(r"//[^\n]*")
@@ -463,7 +445,7 @@ class _Lowerer:
     def _resolve(self, name: str, scope: dict[str, _GateDef]) -> GateSpec | _GateDef:
         if name in scope:
             return scope[name]
-        if name in GATES and (self.library or name in _BUILTINS or name in self.kept):
+        if name in GATES and (self.library or GATES[name].qasm_builtin or name in self.kept):
             return GATES[name]
         if name in self.opaque:
             raise _Err(f"gate '{name}' is declared opaque and has no definition")
@@ -906,35 +888,22 @@ def _phase_ops(theta: float, mods: list[tuple[str, float]]) -> tuple[int, list[O
             raise _Err("negctrl @ is not supported")
     if controls == 0:
         return 0, []
-    if controls > 2:
-        raise _Err("ctrl @ gphase with more than 2 controls is not supported")
-    return controls, [("p" if controls == 1 else "cp", tuple(range(controls)), (theta,))]
+    # ctrl @ gphase(a) is p(a) on a control; with more controls, one of p's controlled forms
+    gate = ("p", (theta,)) if controls == 1 else with_controls("p", (theta,), controls - 1)
+    if gate is None:
+        raise _Err(f"ctrl @ gphase with more than {1 + len(GATES['p'].controlled)} controls is "
+                   "not supported")
+    return controls, [(gate[0], tuple(range(controls)), gate[1])]
 
 
 def _inverse(op: Op) -> Op:
     name, qubits, params = op
-    if name in _SELF_INVERSE:
+    if name == "barrier":
         return op
-    if name in _INVERSE_NAME:
-        return _INVERSE_NAME[name], qubits, params
-    if name in _NEGATE_PARAMS:
-        return name, qubits, tuple(-p for p in params)
-    if name in ("u3", "u", "U", "cu3"):
-        theta, phi, lam = params
-        return name, qubits, (-theta, -lam, -phi)
-    if name == "cu":
-        theta, phi, lam, gamma = params
-        return name, qubits, (-theta, -lam, -phi, -gamma)
-    if name == "u2":
-        phi, lam = params
-        return "u3", qubits, (-math.pi / 2, -lam, -phi)
-    if name in ("r", "xx_minus_yy", "xx_plus_yy"):
-        return name, qubits, (-params[0], params[1])
-    if name == "dcx":
-        return name, qubits[::-1], params
-    if name == "iswap":
-        return "xx_plus_yy", qubits, (math.pi, 0.0)
-    raise _Err(f"inv @ is not supported for gate '{name}'")
+    inverse = inverse_of(name, qubits, params)
+    if inverse is None:
+        raise _Err(f"inv @ is not supported for gate '{name}'")
+    return inverse
 
 
 def _inverse_ops(ops: list[Op]) -> list[Op]:
@@ -942,13 +911,12 @@ def _inverse_ops(ops: list[Op]) -> list[Op]:
 
 
 def _control(ops: list[Op], n: int, name: str) -> list[Op]:
-    if len(ops) == 1:
+    if len(ops) == 1 and ops[0][0] != "barrier":
         base, qubits, params = ops[0]
-        forms = _CONTROLLED.get(base, ())
-        if n <= len(forms) and forms[n - 1] is not None:
-            if base in ("u", "U"):
-                params = params + (0.0,)  # cu's extra phase gamma
-            return [(forms[n - 1], tuple(range(n)) + tuple(q + n for q in qubits), params)]
+        controlled = with_controls(base, params, n)
+        if controlled is not None:
+            return [(controlled[0], tuple(range(n)) + tuple(q + n for q in qubits),
+                     controlled[1])]
     raise _Err(f"ctrl @ with {n} control(s) is not supported for gate '{name}' "
                "(the table has no such controlled gate)")
 
@@ -1106,7 +1074,7 @@ def _condition_text(cond: Condition, whole_cregs: dict[tuple[int, ...], str],
 
 
 def _in_library(spec: GateSpec, version: int) -> bool:
-    return spec.qelib1 if version == 2 else (spec.stdgates or spec.name == "U")
+    return spec.qelib1 if version == 2 else (spec.stdgates or spec.qasm_builtin)
 
 
 def _definitions(used: Sequence[str], version: int) -> list[str]:
@@ -1123,7 +1091,7 @@ def _definitions(used: Sequence[str], version: int) -> list[str]:
             return
         if spec.definition is None:
             raise QasmError(f"gate '{name}' has no OpenQASM definition to write")
-        for dep in re.findall(r"(?:^|;)\s*([A-Za-z_]\w*)", spec.definition):
+        for dep in definition_gates(name):
             visit(dep)
         order.append(name)
 

@@ -4,11 +4,12 @@
   follow an explicit placement (``"0:A,1:A,2:B"``, see :func:`parse_placement`). Qubits never move.
 - Every gate whose qubits sit on one node is a :class:`LocalGate`.
 - A gate across two nodes that is block-diagonal in a qubit alone on its node (cx, cz, cp, crx,
-  cu3, rzz, rzx, ...: see :func:`~qsim_dist.network.program.block_diagonal_in`) is one
+  cu3, rzz, rzx, ...: see :func:`~qsim_dist.passes.decompose.block_diagonal_in`) is one
   :class:`RemoteGate` with that qubit as control, to the other qubits' node; the runtime swaps
   entanglement along the path when the nodes are not neighbours.
-- Any other cross-node gate is decomposed first, into CX form or through its definition in the
-  gate table (exact up to global phase), and the parts are distributed the same way.
+- Any other cross-node gate is decomposed first, through its definition in the gate table
+  (:func:`~qsim_dist.passes.decompose.expand`, exact up to global phase), and the parts are
+  distributed the same way.
 - Barriers are dropped (they order nothing across nodes); measurements and resets are local.
 """
 
@@ -17,21 +18,9 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..circuit import Circuit, Instruction
-from ..gates import GATES
-from .program import DistributedProgram, LocalGate, ProgramError, RemoteGate, block_diagonal_in
+from ..passes.decompose import block_diagonal_in, expand
+from .program import DistributedProgram, LocalGate, ProgramError, RemoteGate
 from .topology import Network, NetworkError
-
-# Decompositions of table gates that carry no definition (qelib1 gates), into block-diagonal
-# pieces: (gate, qubit positions, parameters as functions of the gate's parameters).
-_DECOMPOSITIONS: dict[str, list[tuple[str, tuple[int, ...], tuple]]] = {
-    "swap": [("cx", (0, 1), ()), ("cx", (1, 0), ()), ("cx", (0, 1), ())],
-    "ccx": [("h", (2,), ()), ("cx", (1, 2), ()), ("tdg", (2,), ()), ("cx", (0, 2), ()),
-            ("t", (2,), ()), ("cx", (1, 2), ()), ("tdg", (2,), ()), ("cx", (0, 2), ()),
-            ("t", (1,), ()), ("t", (2,), ()), ("h", (2,), ()), ("cx", (0, 1), ()),
-            ("t", (0,), ()), ("tdg", (1,), ()), ("cx", (0, 1), ())],
-    "cswap": [("cx", (2, 1), ()), ("ccx", (0, 1, 2), ()), ("cx", (2, 1), ())],
-}
-
 
 def parse_placement(text: str, num_qubits: int, network: Network) -> tuple[str, ...]:
     """``"0:A,1:A,2:B"`` -> ("A", "A", "B"): every qubit 0..num_qubits-1 exactly once, on a
@@ -81,31 +70,13 @@ def default_placement(num_qubits: int, network: Network) -> tuple[str, ...]:
     return tuple(slots[:num_qubits])
 
 
-def _definition(inst: Instruction) -> list[Instruction]:
-    """``inst`` expanded one level: the table above, or its OpenQASM definition."""
-    if inst.name in _DECOMPOSITIONS:
-        return [Instruction(name, tuple(inst.qubits[i] for i in pos), params)
-                for name, pos, params in _DECOMPOSITIONS[inst.name]]
-    spec = GATES[inst.name]
-    if spec.definition is None:
-        raise ProgramError(f"gate {inst.name} across nodes has no decomposition")
-    from ..io.qasm import loads
-
-    k = spec.num_qubits
-    body = spec.definition.format(*(repr(float(p)) for p in inst.params),
-                                  **{f"q{j}": f"q[{j}]" for j in range(k)})
-    text = f'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[{k}];\n{body}\n'
-    return [Instruction(i.name, tuple(inst.qubits[q] for q in i.qubits), i.params)
-            for i in loads(text)]
-
-
-def _distribute_gate(inst: Instruction, where: Sequence[str], out: list, depth: int = 0) -> None:
+def _placed(inst: Instruction, where: Sequence[str]) -> LocalGate | RemoteGate | None:
+    """Gate ``inst`` as one op where its qubits sit, or None when it must be decomposed."""
     nodes: dict[str, list[int]] = {}
     for q in inst.qubits:
         nodes.setdefault(where[q], []).append(q)
     if len(nodes) == 1:
-        out.append(LocalGate(inst))
-        return
+        return LocalGate(inst)
     if inst.condition is not None:
         raise ProgramError(f"a classically conditioned {inst.name} across nodes is not supported "
                            "by the naive distributor")
@@ -114,12 +85,8 @@ def _distribute_gate(inst: Instruction, where: Sequence[str], out: list, depth: 
             alone = nodes[where[control]] == [control]
             if alone and block_diagonal_in(inst, control):
                 other = next(n for n in nodes if n != where[control])
-                out.append(RemoteGate(control, other, (inst,)))
-                return
-    if depth > 8:
-        raise ProgramError(f"cannot distribute gate {inst.name} on {list(inst.qubits)}")
-    for part in _definition(inst):
-        _distribute_gate(part, where, out, depth + 1)
+                return RemoteGate(control, other, (inst,))
+    return None
 
 
 def naive_program(circuit: Circuit, network: Network,
@@ -140,7 +107,9 @@ def naive_program(circuit: Circuit, network: Network,
         if not inst.is_gate:
             ops.append(LocalGate(inst))
             continue
-        _distribute_gate(inst, placement, ops)
+        # gates that cannot be placed as they are go through their definitions in the table
+        ops.extend(_placed(piece, placement) for piece in
+                   expand([inst], keep=lambda piece: _placed(piece, placement) is not None))
     program = DistributedProgram(circuit.num_qubits, circuit.num_clbits, placement, ops,
                                  name=circuit.name)
     program.validate(network)

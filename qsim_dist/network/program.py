@@ -25,12 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Union
 
-import numpy as np
-
 from .. import validation
 from ..circuit import Instruction
 from ..errors import QsimDistError
-from ..gates import GATES
+from ..passes.decompose import block_diagonal_in
 from .topology import Network
 
 
@@ -57,21 +55,6 @@ class Teleport:
 
 
 Op = Union[LocalGate, RemoteGate, Teleport]
-
-
-def block_diagonal_in(inst: Instruction, qubit: int) -> bool:
-    """True when gate ``inst`` is |0><0| (x) U0 + |1><1| (x) U1 in ``qubit`` (it never flips it),
-    so that a cat-entangled copy of ``qubit`` can stand in for it."""
-    if qubit not in inst.qubits:
-        return True
-    spec = GATES[inst.name]
-    if spec.diagonal:
-        return True
-    m = np.asarray(inst.matrix())
-    bit = 1 << inst.qubits.index(qubit)  # little-endian: qubit j of the gate is index bit j
-    idx = np.arange(m.shape[0])
-    flips = (idx[:, None] & bit) != (idx[None, :] & bit)
-    return bool(np.all(np.abs(m[flips]) < 1e-12))
 
 
 @dataclass(frozen=True)

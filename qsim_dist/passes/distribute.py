@@ -47,17 +47,16 @@ import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
 
 from ..circuit import Circuit, Instruction
 from ..errors import QsimDistError
-from ..gates import GATES
+from ..gates import commutes_with_x_at, x_embedding
 from ..network.program import (Cost, DistributedProgram, LocalGate, Op, RemoteGate, Teleport)
 from ..network.topology import Network
-from .decompose import CONTROLS, controlled_form, diagonal_in
+from .decompose import controlled_form, diagonal_in
 
 
 class DistributeError(QsimDistError):
@@ -263,37 +262,11 @@ def partition_placement(n: int, network: Network, w: np.ndarray, dist: _Distance
 
 # ---- the X basis: H-embedded bursts -------------------------------------------------------------
 
-# (gate, position of qubit t) -> (gate, order): the gate is block-diagonal in the X basis of t, and
-# conjugating t by H turns it exactly into the second gate on the gate's qubits taken in `order`:
-# H_t CX(c, t) H_t = CZ(c, t), H_t CCX(a, b, t) H_t = CCZ(a, b, t), H_t RXX(x, t) H_t = RZX(t, x).
-# A run of such gates on t whose other qubits sit on one node is H_t, one burst sharing t (its
-# body holds the images, block-diagonal in t), H_t: the "H ... H embedding" of AutoComm (Wu et
-# al. 2022). tests/test_distribute.py checks the table against the matrices.
-X_EMBED: dict[tuple[str, int], tuple[str, tuple[int, ...]]] = {
-    ("cx", 1): ("cz", (0, 1)), ("CX", 1): ("cz", (0, 1)), ("crx", 1): ("crz", (0, 1)),
-    ("csx", 1): ("cs", (0, 1)), ("rzx", 1): ("rzz", (0, 1)), ("ccx", 2): ("ccz", (0, 1, 2)),
-    ("rxx", 0): ("rzx", (0, 1)), ("rxx", 1): ("rzx", (1, 0)),
-}
-
-
-# positions in which these gates commute with X for every parameter value (besides X_EMBED's)
-_X_ALWAYS = {"id": (0,), "x": (0,), "sx": (0,), "sxdg": (0,), "rx": (0,), "ecr": (1,),
-             "c3x": (3,), "c3sqrtx": (3,), "c4x": (4,)}
-
-
-@lru_cache(maxsize=65536)
-def _xdiagonal_at(name: str, params: tuple[float, ...], position: int) -> bool:
-    """True when gate ``name`` commutes with X on its qubit ``position``. Conservative (False)
-    for a gate block-diagonal in the Z basis of that qubit: it commutes with X there only when
-    it does not act on the qubit at all."""
-    if (name, position) in X_EMBED or position in _X_ALWAYS.get(name, ()):
-        return True
-    spec = GATES[name]
-    if spec.diagonal or position in CONTROLS.get(name, ()):
-        return False
-    m = np.asarray(spec.matrix(params))
-    idx = np.arange(m.shape[0]) ^ (1 << position)   # X on gate qubit `position` (little-endian)
-    return bool(np.allclose(m[np.ix_(idx, idx)], m, rtol=0.0, atol=1e-12))
+# A gate whose X-basis image is a table gate (H_t CX(c, t) H_t = CZ(c, t), H_t CCX(a, b, t) H_t =
+# CCZ(a, b, t), H_t RXX(x, t) H_t = RZX(t, x): the gate table's x_embed facts) is block-diagonal
+# in the X basis of t. A run of such gates on t whose other qubits sit on one node is H_t, one
+# burst sharing t (its body holds the images, block-diagonal in t), H_t: the "H ... H embedding"
+# of AutoComm (Wu et al. 2022).
 
 
 def xdiagonal_in(inst: Instruction, qubit: int) -> bool:
@@ -303,14 +276,15 @@ def xdiagonal_in(inst: Instruction, qubit: int) -> bool:
         return inst.is_gate
     if not inst.is_gate or inst.condition is not None:
         return False
-    return _xdiagonal_at(inst.name, inst.params, inst.qubits.index(qubit))
+    return commutes_with_x_at(inst.name, inst.params, inst.qubits.index(qubit))
 
 
 def x_embedded(inst: Instruction, qubit: int) -> Instruction | None:
-    """``H_qubit inst H_qubit`` as one table gate (see :data:`X_EMBED`), else None."""
+    """``H_qubit inst H_qubit`` as one table gate (:func:`qsim_dist.gates.x_embedding`), else
+    None."""
     if inst.condition is not None or qubit not in inst.qubits:
         return None
-    image = X_EMBED.get((inst.name, inst.qubits.index(qubit)))
+    image = x_embedding(inst.name, inst.qubits.index(qubit))
     if image is None:
         return None
     name, order = image
@@ -350,7 +324,7 @@ class _Burst:
     control: int
     node: str
     body: list[Instruction]
-    basis: str = "z"          # "x": the op is H_control, the burst, H_control (see X_EMBED)
+    basis: str = "z"          # "x": the op is H_control, the burst, H_control (x_embedded)
 
 
 class _Scheduler:
@@ -637,7 +611,7 @@ class _Scheduler:
     def _options(self, inst: Instruction) -> list[tuple[int, str, str]]:
         """(shared qubit q, node it is shared into, basis) for each burst that can run ``inst``:
         every other qubit sits on that node, and ``inst`` is block-diagonal in q ("z"), or (with
-        merging and embedding) H-embeddable in q ("x", :data:`X_EMBED`). Z options first."""
+        merging and embedding) H-embeddable in q ("x", :func:`x_embedded`). Z options first."""
         options, embedded = [], []
         for q in inst.qubits:
             nodes = {self.where[o] for o in inst.qubits if o != q}
