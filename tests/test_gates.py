@@ -1,4 +1,6 @@
-"""The gate table: unitarity, structure flags, Qiskit's matrices (bit order), QASM definitions."""
+"""The gate table: unitarity, structure flags, Qiskit's matrices (bit order), QASM definitions,
+and every fact on an entry (inverse, controlled forms, controls, X embedding, names) against the
+matrices."""
 
 from __future__ import annotations
 
@@ -6,8 +8,11 @@ import numpy as np
 import pytest
 
 from qsim_dist.backends.reference import unitary as reference_unitary
-from qsim_dist.gates import GATES, gate_matrix
+from qsim_dist.gates import (GATES, commutes_with_x_at, controlled, decomposition,
+                             definition_gates, from_qiskit_name, gate_matrix, inverse_of,
+                             never_flips_at, qiskit_name, usual_name, with_controls, x_embedding)
 from qsim_dist.io import loads
+from qsim_dist.linalg import commutes_with_x, never_flips, operator_of
 
 ALL = sorted(GATES)
 DEFINED = sorted(n for n, s in GATES.items() if s.definition is not None)
@@ -107,3 +112,93 @@ def test_every_gate_is_exportable():
     missing = [n for n, s in GATES.items()
                if s.definition is None and not (s.qelib1 and (s.stdgates or n == "U"))]
     assert missing == []
+
+
+# ---- the facts on each entry, against the matrices ------------------------------------------
+
+def on_qubits(name: str, qubits, params, n: int) -> np.ndarray:
+    """The matrix of table gate ``name`` on ``qubits`` of ``n`` qubits."""
+    return operator_of(n, [(gate_matrix(name, params), qubits)])
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_inverse_times_gate_is_the_identity(name):
+    spec = GATES[name]
+    n = spec.num_qubits
+    params = random_params(name, seed=3)
+    inverse = inverse_of(name, tuple(range(n)), params)
+    if inverse is None:  # the table has no inverse gate for these
+        assert name in ("csx", "c3sqrtx", "rc3x")
+        return
+    inv_name, inv_qubits, inv_params = inverse
+    product = on_qubits(inv_name, inv_qubits, inv_params, n) @ gate_matrix(name, params)
+    np.testing.assert_allclose(product, np.eye(1 << n), atol=1e-12)  # exactly, phase included
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_controlled_forms_are_the_gate_with_controls(name):
+    params = random_params(name, seed=4)
+    for n, form in enumerate(GATES[name].controlled, start=1):
+        got = with_controls(name, params, n)
+        if form is None:
+            assert got is None
+            continue
+        assert got[0] == form
+        expected = controlled(gate_matrix(name, params), n)
+        np.testing.assert_allclose(gate_matrix(*got), expected, atol=1e-12)
+    assert with_controls(name, params, len(GATES[name].controlled) + 1) is None
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_controls_and_x_commuting_positions_hold_for_any_parameters(name):
+    spec = GATES[name]
+    for seed in range(3):
+        params = random_params(name, seed)
+        m = gate_matrix(name, params)
+        for q in range(spec.num_qubits):
+            if q in spec.controls:
+                assert never_flips(m, q), (name, q)
+            if q in spec.x_commuting:
+                assert commutes_with_x(m, q), (name, q)
+            assert never_flips_at(name, params, q) == never_flips(m, q), (name, q)
+            if commutes_with_x_at(name, params, q):
+                assert commutes_with_x(m, q), (name, q)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_x_embedding_is_h_conjugation(name):
+    spec = GATES[name]
+    n = spec.num_qubits
+    params = random_params(name, seed=5)
+    for q in range(n):
+        image = x_embedding(name, q)
+        if image is None:
+            continue
+        h = on_qubits("h", (q,), (), n)
+        target, order = image
+        np.testing.assert_allclose(on_qubits(target, order, params, n),
+                                   h @ gate_matrix(name, params) @ h, atol=1e-12)
+        assert never_flips(gate_matrix(target, params), order.index(q))
+
+
+@pytest.mark.parametrize("name", DEFINED)
+def test_decomposition_reproduces_matrix(name):
+    spec = GATES[name]
+    params = random_params(name, seed=6)
+    ops = [(gate_matrix(g, p), qubits) for g, qubits, p in decomposition(name, params)]
+    assert equal_up_to_phase(operator_of(spec.num_qubits, ops), gate_matrix(name, params))
+    assert set(definition_gates(name)) <= set(GATES)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_names_elsewhere(name):
+    """A gate's usual name is the same matrix; its Qiskit name leads back to a gate with the
+    same matrix (``mcx``, the name of c3x and c4x, only by the number of controls)."""
+    params = random_params(name)
+    np.testing.assert_allclose(gate_matrix(usual_name(name), params), gate_matrix(name, params))
+    back = from_qiskit_name(qiskit_name(name))
+    if qiskit_name(name) == "mcx":
+        assert back is None
+    else:
+        np.testing.assert_allclose(gate_matrix(back, params[:GATES[back].num_params]),
+                                   gate_matrix(name, params))
