@@ -14,7 +14,7 @@ from qsim_dist import Circuit, Condition
 from qsim_dist import library as lib
 from qsim_dist import memory
 from qsim_dist import noise as N
-from qsim_dist.backends import base, get_backend
+from qsim_dist.backends import get_backend, planning
 from qsim_dist.backends.reference import ReferenceState, density_matrix
 from qsim_dist.errors import BackendError, OptionError
 
@@ -260,9 +260,9 @@ def test_a_compacted_run_allocates_only_its_live_qubits(tight, monkeypatch):
     c.measure(n - 1, n - 1)
     sim = get_backend("reference")
     sim.compaction = True
-    instructions, readout, first = base._dynamic_split(c, None)
+    instructions, readout, first = planning.dynamic_split(c, None)
     live = sorted({q for i in instructions[:first] for q in i.qubits})
-    _, _, widest = base._steps(None, instructions[first:], readout, live, n)
+    _, _, widest = planning.plan_steps(None, instructions[first:], readout, live, n)
     assert widest <= 3
     counts = sim.run(c, shots=200, seed=2).counts
     assert set(counts) == {"0" * n, "1" * n}

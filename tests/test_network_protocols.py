@@ -15,7 +15,6 @@ from qsim_dist.backends import get_backend
 from qsim_dist.network import (DistributedProgram, LocalGate, RemoteGate, Runtime, Teleport,
                                network_from_dict, program_fidelity, run_program)
 from qsim_dist.network import protocols as P
-from qsim_dist.network.lowering import Prelowered
 from qsim_dist.noise import NoiseOp, NoisyCircuit, pauli_channel
 
 SHOTS = 20000
@@ -39,8 +38,7 @@ def sample(rt: Runtime, extra: list[Instruction], shots=SHOTS, seed=1) -> dict[s
     clbits = max([rt.num_clbits] + [c + 1 for i in extra for c in i.clbits])
     circuit = Circuit(rt.num_qubits, clbits, [op for op in ops if isinstance(op, Instruction)])
     noisy = NoisyCircuit(circuit, ops, dict(rt.readout))
-    return get_backend("reference").run(circuit, shots=shots, seed=seed,
-                                        noise=Prelowered(noisy)).counts
+    return get_backend("reference").run(noisy, shots=shots, seed=seed).counts
 
 
 def bit(key: str, c: int) -> int:

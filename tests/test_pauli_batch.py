@@ -7,7 +7,7 @@ import pytest
 
 from qsim_dist import Circuit
 from qsim_dist import noise as N
-from qsim_dist.backends import base, get_backend
+from qsim_dist.backends import get_backend, trajectories
 from qsim_dist.backends.reference import density_matrix
 
 
@@ -56,7 +56,7 @@ def test_batch_size_does_not_change_the_result(monkeypatch):
     c = layered(6, 2)
     sim = get_backend("statevector", kernels="cpu")
     want = sim.run(c, shots=3000, seed=2, noise=model(), precision="double").counts
-    monkeypatch.setattr(base, "_BATCH_AMPLITUDES", 64 * 7)  # chunks of 7 shots
+    monkeypatch.setattr(trajectories, "BATCH_AMPLITUDES", 64 * 7)  # chunks of 7 shots
     assert sim.run(c, shots=3000, seed=2, noise=model(), precision="double").counts == want
 
 
@@ -117,7 +117,7 @@ def test_walk_equals_tree_and_rows_on_every_operation_kind(monkeypatch):
     walk = sim.run(c, shots=shots, seed=9, noise=mixed_model(), precision="double",
                    save_state=True)
     assert walk.counts == want
-    monkeypatch.setattr(base, "_WALK_QUBITS", 0)  # the level-by-level rows instead
+    monkeypatch.setattr(trajectories, "WALK_QUBITS", 0)  # the level-by-level rows instead
     rows = sim.run(c, shots=shots, seed=9, noise=mixed_model(), precision="double",
                    save_state=True)
     assert rows.counts == want
@@ -129,7 +129,7 @@ def test_walk_pieces_do_not_change_the_result(monkeypatch, batch):
     c = mixed()
     sim = get_backend("statevector", kernels="cpu")
     want = sim.run(c, shots=2000, seed=4, noise=mixed_model()).counts
-    monkeypatch.setattr(base, "_BATCH_AMPLITUDES", batch)  # pieces of at most 1 and 25 shots
+    monkeypatch.setattr(trajectories, "BATCH_AMPLITUDES", batch)  # pieces of at most 1 and 25 shots
     assert sim.run(c, shots=2000, seed=4, noise=mixed_model()).counts == want
 
 
@@ -150,7 +150,7 @@ def test_vector_batch_size_does_not_change_the_result(monkeypatch):
     c = layered(4, 2)
     sim = get_backend("statevector", kernels="jax")
     want = sim.run(c, shots=1000, seed=4, noise=model(), precision="double").counts
-    monkeypatch.setattr(base, "_BATCH_AMPLITUDES", 16 * 300)  # chunks of 300 shots
+    monkeypatch.setattr(trajectories, "BATCH_AMPLITUDES", 16 * 300)  # chunks of 300 shots
     got = sim.run(c, shots=1000, seed=4, noise=model(), precision="double").counts
     assert got == want
 
@@ -162,15 +162,15 @@ def test_cpu_rows_on_a_small_state(monkeypatch):
     sim = get_backend("statevector", kernels="cpu")
     want = sim.run(c, shots=2000, seed=9, noise=mixed_model(), precision="double").counts
     calls = []
-    original = base.Backend._pauli_rows
+    original = trajectories._pauli_rows
 
     def spy(*args):
         calls.append(1)
         return original(*args)
 
-    monkeypatch.setattr(base, "_WALK_QUBITS", 0)
-    monkeypatch.setattr(base.Backend, "_pauli_rows", staticmethod(spy))
-    monkeypatch.setattr(base, "_BATCH_AMPLITUDES", 128 << 7)  # several batches of rows
+    monkeypatch.setattr(trajectories, "WALK_QUBITS", 0)
+    monkeypatch.setattr(trajectories, "_pauli_rows", spy)
+    monkeypatch.setattr(trajectories, "BATCH_AMPLITUDES", 128 << 7)  # several batches of rows
     assert sim.run(c, shots=2000, seed=9, noise=mixed_model(),
                    precision="double").counts == want
     assert calls

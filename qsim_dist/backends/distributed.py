@@ -48,7 +48,8 @@ from ..passes.layout import (Layout, mixing_qubits, plan_swaps, relabel_swaps, r
                              restrict)
 from ..results import Result
 from ..options import RunOptions
-from .base import DTYPES, Backend, State
+from .base import Backend
+from .state import DTYPES, Capability, State
 
 _X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
 _SWAP = np.eye(4, dtype=np.complex128)[[0, 2, 1, 3]]
@@ -80,6 +81,8 @@ class _Program:
 
 class DistributedState(State):
     """This rank's shard of a ``num_qubits`` state sharded over ``comm.size`` ranks."""
+
+    capabilities = Capability.STATEVECTOR | Capability.CHECKPOINT | Capability.SHARDED
 
     def __init__(self, kernels, comm: Comm, num_qubits: int, precision: str, max_dense: int,
                  max_diagonal: int, device_buffers: bool = False):
@@ -482,6 +485,14 @@ class DistributedState(State):
         self.comm.barrier()  # the file is in place when any rank returns
         return path
 
+    def overlap(self, other: "DistributedState") -> complex:
+        """<self|other> without gathering: both in the identity layout, each rank's shard
+        product summed over the ranks (collective)."""
+        self._restore_identity()
+        other._restore_identity()
+        local = np.vdot(to_host(self.K, self.shard), to_host(other.K, other.shard))
+        return complex(self.comm.allreduce_sum(complex(local)))
+
     def copy(self) -> "DistributedState":
         other = object.__new__(DistributedState)
         other.__dict__.update(self.__dict__)
@@ -548,6 +559,7 @@ class DistributedBackend(Backend):
 
     name = "distributed"
     default_precision = "single"
+    state_capabilities = DistributedState.capabilities
 
     def __init__(self, kernels: str = "auto", max_dense: int | None = None,
                  max_diagonal: int = MAX_DIAGONAL, buffer_bytes: int = DEFAULT_BUFFER_BYTES,

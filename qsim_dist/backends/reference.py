@@ -13,7 +13,8 @@ from .. import memory
 from ..circuit import Circuit
 from ..linalg import apply_operator_dm, apply_unitary, marginal_probabilities, operator_of
 from ..noise import NoiseModel, NoiseOp
-from .base import DTYPES, Backend, State
+from .base import Backend
+from .state import DTYPES, Capability, State
 
 
 def unitary(circuit) -> np.ndarray:
@@ -35,7 +36,8 @@ def unitary(circuit) -> np.ndarray:
 class ReferenceState(State):
     """A dense numpy statevector."""
 
-    supports_resize = True  # through State's generic add_qubit/remove_qubit
+    # (compaction and checkpoints through the contract's dense defaults)
+    capabilities = Capability.STATEVECTOR | Capability.RESIZE | Capability.CHECKPOINT
 
     def __init__(self, num_qubits: int, dtype=np.complex128):
         self.num_qubits = num_qubits
@@ -74,7 +76,7 @@ class ReferenceBackend(Backend):
     name = "reference"
     default_precision = "double"
     compaction = False  # the yardstick carries every qubit; set True to test the generic path
-    resizable_states = True  # ReferenceState.supports_resize
+    state_capabilities = ReferenceState.capabilities
     # a gate builds its result in new arrays (tensordot, then a reordered copy); a collapse
     # holds index arrays and two new states
     work_states = 3.0

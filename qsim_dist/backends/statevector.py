@@ -19,13 +19,26 @@ from .. import memory
 from ..circuit import Instruction
 from ..observables import pauli_phase
 from ..passes.fusion import MAX_DIAGONAL, fuse
-from .base import DTYPES, Backend, State
+from .base import Backend
+from .state import DTYPES, Capability, State
+
+
+def fused_capabilities(kernels) -> Capability:
+    """What a :class:`FusedState` on the kernel set ``kernels`` declares: the dense contract,
+    compaction, checkpoints and batched trajectory rows everywhere; the depth-first trajectory
+    walk with the CPU set (its programs and rows are host arrays)."""
+    caps = Capability.STATEVECTOR | Capability.RESIZE | Capability.CHECKPOINT | \
+        Capability.BATCHED_TRAJECTORIES
+    return (caps | Capability.TRAJECTORY_WALK) if kernels.name == "cpu" else caps
 
 
 class FusedState(State):
+    """A dense statevector on one device, updated by fused blocks of a kernel set."""
+
     def __init__(self, kernels, num_qubits: int, precision: str, max_dense: int,
                  max_diagonal: int):
         self.K = kernels
+        self.capabilities = fused_capabilities(kernels)
         self.num_qubits = num_qubits
         self.dtype = DTYPES[precision]
         self.max_dense = max_dense
@@ -118,9 +131,7 @@ class FusedState(State):
         with self._x64():
             self.vec = from_host(self.K, np.ascontiguousarray(psi, dtype=self.dtype), self.vec)
 
-    # -- live-qubit compaction (see qsim_dist.backends.base) --------------------------------
-    supports_resize = True
-
+    # -- live-qubit compaction (Capability.RESIZE) -----------------------------------------
     # (kernel sets with compaction kernels use them; the others go through numpy)
     def add_qubit(self, slot: int, value: int) -> None:
         if not hasattr(self.K, "insert_qubit"):
@@ -134,13 +145,9 @@ class FusedState(State):
         self.vec = self.K.extract_qubit(self.vec, slot, value)
         self.num_qubits -= 1
 
-    # -- a batch of trajectories as rows (see kernels/__init__.py) ---------------------------
-    @property
-    def batch_kernels(self) -> str:
-        """The kernel set behind the row methods below: "cpu" (rows updated in place, numpy)
-        or "jax" (rows are device arrays, each call returns the new batch)."""
-        return self.K.name
-
+    # -- a batch of trajectories as rows (Capability.BATCHED_TRAJECTORIES; kernels/__init__.py)
+    # (with the CPU set rows are numpy arrays updated in place; with JAX device arrays, each
+    # call returning the new batch)
     def rows(self, count: int):
         """A batch of rows whose first ``count`` are copies of the current state."""
         with self._x64():
@@ -180,13 +187,13 @@ class StatevectorBackend(Backend):
 
     name = "statevector"
     default_precision = "single"
-    resizable_states = True  # FusedState.supports_resize
 
     def __init__(self, kernels: str = "auto", max_dense: int | None = None,
                  max_diagonal: int = MAX_DIAGONAL):
         from qsim_dist.kernels import get_kernels
 
         self.kernels = get_kernels(kernels)
+        self.state_capabilities = fused_capabilities(self.kernels)
         self.max_dense = max_dense or self.kernels.max_dense
         self.max_diagonal = max_diagonal
         # the CPU kernels update in place; XLA may need a second buffer when it cannot reuse

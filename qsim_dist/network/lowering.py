@@ -221,8 +221,8 @@ def ideal_state(program: DistributedProgram, network: Network, seed: int = 0,
     _check_state_defined(program)
     lowered = lower_ideal(program, network)
     noisy = lowered.state_circuit()
-    result = get_backend(backend).run(noisy.circuit, shots=1, seed=seed, save_state=True,
-                                      precision="double", noise=Prelowered(noisy))
+    result = get_backend(backend).run(noisy, shots=1, seed=seed, save_state=True,
+                                      precision="double")
     m = data_matrix(result.statevector, lowered.final_qubits)
     norm = np.linalg.norm(m[0])
     if abs(norm - 1.0) > 1e-6:
@@ -239,14 +239,3 @@ def program_fidelity(program: DistributedProgram, network: Network, circuit: Cir
 
     target = get_backend("reference").statevector(circuit)
     return min(abs(np.vdot(target, ideal_state(program, network, seed))) ** 2 for seed in seeds)
-
-
-class Prelowered:
-    """A ready :class:`NoisyCircuit` in the place of a noise model: ``Backend.run(circuit,
-    noise=Prelowered(noisy))`` runs ``noisy`` (whose ``circuit`` must be the one passed)."""
-
-    def __init__(self, noisy: NoisyCircuit):
-        self.noisy = noisy
-
-    def lower(self, circuit: Circuit) -> NoisyCircuit:
-        return self.noisy

@@ -32,19 +32,18 @@ busy time) and per-node idle time of live qubits (``idle_s``, qubit-seconds).
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from ..circuit import Circuit
 from ..errors import OptionError
 from ..noise import NoisyCircuit, marginal_counts
-from .lowering import (Lowered, Prelowered, _check_state_defined, logical_circuit, lower,
+from .lowering import (Lowered, _check_state_defined, logical_circuit, lower,
                        overlap_fidelity)
 from .program import DistributedProgram, ProgramError
 from .runtime import Event
@@ -230,8 +229,7 @@ def ideal_output_state(programs: Mapping[str, Callable], network: Network,
     engine = get_backend("reference" if n <= 12 else "statevector")
     first = None
     for seed in seeds:
-        result = engine.run(low.circuit, shots=1, seed=seed, save_state=True, precision="double",
-                            noise=Prelowered(low.noisy))
+        result = engine.run(low.noisy, shots=1, seed=seed, save_state=True, precision="double")
         m = data_matrix(result.statevector, low.final_qubits).astype(np.complex128)
         rho = m.T @ m.conj()
         values, vectors = np.linalg.eigh(rho)
@@ -311,26 +309,25 @@ def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Netwo
         cost=cost)
 
 
-class _StateTap:
-    """An engine State that reports every trajectory branch's final state.
+class _BranchFidelities:
+    """The observer of a run (:class:`qsim_dist.backends.branching.BranchObserver`) that keeps
+    each trajectory branch's data fidelity with ``psi_ideal``, with its number of shots."""
 
-    The executor (:mod:`qsim_dist.backends.base`) ends every branch with
-    :meth:`~qsim_dist.backends.base.State.end_of_branch` (its shot count, the qubits the state
-    holds, the known value of every other qubit: compaction); this wrapper sees that state
-    there and otherwise passes everything through."""
+    def __init__(self, final_qubits: Sequence[int], psi_ideal: np.ndarray):
+        self.final_qubits = final_qubits
+        self.psi_ideal = psi_ideal
+        self.fidelities: list[tuple[float, int]] = []
 
-    def __init__(self, state, sink):
-        self._state = state
-        self._sink = sink
-
-    def __getattr__(self, name):
-        return getattr(self._state, name)
-
-    def copy(self):
-        return _StateTap(self._state.copy(), self._sink)
-
-    def end_of_branch(self, shots, qubits, known):
-        self._sink(self._state.statevector(), shots, list(qubits), known)
+    def on_branch_end(self, state, shots: int, qubits: Sequence[int],
+                      known: dict[int, int]) -> None:
+        psi = np.asarray(state.statevector())
+        qubits = list(qubits)
+        for q in self.final_qubits:   # a data qubit outside the (compacted) state: its value
+            if q not in qubits:
+                psi = np.kron(np.eye(2, dtype=psi.dtype)[known[q]], psi)
+                qubits.append(q)
+        slots = tuple(qubits.index(q) for q in self.final_qubits)
+        self.fidelities.append((overlap_fidelity(psi, slots, self.psi_ideal), shots))
 
 
 def _run_group(engine, low: Lowered, shots: int, seed: int, precision: str,
@@ -339,37 +336,24 @@ def _run_group(engine, low: Lowered, shots: int, seed: int, precision: str,
     trajectory branch's data fidelity with its number of shots."""
     noisy = low.noisy
     if psi_ideal is not None and low.terminal == 0:
-        # nothing is sampled at the end: add a read of qubit 0 into a spare clbit, so that every
-        # branch's final state passes through sample_indices (the read changes no state)
+        # nothing is sampled at the end: add a read of qubit 0 into a spare clbit (it changes
+        # no state; its draws are part of the seeded stream that the reports are pinned to)
         c = noisy.circuit
         circuit = Circuit(c.num_qubits, c.num_clbits + 1, list(c.instructions), name=c.name)
         circuit.measure(0, c.num_clbits)
         noisy = NoisyCircuit(circuit, list(noisy.ops) + [circuit.instructions[-1]],
                              dict(noisy.readout))
-    fids: list[tuple[float, int]] = []
-
-    def sink(statevector, n, qubits, known):
-        psi = np.asarray(statevector)
-        for q in low.final_qubits:   # a data qubit outside the (compacted) state: its value
-            if q not in qubits:
-                psi = np.kron(np.eye(2, dtype=psi.dtype)[known[q]], psi)
-                qubits.append(q)
-        slots = tuple(qubits.index(q) for q in low.final_qubits)
-        fids.append((overlap_fidelity(psi, slots, psi_ideal), n))
-
-    tapped = copy.copy(engine)
-    if psi_ideal is not None:
-        inner = engine.new_state
-        tapped.new_state = lambda num_qubits, prec: _StateTap(inner(num_qubits, prec), sink)
-    result = tapped.run(noisy.circuit, shots=shots, seed=seed, precision=precision,
-                        noise=Prelowered(noisy))
+    observer = _BranchFidelities(low.final_qubits, psi_ideal) if psi_ideal is not None else None
+    result = engine.run(noisy, shots=shots, seed=seed, precision=precision, observer=observer)
+    fids = observer.fidelities if observer is not None else []
     if psi_ideal is not None and sum(n for _, n in fids) != shots:
-        # the executor did not end each branch as expected: one trajectory per run instead
+        # no branch states to observe (a run of batched Pauli trajectories): one trajectory
+        # per run instead
         fids = []
         state = low.state_circuit()
         for k in range(shots):
-            r = engine.run(state.circuit, shots=1, seed=seed + k + 1, precision=precision,
-                           save_state=True, noise=Prelowered(state))
+            r = engine.run(state, shots=1, seed=seed + k + 1, precision=precision,
+                           save_state=True)
             fids.append((overlap_fidelity(r.statevector, low.final_qubits, psi_ideal), 1))
     return result.counts, fids
 
