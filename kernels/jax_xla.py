@@ -1,9 +1,17 @@
-"""The JAX/XLA kernel set: the GPU path (and vmap/autodiff-friendly on any device).
+"""The JAX/XLA kernel set: the GPU path, and JAX functions that jit, grad and vmap compose with.
 
 Each kernel is a pure function, jit-compiled once per (state length, dtype, qubits) and cached by
 JAX; the input state buffer is donated, so XLA may update it in place. Qubits are static
 arguments: a compiled kernel is reused by every block on the same qubits, which keeps compile
 time bounded by the number of distinct blocks, not by circuit depth.
+
+Being pure functions of arrays (matrices and states traced like any other input), the kernels
+let ``jax.grad`` and ``jax.vmap`` through: ``qsim_dist.autodiff`` runs a circuit on
+``apply_dense``, ``apply_diagonal`` and ``pauli_expectation`` with gate matrices built from
+traced parameters and differentiates or batches the expectation value
+(``tests/test_jax_autodiff.py``). A gradient must be taken inside a ``jax.jit`` (autodiff wraps
+its function in one): outside any jit, a donated state buffer is freed before the backward pass
+reads it; inside one, the buffers are XLA's.
 """
 
 from __future__ import annotations
