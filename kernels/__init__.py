@@ -1,4 +1,9 @@
-"""Array kernels on one state shard, behind one interface; no MPI, no circuits.
+"""Array kernels on one state shard, behind one interface.
+
+The kernels import nothing of the package but ``errors``: no MPI (``jax_xla.take_piece`` and
+``put_piece`` only cut out and write back the pieces of a bit exchange; ``qsim_dist/comm.py``
+sends them) and no circuits (a kernel sees matrices, phase tables and qubit numbers, never an
+instruction; ``qsim_dist.autodiff`` and the backends turn circuits into kernel calls).
 
 Two sets implement it: ``cpu`` (compiled OpenMP loops updating the state in place) and ``jax``
 (XLA: the GPU path; donated buffers). Every kernel returns the updated state, so callers write

@@ -1,7 +1,13 @@
-"""Everything MPI: one communicator wrapper for the distributed backend.
+"""The MPI of a sharded state: one communicator wrapper for the distributed backend.
 
-Every MPI call of qsim_dist lives here (mpi4py is imported when a :class:`Comm` is made, never at
-import time). Besides reductions and broadcasts, :class:`Comm` carries the two data movements of a
+Every MPI call that a run makes on its state lives here (mpi4py is imported when a :class:`Comm`
+is made, never at import time): the distributed backend, and the network report through a
+backend's ``comm``, reach MPI only through a :class:`Comm`. The job around a run makes its own
+few calls elsewhere: ``qsim_dist/mpi_launch/launcher.py`` (the ``allgather`` of :func:`agree`,
+``MPI_Abort`` when a rank fails, this process's rank), ``qsim-dist info`` in ``cli.py`` (the MPI
+library's version) and ``qsim-dist dqc`` in ``network/cli.py`` (the rank that prints).
+
+Besides reductions and broadcasts, :class:`Comm` carries the two data movements of a
 sharded state, both done in pieces through a capped staging buffer so that no message reaches
 2^31 elements and memory stays at one shard plus the buffer:
 
