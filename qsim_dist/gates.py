@@ -127,6 +127,9 @@ class GateSpec:
     same_as: str | None = None  # the same gate under its usual name (U is u3, CX is cx)
     qasm_builtin: bool = False  # an OpenQASM built-in, usable without an include
     qiskit_name: str | None = None  # its name in Qiskit, where not its own
+    # gate(theta) as a Cirq gate: (EigenGate class, global_shift) with exponent theta/pi; shift
+    # None: the class with any shift, its global phase dropped
+    cirq_gate: tuple[str, float | None] | None = None
 
     def matrix(self, params: Sequence[float] = (), xp: ArrayOps | None = None) -> Matrix:
         """The gate's matrix for ``params`` (finite real numbers, ``num_params`` of them):
@@ -319,13 +322,14 @@ _add("sxdg", 1, 0, lambda: _SX.conj().T,
      definition="s {q0}; h {q0}; s {q0};",
      inverse=Inverse("sx"), x_commuting=(0,))
 _add("rx", 1, 1, _rx, stdgates=True, param_names=("theta",),
-     inverse=_NEGATED, controlled=("crx",), x_commuting=(0,))
+     inverse=_NEGATED, controlled=("crx",), x_commuting=(0,),
+     cirq_gate=("XPowGate", -0.5))
 _add("ry", 1, 1, _ry, stdgates=True, param_names=("theta",),
-     inverse=_NEGATED, controlled=("cry",))
+     inverse=_NEGATED, controlled=("cry",), cirq_gate=("YPowGate", -0.5))
 _add("rz", 1, 1, _rz, diagonal=True, stdgates=True, param_names=("theta",),
-     inverse=_NEGATED, controlled=("crz",))
+     inverse=_NEGATED, controlled=("crz",), cirq_gate=("ZPowGate", -0.5))
 _add("p", 1, 1, _p, diagonal=True, stdgates=True, param_names=("lambda",),
-     inverse=_NEGATED, controlled=("cp",))
+     inverse=_NEGATED, controlled=("cp",), cirq_gate=("ZPowGate", 0.0))
 _add("phase", 1, 1, _p, diagonal=True, qelib1=False, stdgates=True, definition="u1({0}) {q0};",
      param_names=("lambda",),
      inverse=_NEGATED, controlled=("cphase",), qiskit_name="p")
@@ -367,7 +371,7 @@ _add("csdg", 2, 0, lambda: controlled(_S.conj()), diagonal=True, qelib1=False,
      inverse=Inverse("cs"))
 _add("cp", 2, 1, _cp, diagonal=True, stdgates=True,
      param_names=("lambda",),
-     inverse=_NEGATED)
+     inverse=_NEGATED, cirq_gate=("CZPowGate", 0.0))
 _add("cphase", 2, 1, _cp, diagonal=True, qelib1=False, stdgates=True,
      definition="cu1({0}) {q0},{q1};", param_names=("lambda",),
      inverse=_NEGATED, qiskit_name="cp")
@@ -408,14 +412,15 @@ _add("ecr", 2, 0, _ecr, qelib1=False,
 _add("rxx", 2, 1, lambda t, xp: _exp_pauli2(_X, _X, t, xp), param_names=("theta",),
      definition="u3(pi/2,{0},0) {q0}; h {q1}; cx {q0},{q1}; u1(-{0}) {q1}; cx {q0},{q1}; h {q1}; "
                 "u2(-pi,pi-{0}) {q0};",
-     inverse=_NEGATED, x_embed=((0, "rzx", (0, 1)), (1, "rzx", (1, 0))))
+     inverse=_NEGATED, x_embed=((0, "rzx", (0, 1)), (1, "rzx", (1, 0))),
+     cirq_gate=("XXPowGate", None))
 _add("ryy", 2, 1, lambda t, xp: _exp_pauli2(_Y, _Y, t, xp), qelib1=False, param_names=("theta",),
      definition="rx(pi/2) {q0}; rx(pi/2) {q1}; cx {q0},{q1}; rz({0}) {q1}; cx {q0},{q1}; "
                 "rx(-pi/2) {q0}; rx(-pi/2) {q1};",
-     inverse=_NEGATED)
+     inverse=_NEGATED, cirq_gate=("YYPowGate", None))
 _add("rzz", 2, 1, lambda t, xp: _exp_pauli2(_Z, _Z, t, xp), diagonal=True, param_names=("theta",),
      definition="cx {q0},{q1}; u1({0}) {q1}; cx {q0},{q1};",
-     inverse=_NEGATED)
+     inverse=_NEGATED, cirq_gate=("ZZPowGate", None))
 _add("rzx", 2, 1, lambda t, xp: _exp_pauli2(_Z, _X, t, xp), qelib1=False, param_names=("theta",),
      definition="h {q1}; cx {q0},{q1}; rz({0}) {q1}; cx {q0},{q1}; h {q1};",
      inverse=_NEGATED, controls=(0,), x_embed=((1, "rzz", (0, 1)),))

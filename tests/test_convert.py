@@ -285,3 +285,24 @@ def test_cirq_unresolved_parameters_error():
         from_cirq(cirq.Circuit(cirq.rx(sympy.Symbol("t"))(q)))
     c = from_cirq(cirq.resolve_parameters(cirq.Circuit(cirq.rx(sympy.Symbol("t"))(q)), {"t": 0.5}))
     assert [(i.name, i.params) for i in c] == [("rx", (pytest.approx(0.5),))]
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in GATES.items() if s.cirq_gate is not None))
+def test_cirq_gate_facts_match_the_matrices(name):
+    """A table gate's cirq_gate fact is that Cirq gate (exactly, or up to global phase where the
+    fact drops it), and from_cirq reads the Cirq gate back as the table gate."""
+    spec = GATES[name]
+    cls, shift = spec.cirq_gate
+    theta = 0.7
+    gate = getattr(cirq, cls)(exponent=theta / np.pi, global_shift=0.25 if shift is None else shift)
+    k = spec.num_qubits
+    perm = [int(format(i, f"0{k}b")[::-1], 2) for i in range(1 << k)]  # Cirq is big-endian
+    m = np.asarray(cirq.unitary(gate))[np.ix_(perm, perm)]
+    if shift is None:
+        assert equal_up_to_phase(m.reshape(-1), spec.matrix((theta,)).reshape(-1))
+    else:
+        np.testing.assert_allclose(m, spec.matrix((theta,)), atol=1e-12)
+    circuit = from_cirq(cirq.Circuit(gate.on(*cirq.LineQubit.range(k))))
+    (inst,) = list(circuit)
+    assert (inst.name, inst.qubits) == (name, tuple(range(k)))
+    assert inst.params == pytest.approx((theta,))

@@ -466,21 +466,23 @@ def _cirq_gate(cirq: Any, gate: Any, k: int,
     exponent = getattr(gate, "exponent", None)
     if isinstance(exponent, (int, float)):
         angle = math.pi * exponent
-        rotations: list[tuple[type, float, Callable]] = [
-            (cirq.XPowGate, -0.5, lambda: [("rx", (0,), (angle,))]),
-            (cirq.YPowGate, -0.5, lambda: [("ry", (0,), (angle,))]),
-            (cirq.ZPowGate, -0.5, lambda: [("rz", (0,), (angle,))]),
-            (cirq.ZPowGate, 0.0, lambda: [("p", (0,), (angle,))]),
-            (cirq.CZPowGate, 0.0, lambda: [("cp", (0, 1), (angle,))]),
-            (cirq.CXPowGate, 0.0, lambda: [("crx", (0, 1), (angle,)), ("p", (0,), (angle / 2,))]),
-            (cirq.ISwapPowGate, 0.0, lambda: [("xx_plus_yy", (0, 1), (-angle, 0.0))]),
+        for spec in GATES.values():  # one table gate: its cirq_gate fact
+            if spec.cirq_gate is None:
+                continue
+            cls, wanted_shift = getattr(cirq, spec.cirq_gate[0]), spec.cirq_gate[1]
+            # with the phase dropped, the class itself only: a subclass (cirq.MSGate) may mean
+            # more, and is decomposed instead
+            if (type(gate) is cls if wanted_shift is None
+                    else isinstance(gate, cls) and shift == wanted_shift):
+                return [(spec.name, tuple(range(spec.num_qubits)), (angle,))]
+        # Cirq gates that are two table gates, or one with other parameters
+        compound: list[tuple[type, Callable]] = [
+            (cirq.CXPowGate, lambda: [("crx", (0, 1), (angle,)), ("p", (0,), (angle / 2,))]),
+            (cirq.ISwapPowGate, lambda: [("xx_plus_yy", (0, 1), (-angle, 0.0))]),
         ]
-        for cls, wanted_shift, build in rotations:
-            if isinstance(gate, cls) and shift == wanted_shift:
+        for cls, build in compound:
+            if isinstance(gate, cls) and shift == 0.0:
                 return build()
-        phase_dropped = {cirq.XXPowGate: "rxx", cirq.YYPowGate: "ryy", cirq.ZZPowGate: "rzz"}
-        if type(gate) in phase_dropped:
-            return [(phase_dropped[type(gate)], (0, 1), (angle,))]
     if k == 1:
         theta, phi, lam, _ = _zyz(m)
         return [("u", (0,), (theta, phi, lam))]  # global phase dropped
