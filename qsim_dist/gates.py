@@ -5,9 +5,19 @@ holds the state of ``q0`` in bit 0 (least significant), ``q1`` in bit 1, and so 
 Controlled gates list their controls first: ``cx(control, target)``, ``ccx(c0, c1, target)``.
 
 ``GATES[name]`` gives a :class:`GateSpec`; :func:`gate_matrix` builds a matrix for given parameters.
-Every gate outside OpenQASM 2's ``qelib1.inc`` or outside OpenQASM 3's ``stdgates.inc`` carries a
-``definition``: a gate body in other table gates, ``U`` and ``CX``, valid as OpenQASM 2 and 3 and
-exact up to global phase, which the OpenQASM exporter writes into the file for any reader to use.
+Every gate outside OpenQASM 2's ``qelib1.inc`` or outside OpenQASM 3's ``stdgates.inc`` (and
+SWAP, CCX, CSWAP, which the distribution compilers decompose) carries a ``definition``: a gate
+body in other table gates, ``U`` and ``CX``, valid as OpenQASM 2 and 3 and exact up to global
+phase, which the OpenQASM exporter writes into the file for any reader to use.
+
+Everything else the package knows about a gate is a field of its entry, read through the
+functions below the table, so that adding a gate is one ``_add`` line here (tests/test_gates.py
+checks every fact against the matrices): its inverse (:func:`inverse_of`, ``inv @``), its
+controlled forms (:func:`with_controls`, ``ctrl @``), the positions it never flips whatever its
+parameters (``controls``: :func:`never_flips_at`, the distribution compilers), its X-basis
+embedding (:func:`x_embedding`, :func:`commutes_with_x_at`), its names in OpenQASM, Qiskit and
+Cirq (:func:`usual_name`, :func:`qiskit_name`, :func:`from_qiskit_name`, ``cirq_gate``) and its
+definition read into gates (:func:`decomposition`, :func:`definition_gates`).
 """
 
 from __future__ import annotations
