@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 
 from qsim_dist import library as lib
+from qsim_dist import noise as Nz
 from qsim_dist.backends import get_backend
+from qsim_dist.backends.reference import ReferenceBackend, ReferenceState
 from qsim_dist.backends.state import Capability, State, measurement_outcome
+from qsim_dist.circuit import Circuit, Condition
 from qsim_dist.io.checkpoint import Header
 from qsim_dist.observables import as_pauli_sum
 
@@ -201,3 +204,75 @@ def test_checkpoint_capability(backend, tmp_path):
 
 def test_sharded_capability(backend):
     assert (Capability.SHARDED in state_of(backend).capabilities) == (backend.name == "distributed")
+
+
+# -- a state that is not one vector: the executor needs only the contract ------------------------
+class Opaque(ReferenceState):
+    """A state that declares no capability: the whole vector, all 2^n probabilities and whole
+    basis indices are refused, so a run may use only the contract's core and given qubits."""
+
+    capabilities = Capability(0)
+
+    def statevector(self):
+        raise AssertionError("the executor asked for the whole statevector")
+
+    def probabilities(self, qubits=None):
+        assert qubits is not None, "the executor asked for the probabilities of every qubit"
+        return super().probabilities(qubits)
+
+    def sample_indices(self, draws):
+        raise AssertionError("the executor asked for basis indices of the whole register")
+
+    def sample(self, qubits, draws):
+        cdf = np.cumsum(self.probabilities(qubits))
+        joint = np.minimum(np.searchsorted(cdf, draws * cdf[-1], side="right"), cdf.size - 1)
+        return sum(((joint >> j) & 1) << q for j, q in enumerate(qubits))
+
+    def reduced_density_matrix(self, qubits):
+        return partial_trace(self.vec, qubits)
+
+    def copy(self):
+        other = Opaque.__new__(Opaque)
+        other.num_qubits, other.vec = self.num_qubits, self.vec.copy()
+        return other
+
+
+class OpaqueBackend(ReferenceBackend):
+    state_capabilities = Capability(0)
+
+    def new_state(self, num_qubits, precision):
+        return Opaque(num_qubits, np.complex128)
+
+
+def dynamic_noisy():
+    c = Circuit(3, 3)
+    c.add("h", 0)
+    c.add("cx", 0, 1)
+    c.measure(0, 0)
+    c.add("x", 2, condition=Condition((0,), 1))
+    c.add("ry", 1, params=[0.9])
+    c.add("reset", 0)
+    c.add("h", 0)
+    c.measure(1, 1)
+    c.measure(2, 2)
+    c.measure(0, 0)
+    return c
+
+
+def models():
+    yield None
+    yield (Nz.NoiseModel().add_gate_error(Nz.amplitude_damping(0.3), ["h", "x"])
+           .add_gate_error(Nz.depolarizing(0.1), "ry")
+           .add_readout_error(Nz.ReadoutError.from_flips(0.02, 0.05)))
+    yield (Nz.NoiseModel().add_gate_error(Nz.depolarizing(0.1), "h")  # Pauli only
+           .add_gate_error(Nz.depolarizing(0.05, 2), "cx"))
+
+
+@pytest.mark.parametrize("model", list(models()), ids=["ideal", "kraus", "pauli"])
+def test_the_executor_runs_a_state_that_is_not_one_vector(model):
+    shots = 4000
+    for c in (dynamic_noisy(), lib.ghz(3, measure=True)):
+        got = OpaqueBackend().run(c, shots=shots, seed=4, noise=model).counts
+        want = get_backend("reference").run(c, shots=shots, seed=4, noise=model).counts
+        tvd = 0.5 * sum(abs(got.get(k, 0) - want.get(k, 0)) for k in set(got) | set(want))
+        assert tvd / shots < 0.06

@@ -42,13 +42,14 @@ from ..circuit import Circuit, Instruction
 from ..errors import BackendError, OptionError
 from ..comm import (DEFAULT_BUFFER_BYTES, Comm, available_host_memory, check_memory,
                     device_exchange_problem, validate_ranks)
+from ..noise import NoisyCircuit
 from ..observables import pauli_phase
 from ..passes.fusion import MAX_DIAGONAL, fuse
 from ..passes.layout import (Layout, mixing_qubits, plan_swaps, relabel_swaps, renamed,
                              restrict)
-from ..results import Result
 from ..options import RunOptions
-from .base import Backend
+from ..results import Result
+from .base import Backend, lowered
 from .state import DTYPES, Capability, State
 
 _X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
@@ -698,9 +699,12 @@ class DistributedBackend(Backend):
             comm=self.comm, resume=checkpoint is not None and checkpoint.resume is not None)
         self.comm.reset_stats()
         self._split_result = False
-        group = self._split_group(circuit, options) if self.split_shots else None
+        group = None
+        if self.split_shots:
+            plain, noisy = lowered(circuit, options.get("noise"))
+            group = self._split_group(plain, noisy, run_options.precision, checkpoint)
         if group is not None:
-            result = self._run_split(circuit, run_options, group, **options)
+            result = self._run_split(plain, noisy, run_options, group, **options)
             self._split_result = True
         else:
             result = self._run(circuit, run_options,
@@ -711,18 +715,17 @@ class DistributedBackend(Backend):
         return result
 
     # -- shot splitting (see split_shots) ---------------------------------------------------
-    def _split_group(self, circuit: Circuit, options: dict[str, Any]) -> int | None:
+    def _split_group(self, circuit: Circuit, noisy: NoisyCircuit | None, precision: str,
+                     checkpoint: Any) -> int | None:
         """The group size of a split run, or None when the run is not split: no trajectories,
         a checkpoint, or no group size that fits. The group size is the smallest power of two
         ``g`` dividing the rank count for which one rank's shard of a state sharded over ``g``
         ranks (plus the exchange buffer when g > 1, as :meth:`new_state` counts it) fits the
         poorest rank (one decision for all ranks)."""
-        if options.get("checkpoint") is not None:
+        if checkpoint is not None:
             return None
-        noise = options.get("noise")
-        if not (circuit.is_dynamic() or (noise is not None and noise.lower(circuit).has_channels)):
+        if not (circuit.is_dynamic() or (noisy is not None and noisy.has_channels)):
             return None
-        precision = self._check_precision(options.get("precision"))
         available = self.comm.allreduce_min(self._available_memory())
         n, g = circuit.num_qubits, 0
         while (1 << g) <= self.comm.size and self.comm.size % (1 << g) == 0 \
@@ -749,8 +752,10 @@ class DistributedBackend(Backend):
             self._group_backends[size] = backend
         return self._group_backends[size]
 
-    def _run_split(self, circuit: Circuit, run_options: RunOptions, group_size: int,
-                   **options: Any) -> Result:
+    def _run_split(self, circuit: Circuit, noisy: NoisyCircuit | None, run_options: RunOptions,
+                   group_size: int, **options: Any) -> Result:
+        """The blocks of a split run (see split_shots): ``circuit`` with its noise inserted,
+        ``noisy`` (None without noise), this rank's group's blocks on its group backend."""
         unknown = set(options) - {"precision", "save_state", "noise", "checkpoint"}
         if unknown:
             raise OptionError(f"unknown run option(s): {', '.join(sorted(unknown))}")
@@ -769,9 +774,9 @@ class DistributedBackend(Backend):
         for b in range(group, blocks, groups):
             block_shots = min(self.shot_block, shots - b * self.shot_block) if shots else 0
             with contextlib.nullcontext() if group_size > 1 else self.comm.computing():
-                r = local.run(circuit, shots=block_shots, seed=block_seed(seed, b),
-                              precision=precision, save_state=save_state and b == 0,
-                              progress=False, noise=options.get("noise"))
+                r = local.run(noisy if noisy is not None else circuit, shots=block_shots,
+                              seed=block_seed(seed, b), precision=precision,
+                              save_state=save_state and b == 0, progress=False)
             if group_size > 1:  # the group's run statistics, reset by each of its runs
                 self.comm.add_stats(local.comm)
                 exchanges += local.comm.exchanges
