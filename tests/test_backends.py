@@ -243,3 +243,79 @@ def test_measure_order_into_clbits(fast):
     c.measure(0, 1)
     r = backend.run(c, shots=10, seed=0, precision=precision)
     assert r.counts == {"01": 10}  # clbit 0 (rightmost) holds qubit 2
+
+
+# -- run options, a ready noisy circuit, the branch observer ------------------------------------
+def test_run_options_are_resolved_once_with_todays_messages():
+    from qsim_dist.errors import OptionError
+    from qsim_dist.options import RunOptions
+
+    opts = RunOptions.resolve(10, None, None, default_precision="double")
+    assert (opts.shots, opts.precision) == (10, "double") and 0 <= opts.seed < 1 << 63
+    assert RunOptions.resolve(0, None, "single", resume=True).seed is None  # the checkpoint's
+    for kwargs, message in [({"precision": "half"}, "unknown precision 'half'"),
+                            ({"shots": -1}, "shots must be an integer in"),
+                            ({"seed": -2}, "seed must be a non-negative integer, got -2"),
+                            ({"seed": 1.5}, "seed must be a non-negative integer")]:
+        with pytest.raises(OptionError, match=message):
+            RunOptions.resolve(**{"shots": 1, **kwargs})
+        with pytest.raises(OptionError, match=message):
+            REF.run(lib.ghz(2, measure=True), **{"shots": 1, **kwargs})
+
+    class Rank0:  # a communicator: every rank takes rank 0's seed
+        def bcast(self, value):
+            return 1234
+
+    assert RunOptions.resolve(1, None, comm=Rank0()).seed == 1234
+    assert RunOptions.resolve(1, 7, comm=Rank0()).seed == 7
+
+
+def noisy_dynamic():
+    from qsim_dist import noise as N
+
+    c = Circuit(3, 3)
+    c.add("h", 0)
+    c.add("cx", 0, 1)
+    c.measure(0, 0)
+    c.add("x", 2, condition=Condition((0,), 1))
+    c.add("h", 1)
+    c.measure(1, 1)
+    c.measure(2, 2)
+    model = (N.NoiseModel().add_gate_error(N.amplitude_damping(0.2), "h")
+             .add_readout_error(N.ReadoutError.from_flips(0.05, 0.05)))
+    return c, model
+
+
+@pytest.mark.parametrize("kernels", [None, "cpu"])
+def test_run_takes_a_noisy_circuit(kernels):
+    from qsim_dist.errors import OptionError
+
+    sim = REF if kernels is None else get_backend("statevector", kernels=kernels)
+    c, model = noisy_dynamic()
+    want = sim.run(c, shots=500, seed=3, noise=model).counts
+    assert sim.run(model.lower(c), shots=500, seed=3).counts == want
+    with pytest.raises(OptionError, match="already holds its noise"):
+        sim.run(model.lower(c), shots=1, noise=model)
+
+
+@pytest.mark.parametrize("kernels", [None, "cpu"])
+def test_observer_sees_every_branch_end(kernels):
+    sim = REF if kernels is None else get_backend("statevector", kernels=kernels)
+    c, model = noisy_dynamic()
+    seen = []
+
+    class Observer:
+        def on_branch_end(self, state, shots, qubits, known):
+            probs = state.probabilities([list(qubits).index(0)]) if 0 in qubits else None
+            seen.append((shots, tuple(qubits), dict(known), probs))
+
+    counts = sim.run(c, shots=800, seed=5, noise=model, observer=Observer()).counts
+    assert counts == sim.run(c, shots=800, seed=5, noise=model).counts  # it changes nothing
+    assert sum(s for s, *_ in seen) == 800 and len(seen) > 1
+    for _, qubits, known, probs in seen:
+        assert sorted(set(qubits) | set(known)) == [0, 1, 2]
+        if probs is not None:  # qubit 0 was measured in every branch: a basis state
+            assert max(probs) == pytest.approx(1.0)
+    seen.clear()
+    sim.run(lib.ghz(3, measure=True), shots=100, seed=1, observer=Observer())
+    assert [(s, q) for s, q, *_ in seen] == [(100, (0, 1, 2))]  # a static run: one branch
