@@ -5,6 +5,10 @@ holds the state of ``q0`` in bit 0 (least significant), ``q1`` in bit 1, and so 
 Controlled gates list their controls first: ``cx(control, target)``, ``ccx(c0, c1, target)``.
 
 ``GATES[name]`` gives a :class:`GateSpec`; :func:`gate_matrix` builds a matrix for given parameters.
+A parametrised gate's matrix builder is written once against :class:`ArrayOps` (``cos``, ``exp``,
+``array``, ...): ``GateSpec.matrix(params)`` runs it on floats with ``math`` and numpy (exact,
+complex128), ``GateSpec.matrix(params, xp=qsim_dist.autodiff.JAX_OPS)`` on JAX tracers, so that
+``jax.grad`` and ``jax.vmap`` pass through gate matrices.
 Every gate outside OpenQASM 2's ``qelib1.inc`` or outside OpenQASM 3's ``stdgates.inc`` (and
 SWAP, CCX, CSWAP, which the distribution compilers decompose) carries a ``definition``: a gate
 body in other table gates, ``U`` and ``CX``, valid as OpenQASM 2 and 3 and exact up to global
@@ -119,6 +123,8 @@ class GateSpec:
     name: str
     num_qubits: int
     num_params: int
+    # fn(*params, xp=ops) for a parametrised gate, using only the ArrayOps ``xp`` on its
+    # parameters (so that traced ones pass); fn() for a fixed gate
     matrix_fn: Callable[..., Matrix] = field(repr=False)
     diagonal: bool = False  # matrix is diagonal: merged into elementwise phase passes
     permutation: bool = False  # matrix is a 0/1 permutation matrix
