@@ -26,7 +26,8 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from .checkpointing import apply_gates
-from .planning import Step, dynamic_split, plan_steps, prepare_steps, split_terminal_measurements
+from .planning import (Step, dynamic_split, plan_steps, prepare_steps,
+                       split_terminal_measurements)
 from .state import State
 
 
@@ -54,7 +55,7 @@ def split_over(weights: np.ndarray, shots: int, rng: np.random.Generator) -> np.
 
 
 def branch_outcomes(state: State, step: Step, shots: int, rng: np.random.Generator,
-              bits: list[int], num_clbits: int) -> list[tuple[Any, int]]:
+                    bits: list[int], num_clbits: int) -> list[tuple[Any, int]]:
     """Split ``shots`` trajectories in ``state`` over the outcomes of a random step: a list of
     (outcome, number of shots), numbers > 0 (a multinomial draw: the shots are independent).
     A qubit outside the state reads its known value, with the same draws as from a state."""
@@ -115,7 +116,7 @@ def apply_branch(state: State, step: Step, outcome: Any, bits: list[int],
 
 
 def record_counts(indices: np.ndarray, measures: Sequence[tuple], bits: Sequence[int],
-            num_clbits: int, rng: np.random.Generator) -> dict[str, int]:
+                  num_clbits: int, rng: np.random.Generator) -> dict[str, int]:
     """Counts of shots that sampled basis ``indices`` and then measured (slot or None, clbit,
     readout confusion or None, qubit) in program order (a later measure into a clbit wins);
     ``bits`` holds the clbits recorded before, then each qubit's known value (read by a measure
@@ -159,7 +160,7 @@ def _recorded(measure: tuple, indices: np.ndarray, bits: Sequence[int], num_clbi
 
 
 def expand_state(psi: np.ndarray, live: Sequence[int], bits: Sequence[int], num_clbits: int,
-            num_qubits: int) -> np.ndarray:
+                 num_qubits: int) -> np.ndarray:
     """The full statevector from a compacted one (bit j = qubit ``live[j]``; every other qubit
     in its known basis value)."""
     if len(live) == num_qubits:
@@ -176,6 +177,7 @@ def expand_state(psi: np.ndarray, live: Sequence[int], bits: Sequence[int], num_
 
 
 def bitstring(bits: Sequence[int]) -> str:
+    """The counts key of ``bits`` (bit 0 rightmost)."""
     return "".join("1" if b else "0" for b in reversed(bits))
 
 

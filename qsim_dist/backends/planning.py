@@ -161,7 +161,8 @@ def plan_steps(state: State | None, instructions: Sequence[Instruction | NoiseOp
 
 
 def prepare_steps(state: State, steps: Sequence[Step]) -> list[Step]:
-    """A plan of :func:`plan_steps` (made without a state) with its programs prepared for ``state``."""
+    """A plan of :func:`plan_steps` (made without a state) with its programs prepared for
+    ``state``."""
     out = []
     for step in steps:
         if step.kind == "gates":
@@ -175,7 +176,10 @@ def prepare_steps(state: State, steps: Sequence[Step]) -> list[Step]:
 
 
 def noise_step(state: State | None, op: NoiseOp, slots: Sequence[int],
-                pauli_programs: bool = True) -> Step:
+               pauli_programs: bool = True) -> Step:
+    """The step of a noise channel on state ``slots``: "pauli" (its probabilities, a prepared
+    program per Pauli, None for the identity or for all without ``pauli_programs``) or
+    "kraus" (its operators and their ``K^dagger K``)."""
     ch = op.channel
     if ch.is_pauli and not pauli_programs:
         return Step("pauli", (ch.pauli_probabilities, [None] * ch.pauli_probabilities.size,
