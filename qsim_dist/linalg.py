@@ -2,7 +2,8 @@
 
 Everything here is plain algebra on statevectors, density matrices and ``2^k x 2^k`` operators,
 with no notion of gates, circuits or backends, so that the gate table, the OpenQASM reader, the
-kernels' fallbacks and the reference backend can all share it without importing each other.
+passes and the reference backend can all share it without importing each other. (The kernels
+import nothing of the package but :mod:`qsim_dist.errors`, so they do not use it.)
 
 Bit order, as everywhere in the package: qubit ``q`` is bit ``q`` of a basis-state index (little
 endian), and an operator on qubits ``(q0, q1, ...)`` holds ``q0`` in bit 0 of its row and column
