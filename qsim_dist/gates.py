@@ -274,31 +274,15 @@ def _cswap() -> Matrix:
     return m
 
 
-def _compose(num_qubits: int, ops: Sequence[tuple[str, tuple[int, ...], tuple[float, ...]]]) -> Matrix:
-    """Matrix of a short sequence of table gates (used for gates defined by a decomposition)."""
-    return operator_of(num_qubits, ((GATES[name].matrix(params), qubits)
-                                    for name, qubits, params in ops))
+def _defined(name: str, num_qubits: int) -> Callable[[], Matrix]:
+    """The matrix builder of a gate whose matrix is its ``definition`` exactly (phase included):
+    the product of the gates the definition calls."""
 
+    def build() -> Matrix:
+        return operator_of(num_qubits, ((GATES[gate].matrix(params), qubits)
+                                        for gate, qubits, params in decomposition(name)))
 
-def _rccx() -> Matrix:
-    pi = math.pi
-    return _compose(3, [
-        ("u2", (2,), (0, pi)), ("u1", (2,), (pi / 4,)), ("cx", (1, 2), ()),
-        ("u1", (2,), (-pi / 4,)), ("cx", (0, 2), ()), ("u1", (2,), (pi / 4,)),
-        ("cx", (1, 2), ()), ("u1", (2,), (-pi / 4,)), ("u2", (2,), (0, pi)),
-    ])
-
-
-def _rc3x() -> Matrix:
-    pi = math.pi
-    return _compose(4, [
-        ("u2", (3,), (0, pi)), ("u1", (3,), (pi / 4,)), ("cx", (2, 3), ()),
-        ("u1", (3,), (-pi / 4,)), ("u2", (3,), (0, pi)), ("cx", (0, 3), ()),
-        ("u1", (3,), (pi / 4,)), ("cx", (1, 3), ()), ("u1", (3,), (-pi / 4,)),
-        ("cx", (0, 3), ()), ("u1", (3,), (pi / 4,)), ("cx", (1, 3), ()),
-        ("u1", (3,), (-pi / 4,)), ("u2", (3,), (0, pi)), ("u1", (3,), (pi / 4,)),
-        ("cx", (2, 3), ()), ("u1", (3,), (-pi / 4,)), ("u2", (3,), (0, pi)),
-    ])
+    return build
 
 
 # ---- the table -------------------------------------------------------------------------------
@@ -419,7 +403,7 @@ _add("swap", 2, 0, _swap, permutation=True, stdgates=True,
 _add("iswap", 2, 0, _iswap, qelib1=False,
      definition="s {q0}; s {q1}; h {q0}; cx {q0},{q1}; cx {q1},{q0}; h {q1};",
      inverse=Inverse("xx_plus_yy", lambda: (math.pi, 0.0)))
-_add("dcx", 2, 0, lambda: _compose(2, [("cx", (0, 1), ()), ("cx", (1, 0), ())]),
+_add("dcx", 2, 0, _defined("dcx", 2),
      permutation=True, qelib1=False, definition="cx {q0},{q1}; cx {q1},{q0};",
      inverse=Inverse(order=(1, 0)))
 _add("ecr", 2, 0, _ecr, qelib1=False,
@@ -462,7 +446,7 @@ _add("ccz", 3, 0, lambda: controlled(_Z, 2), diagonal=True, qelib1=False,
 _add("cswap", 3, 0, _cswap, permutation=True, stdgates=True,
      inverse=_SELF, controls=(0,),
      definition="cx {q2},{q1}; ccx {q0},{q1},{q2}; cx {q2},{q1};")
-_add("rccx", 3, 0, _rccx,
+_add("rccx", 3, 0, _defined("rccx", 3),
      definition="u2(0,pi) {q2}; u1(pi/4) {q2}; cx {q1},{q2}; u1(-pi/4) {q2}; "
                 "cx {q0},{q2}; u1(pi/4) {q2}; cx {q1},{q2}; u1(-pi/4) {q2}; "
                 "u2(0,pi) {q2};",
@@ -484,7 +468,7 @@ _add("c3sqrtx", 4, 0, lambda: controlled(_SX, 3),
                 "cu1(-pi/8) {q2},{q3}; h {q3}; cx {q0},{q2}; h {q3}; cu1(pi/8) {q2},{q3}; "
                 "h {q3};",
      controls=(0, 1, 2), x_commuting=(3,), qiskit_name="c3sx")
-_add("rc3x", 4, 0, _rc3x,
+_add("rc3x", 4, 0, _defined("rc3x", 4),
      definition="u2(0,pi) {q3}; u1(pi/4) {q3}; cx {q2},{q3}; u1(-pi/4) {q3}; "
                 "u2(0,pi) {q3}; cx {q0},{q3}; u1(pi/4) {q3}; cx {q1},{q3}; "
                 "u1(-pi/4) {q3}; cx {q0},{q3}; u1(pi/4) {q3}; cx {q1},{q3}; "

@@ -202,3 +202,18 @@ def test_names_elsewhere(name):
     else:
         np.testing.assert_allclose(gate_matrix(back, params[:GATES[back].num_params]),
                                    gate_matrix(name, params))
+
+
+@pytest.mark.parametrize("name", DEFINED)
+def test_expand_to_gates_without_definitions_reproduces_matrix(name):
+    """The one expander of the table's definitions (passes.decompose.expand), all the way down."""
+    from qsim_dist.circuit import Circuit, Instruction
+    from qsim_dist.passes.decompose import expand
+
+    spec = GATES[name]
+    params = random_params(name, seed=8)
+    pieces = expand([Instruction(name, tuple(range(spec.num_qubits)), params)],
+                    keep=lambda piece: GATES[piece.name].definition is None)
+    assert all(GATES[p.name].definition is None for p in pieces)
+    assert equal_up_to_phase(unitary(Circuit(spec.num_qubits, instructions=pieces)),
+                             gate_matrix(name, params))
