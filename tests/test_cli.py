@@ -186,6 +186,34 @@ def test_info_without_optional_modules(capsys, monkeypatch):
     assert info["mpi4py"] == {"version": "not installed"}
 
 
+
+def test_backend_registry_matches_the_backends():
+    """The registry names each backend's class, its default precision and whether it shards as
+    the class itself does."""
+    from qsim_dist.backends import BACKENDS, get_backend
+    from qsim_dist.backends.state import Capability
+    from qsim_dist.options import PRECISIONS
+
+    for name, info in BACKENDS.items():
+        backend = get_backend(name)
+        assert type(backend).__name__ == info.cls and backend.name == name
+        assert backend.default_precision == info.default_precision
+        assert (Capability.SHARDED in backend.state_capabilities) == info.sharded
+        assert set(info.precisions) <= set(PRECISIONS)
+
+
+def test_both_commands_list_the_registry(capsys):
+    """run and dqc take their --backend choices and help from one registry; info lists it."""
+    from qsim_dist.backends import BACKENDS
+
+    for command in ("run", "dqc"):
+        assert main([command, "--help"]) == 0
+        help_text = " ".join(capsys.readouterr().out.split())
+        for name, info in BACKENDS.items():
+            assert f"{name}: {info.description}" in help_text
+    assert main(["info", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["backends"] == list(BACKENDS)
+
 # ---- mistakes: one line, exit 2, no results file ------------------------------------------------
 
 @pytest.mark.parametrize("kind", sorted(BAD_CIRCUITS))

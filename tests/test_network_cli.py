@@ -1,5 +1,5 @@
-"""qsim-dist dqc (through qsim_dist.network.cli.main until it is wired into qsim_dist.cli):
-outputs, pictures, and one line with exit status 2 for every user mistake."""
+"""qsim-dist dqc (qsim_dist/cli/dqc.py, through the entry point qsim_dist.cli.main): outputs,
+pictures, and one line with exit status 2 for every user mistake."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qsim_dist.network.cli import main
+from qsim_dist.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CIRCUIT = str(EXAMPLES / "dqc_small.qasm")

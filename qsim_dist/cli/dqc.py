@@ -1,18 +1,19 @@
-"""``qsim-dist dqc``: an ordinary circuit run on a modelled distributed quantum computer.
+"""``qsim-dist dqc``: run a circuit on a modelled distributed quantum computer.
 
 ::
 
     qsim-dist dqc CIRCUIT.qasm --network NET.toml [--placement 0:A,1:A,2:B,...]
                   [--compiler auto|naive] [--shots N] [--seed S]
-                  [--backend statevector|reference|distributed] [--ideal]
+                  [--backend NAME] [--ideal]
                   [--purify bbpssw|dejmps[:ROUNDS]] [--schedules K]
                   [--out REPORT.h5] [--json] [--plot SCHEDULE.png] [--topology-plot NET.png]
 
-The circuit is distributed by the distribution compiler (:func:`qsim_dist.passes.distribute.
+The circuit is distributed by the distribution compiler (:func:`qsim_dist.network.distribute.
 distribute`, ``--compiler auto``, the default without ``--placement``) or by the naive
 distributor (:mod:`qsim_dist.network.naive`, ``--compiler naive``, the default with
-``--placement``), run by :func:`qsim_dist.network.run_program`, and summarised (``--json``: the
-report's summary).
+``--placement``), run by :func:`qsim_dist.dqc.run_program`, and summarised (``--json``: the
+report's summary). The backends come from the registry, :data:`qsim_dist.backends.BACKENDS`;
+shots and seed are resolved once, as :class:`qsim_dist.options.RunOptions`.
 
 Under ``mpiexec -n P`` (P > 1) the ``distributed`` backend is the default (and the only one
 allowed): every rank takes the same steps with the same seed, the lowered circuit's state is
@@ -21,7 +22,7 @@ pictures; the report is the same as the one-process run's for the same seed.
 Everything a user can get wrong (missing or malformed files, a bad placement, a circuit larger
 than the network, an unwritable output) is checked before anything is simulated or written, and
 raised as a :class:`~qsim_dist.errors.QsimDistError`, which ``qsim-dist`` prints as one line with
-exit status 2. :func:`add_dqc_parser` and :func:`run_dqc` plug into :mod:`qsim_dist.cli`.
+exit status 2.
 """
 
 from __future__ import annotations
@@ -32,15 +33,17 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ..backends import BACKENDS
 from ..errors import OptionError, QsimDistError
+from ..options import MAX_SEED, MAX_SHOTS, RunOptions
+from .common import Job, backend_help, check_input_file, choose_backend, circuit_fingerprint, \
+    file_fingerprint, int_option, job_fields, load_circuit, world_comm, write_top_counts
 
 PURIFY_HELP = "distill every link pair: PROTOCOL[:ROUNDS], PROTOCOL bbpssw or dejmps (1 round)"
 
 
-def add_dqc_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``dqc`` command to ``subparsers`` (of :func:`qsim_dist.cli.build_parser`)."""
-    from ..cli import MAX_SEED, _int_option
-
     dqc = subparsers.add_parser(
         "dqc", help="run a circuit on a modelled network of QPUs",
         description="Distribute an OpenQASM circuit over a network of QPU modules (network "
@@ -51,9 +54,9 @@ def add_dqc_parser(subparsers) -> argparse.ArgumentParser:
                      help="network file (see qsim_dist/network/topology.py and examples/)")
     dqc.add_argument("--placement", metavar="0:A,1:B,...", default=None,
                      help="node of every qubit (default: in order, filling nodes in file order)")
-    dqc.add_argument("--shots", type=_int_option("shots"), default=1024,
+    dqc.add_argument("--shots", type=int_option("shots", maximum=MAX_SHOTS), default=1024,
                      help="shots, each one trajectory (default 1024)")
-    dqc.add_argument("--seed", type=_int_option("seed", maximum=MAX_SEED), default=None,
+    dqc.add_argument("--seed", type=int_option("seed", maximum=MAX_SEED), default=None,
                      help="random seed (default: fresh entropy, reported in the output)")
     dqc.add_argument("--compiler", choices=("auto", "naive"), default=None,
                      help="auto: the distribution compiler (placement by partitioning, "
@@ -61,14 +64,11 @@ def add_dqc_parser(subparsers) -> argparse.ArgumentParser:
                           "cheaper; never more EPR pairs than naive); naive: one remote gate "
                           "per cross-node gate, qubits never move (default: auto, or naive "
                           "with --placement)")
-    dqc.add_argument("--backend", choices=("statevector", "reference", "distributed"),
-                     default=None,
-                     help="simulator backend (default statevector; distributed when started "
-                          "by mpiexec with more than one rank)")
+    dqc.add_argument("--backend", choices=BACKENDS, default=None, help=backend_help())
     dqc.add_argument("--ideal", action="store_true",
                      help="perfect links and nodes (F = 1, no noise, zero times)")
     dqc.add_argument("--purify", metavar="PROTOCOL[:ROUNDS]", default=None, help=PURIFY_HELP)
-    dqc.add_argument("--schedules", type=_int_option("schedules"), default=None,
+    dqc.add_argument("--schedules", type=int_option("schedules"), default=None,
                      help="sampled schedules (random generation times), shots spread over "
                           "them (default 16, or 1 when timing is deterministic)")
     dqc.add_argument("--out", metavar="REPORT.h5", default=None,
@@ -108,27 +108,17 @@ def _check_output(option: str, value: str | None, inputs: Sequence[Path],
         raise OptionError(f"{option} '{value}': use a .png, .svg or .pdf file name")
 
 
-def run_dqc(args: argparse.Namespace) -> int:
-    """Run ``qsim-dist dqc`` for parsed ``args``; user mistakes raise QsimDistError."""
-    return prepare_dqc(args).execute()
-
-
-def prepare_dqc(args: argparse.Namespace):
+def prepare(args: argparse.Namespace) -> Job:
     """``qsim-dist dqc``: every check made and every input read and compiled, nothing simulated
-    or written; a :class:`qsim_dist.cli.Job` whose fields every MPI rank must agree on."""
-    from ..cli import Job, _load_circuit, choose_backend, circuit_fingerprint, file_fingerprint, \
-        job_fields
-    from .naive import naive_program, parse_placement
-    from .topology import load_network
+    or written; a :class:`~qsim_dist.cli.common.Job` whose fields every MPI rank must agree on."""
+    from ..network.naive import naive_program, parse_placement
+    from ..network.topology import load_network
 
     args.backend = choose_backend(args.backend)
     compiler = args.compiler or ("naive" if args.placement is not None else "auto")
     circuit_path, network_path = Path(args.circuit), Path(args.network)
-    for what, path in (("circuit", circuit_path), ("network", network_path)):
-        if not path.exists():
-            raise OptionError(f"cannot read {what} '{path}': no such file")
-        if not path.is_file():
-            raise OptionError(f"cannot read {what} '{path}': not a file")
+    check_input_file("circuit", circuit_path)
+    check_input_file("network", network_path)
     inputs = [circuit_path, network_path]
     _check_output("--out", args.out, inputs, picture=False)
     _check_output("--plot", args.plot, inputs, picture=True)
@@ -140,11 +130,11 @@ def prepare_dqc(args: argparse.Namespace):
     if args.schedules == 0:
         raise OptionError("schedules must be a positive integer, got '0'")
     if args.plot or args.topology_plot:
-        from .plots import _pyplot
+        from ..network.plots import _pyplot
 
         _pyplot()   # matplotlib missing: say so before simulating
     network = load_network(network_path)
-    circuit = _load_circuit(circuit_path)
+    circuit = load_circuit(circuit_path)
     placement = None
     if args.placement is not None:
         placement = parse_placement(args.placement, circuit.num_qubits, network)
@@ -158,26 +148,29 @@ def prepare_dqc(args: argparse.Namespace):
     fields = job_fields(args, {"circuit": circuit_fingerprint(circuit),
                                "network": file_fingerprint(network_path)},
                         outputs=("out", "plot", "topology_plot"))
-    return Job(fields, lambda: _execute_dqc(args, network, circuit, program, compiler,
-                                            purification))
+    return Job(fields, lambda: _execute(args, network, circuit, program, compiler, purification))
 
 
-def _execute_dqc(args, network, circuit, program, compiler, purification) -> int:
+def _execute(args, network, circuit, program, compiler, purification) -> int:
+    """Run the prepared program (on every rank of an MPI job); rank 0 reports it."""
     from ..memory import precision_hint
-    from .report import run_program, save_report
+    from ..network.report import run_program, save_report
 
+    # an unseeded run's seed is drawn here, once, rank 0's on every rank; dqc has no
+    # --precision: run_program's own (double) is used
+    run = RunOptions.resolve(args.shots, args.seed, comm=world_comm())
     with precision_hint(False):   # dqc has no --precision: no memory hint to use it
-        report = run_program(program, network, shots=args.shots, seed=args.seed,
+        report = run_program(program, network, shots=run.shots, seed=run.seed,
                              backend=args.backend, ideal=args.ideal, schedules=args.schedules,
                              purification=purification)
     if _rank(args.backend) != 0:
         return 0   # one report per job: rank 0 prints and writes it
     if args.topology_plot:
-        from .plots import plot_topology
+        from ..network.plots import plot_topology
 
         plot_topology(network, args.topology_plot)
     if args.plot:
-        from .plots import plot_schedule
+        from ..network.plots import plot_schedule
 
         low_nodes = _qubit_nodes(report)
         plot_schedule(report.events, args.plot, low_nodes,
@@ -200,8 +193,8 @@ def _execute_dqc(args, network, circuit, program, compiler, purification) -> int
 
 
 def _rank(backend: str) -> int:
-    """This process's MPI rank for the distributed backend (0 otherwise)."""
-    if backend != "distributed":
+    """This process's MPI rank for a sharded backend (0 otherwise)."""
+    if not BACKENDS[backend].sharded:
         return 0
     from mpi4py import MPI
 
@@ -236,43 +229,9 @@ def _print_human(report, name: str, placement: Sequence[str], args, compiler: st
         rounds = f", {use['rounds']:g} purification rounds" if use["rounds"] else ""
         w(f"link {link:<10} {use['pairs']:g} pairs, {use['attempts']:g} attempts{rounds}, "
           f"busy {use['busy_s'] * 1e6:.4g} us\n")
-    total = sum(report.counts.values())
-    top = sorted(report.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
-    if top:
-        w(f"counts     {len(report.counts)} distinct outcomes" +
-          (f", top {len(top)}" if len(top) < len(report.counts) else "") + "\n")
-        width = max(len(k) for k, _ in top)
-        for key, count in top:
-            w(f"  {key:>{width}}  {count:>8}  {count / total:7.4f}\n")
+    if report.counts:
+        write_top_counts(w, "counts     ", report.counts)
     for option, value in (("results", args.out), ("schedule", args.plot),
                           ("topology", args.topology_plot)):
         if value:
             w(f"{option:<10} {value}\n")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``qsim-dist dqc ...`` on its own (until it is wired into :mod:`qsim_dist.cli`): the same
-    parser conventions and error handling as ``qsim-dist``."""
-    from ..cli import EXIT_INTERRUPTED, PROG, _fail, _Parser, _UsageError
-    from ..errors import QsimDistError
-
-    try:
-        parser = _Parser(prog=PROG)
-        sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-        add_dqc_parser(sub)
-        try:
-            args = parser.parse_args(argv)
-        except SystemExit as exc:
-            return int(exc.code or 0) if not isinstance(exc.code, str) else 2
-        if args.command != "dqc":
-            return _fail("missing command (dqc)")
-        return run_dqc(args)
-    except (_UsageError, QsimDistError) as exc:
-        return _fail(str(exc))
-    except KeyboardInterrupt:
-        sys.stderr.write(f"{PROG}: interrupted\n")
-        return EXIT_INTERRUPTED
-
-
-if __name__ == "__main__":
-    sys.exit(main())
