@@ -17,9 +17,10 @@ or fix parameters by composing, e.g. ``f(jnp.repeat(theta, 2))`` or ``f(base.at[
 ``f`` runs the JAX statevector of :mod:`qsim_dist.kernels.jax_xla` (``apply_dense``,
 ``apply_diagonal``, ``pauli_expectation``) on matrices the gate table builds from the traced
 parameters (``GateSpec.matrix(params, xp=JAX_OPS)``, no ``float()`` on the way), so it is one JAX
-function that ``jax.jit``, ``jax.grad`` and ``jax.vmap`` accept. It reads a circuit as
-``Backend.expectation`` does: its unconditioned gates (measurements, resets and barriers are left
-out). It is double precision when JAX's ``jax_enable_x64`` is on, single otherwise.
+function that ``jax.jit``, ``jax.grad`` and ``jax.vmap`` accept; :func:`statevector_fn` gives the
+state itself as such a function. Both read a circuit as ``Backend.expectation`` does: its
+unconditioned gates (measurements, resets and barriers are left out). They are double precision
+when JAX's ``jax_enable_x64`` is on, single otherwise.
 """
 
 from __future__ import annotations
@@ -76,26 +77,17 @@ def _checked(params: Any, count: int) -> jax.Array:
     return values
 
 
-def expectation_fn(circuit: Circuit,
-                   observable: PauliSum | str | Sequence) -> Callable[[Any], jax.Array]:
-    """``f(params)``: the real expectation value ``<psi(params)|H|psi(params)>`` of the Hermitian
-    Pauli sum ``observable`` (as :func:`qsim_dist.observables.as_pauli_sum` reads it), where
-    ``psi(params)`` is ``circuit`` from ``|0...0>`` with its gate parameters replaced by the
-    vector ``params`` (:func:`parameters` order). ``f`` is a pure JAX function: ``jax.jit``,
-    ``jax.grad`` and ``jax.vmap`` (over a batch of parameter vectors) accept it."""
-    circuit = _circuit(circuit)
-    h = as_pauli_sum(observable, circuit.num_qubits)
-    steps = []  # (gate, qubits, index of its first parameter in params)
+def _evolution(circuit: Circuit) -> tuple[int, Callable[[jax.Array], jax.Array]]:
+    """How many parameters ``circuit`` has, and ``evolve(values)``: its state from |0...0> with
+    those gate parameters, a JAX function (not yet jitted) of a checked vector."""
+    steps = []  # (gate, qubits, index of its first parameter in the vector)
     count = 0
-    for inst in _gates(circuit):
+    for inst in _gates(_circuit(circuit)):
         spec = gate_spec(inst.name)
         steps.append((spec, inst.qubits, count))
         count += spec.num_params
     num_qubits = circuit.num_qubits
 
-    # One jit around the whole evolution: the kernels donate their state buffer, which a grad
-    # outside any jit would still need for its backward pass; inside a jit XLA owns the buffers.
-    @jax.jit
     def evolve(values):
         state = jax_xla.zero_state(num_qubits, complex)  # complex128 under jax_enable_x64
         for spec, qubits, first in steps:
@@ -104,12 +96,41 @@ def expectation_fn(circuit: Circuit,
                 state = jax_xla.apply_diagonal(state, jnp.diagonal(m), qubits)
             else:
                 state = jax_xla.apply_dense(state, m, qubits)
+        return state
+
+    return count, evolve
+
+
+def _public(count: int, fn: Callable[[jax.Array], jax.Array]) -> Callable[[Any], jax.Array]:
+    # One jit around the whole function: the kernels donate their state buffer, which a grad
+    # outside any jit would still need for its backward pass; inside a jit XLA owns the buffers.
+    # The parameters are checked outside it, where a concrete vector can still be read.
+    jitted = jax.jit(fn)
+    return lambda params: jitted(_checked(params, count))
+
+
+def statevector_fn(circuit: Circuit) -> Callable[[Any], jax.Array]:
+    """``f(params)``: the statevector (little-endian, as ``Backend.statevector``) of ``circuit``
+    from ``|0...0>`` with its gate parameters replaced by the vector ``params``
+    (:func:`parameters` order); a pure JAX function, as :func:`expectation_fn`."""
+    return _public(*_evolution(circuit))
+
+
+def expectation_fn(circuit: Circuit,
+                   observable: PauliSum | str | Sequence) -> Callable[[Any], jax.Array]:
+    """``f(params)``: the real expectation value ``<psi(params)|H|psi(params)>`` of the Hermitian
+    Pauli sum ``observable`` (as :func:`qsim_dist.observables.as_pauli_sum` reads it), where
+    ``psi(params)`` is ``circuit`` from ``|0...0>`` with its gate parameters replaced by the
+    vector ``params`` (:func:`parameters` order). ``f`` is a pure JAX function: ``jax.jit``,
+    ``jax.grad`` and ``jax.vmap`` (over a batch of parameter vectors) accept it."""
+    h = as_pauli_sum(observable, _circuit(circuit).num_qubits)
+    count, evolve = _evolution(circuit)
+
+    def expectation(values):
+        state = evolve(values)
         # the kernel's sum leaves out the string's constant phase (-i)^#Y
         total = sum(c * pauli_phase(x, z) * jax_xla.pauli_expectation(state, x, z)
                     for c, x, z in h.terms)
         return jnp.real(total)
 
-    def expectation(params):
-        return evolve(_checked(params, count))  # checked outside the jit, where it can be
-
-    return expectation
+    return _public(count, expectation)

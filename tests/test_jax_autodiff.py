@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from qsim_dist import Circuit, Instruction
-from qsim_dist.autodiff import JAX_OPS, expectation_fn, parameters
+from qsim_dist.autodiff import JAX_OPS, expectation_fn, parameters, statevector_fn
 from qsim_dist.backends import get_backend
 from qsim_dist.errors import CircuitError
 from qsim_dist.gates import GATES
@@ -77,6 +77,17 @@ def test_value_matches_the_statevector_backend(x64):
     assert p.shape == (18,)
     assert float(f(p)) == pytest.approx(BACKEND.expectation(c, OBSERVABLE, precision="double"),
                                         abs=1e-12)
+
+
+def test_statevector_fn_is_the_backend_statevector(x64):
+    c = ansatz()
+    gates = Circuit(c.num_qubits, 0, [inst for inst in c if inst.is_gate])
+    batch = parameters(c) + np.random.default_rng(5).uniform(-1, 1, (3, parameters(c).size))
+    states = jax.vmap(statevector_fn(c))(batch)
+    assert states.shape == (3, 16) and states.dtype == jnp.complex128
+    for row, psi in zip(batch, states):
+        want = BACKEND.statevector(with_params(gates, row), precision="double")
+        np.testing.assert_allclose(psi, want, atol=1e-12)
 
 
 def test_gradient_matches_central_finite_differences(x64):
