@@ -28,14 +28,11 @@ EXAMPLE_NOISE = Path(__file__).resolve().parents[1] / "examples" / "noise.toml"
 SHOTS = 20_000
 
 
-def backend_named(name):
-    """Each backend on the CPU (the distributed one in this single process: one rank)."""
-    return get_backend(name) if name == "reference" else get_backend(name, kernels="cpu")
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def backend(request):
-    return backend_named(request.param)
+    """Every backend of the registry, as ``get_backend`` makes it (the distributed one in this
+    single process: one rank), so that a new backend is checked here without a new line."""
+    return get_backend(request.param)
 
 
 # ---- the statistical check ---------------------------------------------------------------------
@@ -186,11 +183,21 @@ def test_counts_follow_the_exact_distribution(backend, case):
     assert_sampled_from(got.counts, want, f"{backend.name} on {case}")
 
 
+@pytest.mark.parametrize("case", ["teleport", "registers", "ghz-pauli", "idle"])
+def test_jax_kernel_set_in_single_precision(case):
+    """The GPU path's kernel set and usual precision, on the cases it runs in about a second on
+    the CPU (each case with general Kraus noise takes it 10-20 s there)."""
+    circuit, noise = CASES[case]
+    got = get_backend("statevector", kernels="jax").run(circuit, shots=SHOTS, seed=7,
+                                                        noise=noise, precision="single")
+    assert_sampled_from(got.counts, exact_of(circuit, noise).distribution, f"jax on {case}")
+
+
 def test_the_check_rejects_near_misses():
     """The check above cannot pass by accident: the reference's counts of a case fail it against
     the exact distribution of a slightly different circuit or model (the expected statistic is
     then about twice the limit)."""
-    ref = backend_named("reference")
+    ref = get_backend("reference")
     near = [
         ("teleport", lib.teleport_dynamic(), noisy_teleport(gamma=0.18), noisy_teleport()),
         ("ghz", lib.ghz(4, measure=True), NoiseModel().add_gate_error(depolarizing(0.3), "h")
