@@ -4,7 +4,8 @@
 kernel test runs against each set, as qsim tests every simulator with one fixture. A set whose
 optional dependency is not installed is skipped, with the reason; a set that fails to load for any
 other reason (a CPU extension never built, a bug) fails. A new kernel set gets every kernel test
-by its name in ``KERNEL_SETS`` and one line in :data:`KERNEL_SET_FACTS`.
+by its name in ``KERNEL_SETS`` and one line in :data:`KERNEL_SET_FACTS`, which the fixtures
+``batch_rows``, ``sum_tol`` and ``random_cases`` read: the few ways the sets' promises differ.
 """
 
 from __future__ import annotations
