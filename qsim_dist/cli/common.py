@@ -121,7 +121,7 @@ def check_input_file(what: str, path: Path) -> None:
 
 
 def load_circuit(path: Path):
-    """The circuit of an OpenQASM 2/3 file, named after the file when it names itself not."""
+    """The circuit of an OpenQASM 2/3 file, named after the file unless it has a name."""
     from ..errors import QasmError
     from ..io.qasm import load
 
