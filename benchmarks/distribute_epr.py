@@ -1,7 +1,7 @@
 """EPR pairs of the distribution compiler against the baseline (issue 6).
 
 For every circuit x qubit count x node count x topology: compile with
-``qsim_dist.passes.distribute.compile_distribution`` and record the EPR pairs, classical bits,
+``qsim_dist.network.distribute.compile_distribution`` and record the EPR pairs, classical bits,
 remote gates, depth and estimated makespan of the compiled program and of the baseline (qubits
 placed in order, one EPR pair per hop for every cross-node two-qubit gate in controlled form),
 and the compile time. Networks: ``nodes`` equal compute nodes with ``ceil(n / nodes)`` data
@@ -36,7 +36,7 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 
 from qsim_dist import library as L  # noqa: E402
-from qsim_dist.passes.distribute import compile_distribution, simple_network  # noqa: E402
+from qsim_dist.network.distribute import compile_distribution, simple_network  # noqa: E402
 
 FIELDS = ["circuit", "qubits", "gates", "nodes", "topology", "data_qubits_per_node",
           "epr_pairs", "baseline_epr_pairs", "epr_ratio", "telegates", "teleports",

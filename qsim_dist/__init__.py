@@ -5,7 +5,7 @@ Import is cheap: JAX, numba and MPI are loaded only when a backend that needs th
 
 from .circuit import Circuit, Condition, Instruction, Register
 from .errors import QsimDistError
-from .passes.distribute import distribute
+from .network.distribute import distribute
 
 from .version import __version__
 

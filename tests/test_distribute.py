@@ -18,7 +18,7 @@ from qsim_dist.linalg import apply_unitary
 from qsim_dist.network.lowering import data_matrix, lower_ideal
 from qsim_dist.network.program import RemoteGate, Teleport
 from qsim_dist.passes.decompose import controlled_form, is_controlled_form
-from qsim_dist.passes.distribute import (DistributeError, baseline_program, compile_distribution,
+from qsim_dist.network.distribute import (DistributeError, baseline_program, compile_distribution,
                                          estimate_makespan, simple_network, to_qasm3)
 
 # ---- a branch simulator: exact states per history of the source's mid-circuit measurements ----
@@ -221,7 +221,7 @@ def test_distributed_program_computes_the_circuit(name, net):
 def _embedded_candidate(circuit, network, placement, teledata):
     """The pass with the general packings at ``placement`` (what compile_distribution weighs
     against the plain pass)."""
-    from qsim_dist.passes.distribute import _Distances, _Scheduler, _units
+    from qsim_dist.network.distribute import _Distances, _Scheduler, _units
 
     return _Scheduler(circuit, _units(circuit), network, _Distances(network), placement,
                       merge=True, teledata=teledata, embed=True).run()
@@ -411,7 +411,7 @@ def test_general_packings_are_never_worse_than_the_plain_pass():
 
 def test_x_embedding_table_matches_the_matrices():
     from qsim_dist.passes.decompose import block_diagonal_in
-    from qsim_dist.passes.distribute import x_embedded
+    from qsim_dist.network.distribute import x_embedded
 
     rng = np.random.default_rng(5)
     for name, position, image, order in [(n, *e) for n, s in GATES.items() for e in s.x_embed]:
@@ -431,7 +431,7 @@ def test_x_embedding_table_matches_the_matrices():
 @pytest.mark.parametrize("name", sorted(GATES))
 def test_x_diagonal_claims_are_sound(name):
     """A gate said to commute with X on a qubit does (the scheduler moves gates past it)."""
-    from qsim_dist.passes.distribute import xdiagonal_in
+    from qsim_dist.network.distribute import xdiagonal_in
 
     spec = GATES[name]
     rng = np.random.default_rng(11)

@@ -139,7 +139,7 @@ def prepare(args: argparse.Namespace) -> Job:
     if args.placement is not None:
         placement = parse_placement(args.placement, circuit.num_qubits, network)
     if compiler == "auto":
-        from ..passes.distribute import distribute
+        from ..network.distribute import distribute
 
         program = distribute(circuit, network, placement=placement)
         program.name = circuit.name

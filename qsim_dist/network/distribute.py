@@ -54,9 +54,9 @@ import numpy as np
 from ..circuit import Circuit, Instruction
 from ..errors import QsimDistError
 from ..gates import commutes_with_x_at, x_embedding
-from ..network.program import (Cost, DistributedProgram, LocalGate, Op, RemoteGate, Teleport)
-from ..network.topology import Network
-from .decompose import controlled_form, diagonal_in
+from .program import (Cost, DistributedProgram, LocalGate, Op, RemoteGate, Teleport)
+from .topology import Network
+from ..passes.decompose import controlled_form, diagonal_in
 
 
 class DistributeError(QsimDistError):
@@ -962,7 +962,7 @@ def simple_network(kind: str, nodes: int, data_qubits: int, *, comm_qubits: int 
                    gate_time: float = 1e-7, measure_time: float = 1e-6) -> Network:
     """A network of ``nodes`` equal compute nodes ``N0, N1, ...`` joined as a ``"line"``, a
     ``"ring"`` or ``"all"``-to-all (for tests, benchmarks and examples)."""
-    from ..network.topology import network_from_dict
+    from .topology import network_from_dict
 
     names = [f"N{i}" for i in range(nodes)]
     if kind == "line":
@@ -988,6 +988,6 @@ def to_qasm3(program: DistributedProgram, network: Network) -> str:
     classically conditioned corrections) is an instruction. Logical qubit q starts on qubit q;
     communication qubits and teleport destinations follow; protocol clbits follow the source's."""
     from ..io.qasm import dumps
-    from ..network.lowering import lower_ideal
+    from .lowering import lower_ideal
 
     return dumps(lower_ideal(program, network).circuit, version=3)
