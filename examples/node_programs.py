@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qsim_dist.network import load_network, run_nodes
+from qsim_dist.dqc import run_nodes
+from qsim_dist.network import load_network
 from qsim_dist.network.protocols import teleport_fidelity
 
 HERE = Path(__file__).resolve().parent

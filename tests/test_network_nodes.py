@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from qsim_dist.errors import OptionError
-from qsim_dist.network import (DeadlockError, ProgramError, lower_nodes, network_from_dict,
-                               run_nodes)
+from qsim_dist.dqc import run_nodes
+from qsim_dist.network import DeadlockError, ProgramError, lower_nodes, network_from_dict
 from qsim_dist.network import protocols as P
 from qsim_dist.network.nodes import (cat_disentangle_recv, cat_disentangle_send,
                                      cat_entangle_recv, cat_entangle_send, swap_at,

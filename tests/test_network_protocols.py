@@ -12,8 +12,9 @@ import pytest
 
 from qsim_dist import Circuit, Condition, Instruction
 from qsim_dist.backends import get_backend
+from qsim_dist.dqc import program_fidelity, run_program
 from qsim_dist.network import (DistributedProgram, LocalGate, RemoteGate, Runtime, Teleport,
-                               network_from_dict, program_fidelity, run_program)
+                               network_from_dict)
 from qsim_dist.network import protocols as P
 from qsim_dist.noise import NoiseOp, NoisyCircuit, pauli_channel
 

@@ -11,11 +11,11 @@ import pytest
 
 from qsim_dist import Circuit, Instruction
 from qsim_dist import library as lib
+from qsim_dist.dqc import ideal_state, program_fidelity, run_program, save_report
 from qsim_dist.errors import OptionError
 from qsim_dist.network import (DistributedProgram, LocalGate, NetworkError, ProgramError,
-                               RemoteGate, Teleport, ideal_state, load_network, lower,
-                               lower_ideal, naive_program, network_from_dict, parse_placement,
-                               program_fidelity, run_program, save_report)
+                               RemoteGate, Teleport, load_network, lower, lower_ideal,
+                               naive_program, network_from_dict, parse_placement)
 from qsim_dist.network.runtime import Runtime
 
 EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"

@@ -154,7 +154,7 @@ def prepare(args: argparse.Namespace) -> Job:
 def _execute(args, network, circuit, program, compiler, purification) -> int:
     """Run the prepared program (on every rank of an MPI job); rank 0 reports it."""
     from ..memory import precision_hint
-    from ..network.report import run_program, save_report
+    from ..dqc import run_program, save_report
 
     # an unseeded run's seed is drawn here, once, rank 0's on every rank; dqc has no
     # --precision: run_program's own (double) is used

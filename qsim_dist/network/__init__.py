@@ -1,4 +1,4 @@
-"""The distributed-quantum-computer model: network, programs, protocols, runtime, reports.
+"""The distributed-quantum-computer model: network, programs, protocols, runtime, schedule, plots.
 
 Public API (see each module's docstring):
 
@@ -15,20 +15,19 @@ Public API (see each module's docstring):
   :class:`Future`, :func:`lower_nodes`, :class:`DeadlockError`, :class:`RunLimitError` (the
   caps on events and simulated time), :class:`NodeProgramError`, and protocol halves for
   ``yield from``;
-- :mod:`.lowering`: :func:`lower` (one schedule -> a noisy circuit), :func:`lower_ideal`,
-  :func:`ideal_state`, :func:`program_fidelity` (checking a compiled program over ideal links);
-- :mod:`.report`: :func:`run_program` (a distributed program) and :func:`run_nodes` (node
-  programs) -> :class:`Report`, :func:`save_report`;
+- :mod:`.lowering`: :func:`lower` (one schedule -> a noisy circuit), :func:`lower_ideal`
+  (over ideal links, for checking a compiled program);
 - :mod:`.plots`: :func:`plot_topology`, :func:`plot_schedule` (matplotlib, imported when called).
 
-Importing this package loads numpy only; backends and matplotlib load when used.
+The model imports no backend: running a program on the engine (:func:`run_program`,
+:func:`run_nodes`, the :class:`Report`, :func:`ideal_state`, :func:`program_fidelity`) is
+:mod:`qsim_dist.dqc`. Importing this package loads numpy only; matplotlib loads when used.
 """
 
-from .lowering import Lowered, ideal_state, logical_circuit, lower, lower_ideal, program_fidelity
+from .lowering import Lowered, logical_circuit, lower, lower_ideal
 from .nodes import DeadlockError, Future, NodeProgramError, NodeView, RunLimitError, lower_nodes
 from .naive import default_placement, naive_program, parse_placement
 from .program import DistributedProgram, LocalGate, ProgramError, RemoteGate, Teleport
-from .report import Report, ideal_output_state, run_nodes, run_program, save_report
 from .runtime import Runtime
 from .topology import Link, Network, NetworkError, Node, load_network, network_from_dict
 
@@ -48,8 +47,8 @@ def plot_schedule(*args, **kwargs):
 
 
 __all__ = ["DeadlockError", "DistributedProgram", "Future", "LocalGate", "Link", "Lowered",
-           "Network", "NetworkError", "Node", "NodeProgramError", "NodeView", "ProgramError", "RemoteGate", "Report",
-           "RunLimitError", "Runtime", "Teleport", "default_placement", "ideal_output_state", "ideal_state",
+           "Network", "NetworkError", "Node", "NodeProgramError", "NodeView", "ProgramError", "RemoteGate",
+           "RunLimitError", "Runtime", "Teleport", "default_placement",
            "load_network", "logical_circuit", "lower", "lower_ideal", "lower_nodes",
            "naive_program", "network_from_dict", "parse_placement", "plot_schedule",
-           "plot_topology", "program_fidelity", "run_nodes", "run_program", "save_report"]
+           "plot_topology"]

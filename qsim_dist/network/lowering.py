@@ -18,9 +18,9 @@ the end of the circuit, so that the backend samples them from each trajectory's 
 idle noise before them stays in place. :meth:`Lowered.state_circuit` leaves them out: its final
 state is the data qubits' state as each is read out (or at the makespan when never measured).
 
-:func:`lower_ideal`, :func:`ideal_state` and :func:`program_fidelity` are for checking a compiled
-program: with ideal links (F = 1, no noise, zero times) the program must reproduce its source
-circuit's state exactly.
+:func:`lower_ideal` is for checking a compiled program: with ideal links (F = 1, no noise, zero
+times) the program must reproduce its source circuit's state exactly
+(:func:`qsim_dist.dqc.ideal_state` and :func:`qsim_dist.dqc.program_fidelity` run it).
 """
 
 from __future__ import annotations
@@ -209,33 +209,3 @@ def _check_state_defined(program: DistributedProgram) -> None:
                 raise ProgramError("the data qubits' final state is random: the program measures, "
                                    "resets or conditions before the end (op "
                                    f"{k}: {inst.name})")
-
-
-def ideal_state(program: DistributedProgram, network: Network, seed: int = 0,
-                backend: str = "reference") -> np.ndarray:
-    """The logical qubits' final state (2^num_qubits amplitudes, logical qubit q = bit q) of one
-    run of the program over ideal links, terminal measurements left out. Every other qubit ends
-    in |0>; the protocol outcomes (drawn from ``seed``) do not change the state."""
-    from ..backends import get_backend
-
-    _check_state_defined(program)
-    lowered = lower_ideal(program, network)
-    noisy = lowered.state_circuit()
-    result = get_backend(backend).run(noisy, shots=1, seed=seed, save_state=True,
-                                      precision="double")
-    m = data_matrix(result.statevector, lowered.final_qubits)
-    norm = np.linalg.norm(m[0])
-    if abs(norm - 1.0) > 1e-6:
-        raise ProgramError("the program leaves data entangled with communication qubits "
-                           f"(|<0|rest>| = {norm:.3g})")
-    return m[0] / norm
-
-
-def program_fidelity(program: DistributedProgram, network: Network, circuit: Circuit,
-                     seeds: tuple[int, ...] = (0, 1, 2)) -> float:
-    """Worst state fidelity, over runs with ``seeds``, between ``circuit`` (its gates; final
-    measurements ignored) and the program over ideal links: 1 for a correct compilation."""
-    from ..backends import get_backend
-
-    target = get_backend("reference").statevector(circuit)
-    return min(abs(np.vdot(target, ideal_state(program, network, seed))) ** 2 for seed in seeds)

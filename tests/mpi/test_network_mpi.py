@@ -15,7 +15,8 @@ import pytest
 
 from qsim_dist.backends import get_backend
 from qsim_dist.io import load
-from qsim_dist.network import load_network, naive_program, run_nodes, run_program
+from qsim_dist.dqc import run_nodes, run_program
+from qsim_dist.network import load_network, naive_program
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CIRCUIT = EXAMPLES / "dqc_small.qasm"      # 4 data qubits, 8 with communication qubits

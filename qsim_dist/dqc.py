@@ -1,8 +1,11 @@
-"""Running a distributed program on a modelled network, and what the run reports.
+"""Where the network meets the engine: a distributed program (or node programs) run on a backend,
+and what the run reports. The network model (:mod:`qsim_dist.network`) imports no backend; this
+module alone hands its lowered circuits to one.
 
 :func:`run_program` is the entry point::
 
-    from qsim_dist.network import load_network, naive_program, run_program
+    from qsim_dist.dqc import run_program
+    from qsim_dist.network import load_network, naive_program
     net = load_network("examples/network_pair.toml")
     report = run_program(naive_program(circuit, net), net, shots=1000, seed=1)
     report.fidelity, report.fidelity_stderr, report.makespan_s, report.counts
@@ -40,14 +43,15 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..circuit import Circuit
-from ..errors import OptionError
-from ..noise import NoisyCircuit, marginal_counts
-from .lowering import (Lowered, _check_state_defined, logical_circuit, lower,
-                       overlap_fidelity)
-from .program import DistributedProgram, ProgramError
-from .runtime import Event
-from .topology import Network
+from .backends import get_backend
+from .circuit import Circuit
+from .errors import OptionError
+from .noise import NoisyCircuit, marginal_counts
+from .network.lowering import (Lowered, _check_state_defined, data_matrix, logical_circuit, lower,
+                               lower_ideal, overlap_fidelity)
+from .network.program import DistributedProgram, ProgramError
+from .network.runtime import Event
+from .network.topology import Network
 
 DEFAULT_TRAJECTORIES = 100   # fidelity trajectories when shots = 0
 DEFAULT_SCHEDULES = 16
@@ -119,7 +123,7 @@ def _check_options(shots, trajectories, schedules, network, purification, ideal
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise OptionError(f"{what} must be a positive integer, got {value!r}")
     if purification is not None:
-        from .protocols import purification_rounds
+        from .network.protocols import purification_rounds
 
         protocol, rounds = purification
         if not isinstance(rounds, int) or rounds < 0:
@@ -148,8 +152,6 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
     purification : None or (protocol, rounds), protocol "bbpssw" or "dejmps".
     precision : amplitudes of the simulation ("double" by default: fidelities near 1 matter).
     """
-    from ..backends import get_backend
-
     runs, schedules = _check_options(shots, trajectories, schedules, network, purification,
                                      ideal)
     t0 = time.perf_counter()
@@ -189,7 +191,7 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
     :data:`~qsim_dist.network.nodes.MAX_TIME` simulated seconds; ``RunLimitError`` beyond).
     The other arguments are those of :func:`run_program`.
     """
-    from .nodes import MAX_EVENTS, MAX_TIME, lower_nodes
+    from .network.nodes import MAX_EVENTS, MAX_TIME, lower_nodes
 
     limits = {"max_events": MAX_EVENTS if max_events is None else max_events,
               "max_time": MAX_TIME if max_time is None else max_time}
@@ -212,15 +214,39 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
                      name=name, num_qubits=None, cost={}, t0=t0)
 
 
+def ideal_state(program: DistributedProgram, network: Network, seed: int = 0,
+                backend: str = "reference") -> np.ndarray:
+    """The logical qubits' final state (2^num_qubits amplitudes, logical qubit q = bit q) of one
+    run of the program over ideal links, terminal measurements left out. Every other qubit ends
+    in |0>; the protocol outcomes (drawn from ``seed``) do not change the state."""
+    _check_state_defined(program)
+    lowered = lower_ideal(program, network)
+    noisy = lowered.state_circuit()
+    result = get_backend(backend).run(noisy, shots=1, seed=seed, save_state=True,
+                                      precision="double")
+    m = data_matrix(result.statevector, lowered.final_qubits)
+    norm = np.linalg.norm(m[0])
+    if abs(norm - 1.0) > 1e-6:
+        raise ProgramError("the program leaves data entangled with communication qubits "
+                           f"(|<0|rest>| = {norm:.3g})")
+    return m[0] / norm
+
+
+def program_fidelity(program: DistributedProgram, network: Network, circuit: Circuit,
+                     seeds: tuple[int, ...] = (0, 1, 2)) -> float:
+    """Worst state fidelity, over runs with ``seeds``, between ``circuit`` (its gates; final
+    measurements ignored) and the program over ideal links: 1 for a correct compilation."""
+    target = get_backend("reference").statevector(circuit)
+    return min(abs(np.vdot(target, ideal_state(program, network, seed))) ** 2 for seed in seeds)
+
+
 def ideal_output_state(programs: Mapping[str, Callable], network: Network,
                        seeds: tuple[int, ...] = (0, 1, 2),
                        limits: Mapping[str, Any] | None = None) -> np.ndarray | None:
     """The state of the node programs' output qubits in noise-free, zero-latency runs (one per
     seed of the measurement outcomes), or None when there are no output qubits, or when that
     state is mixed or differs between the runs."""
-    from ..backends import get_backend
-    from .lowering import data_matrix
-    from .nodes import lower_nodes
+    from .network.nodes import lower_nodes
 
     low = lower_nodes(programs, network, ideal=True, **(limits or {}))
     if not low.final_qubits:
@@ -249,8 +275,6 @@ def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Netwo
               num_qubits: int | None, cost: dict, t0: float) -> Report:
     """Sample ``schedules`` lowerings and run ``runs`` trajectories over them (see the module
     docstring); every MPI rank of a distributed backend takes the same steps."""
-    from ..backends import get_backend
-
     engine = get_backend(backend)
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (1 << 63))
@@ -367,8 +391,8 @@ def save_report(report: Report, path: str | Path) -> Path:
     :func:`qsim_dist.io.hdf5.save_result`): counts under ``/counts``, every summary entry as a
     ``meta.<key>`` / ``meta_json.<key>`` root attribute, and the first schedule's events as
     ``meta_json.schedule``."""
-    from ..io.hdf5 import save_result
-    from ..results import Result
+    from .io.hdf5 import save_result
+    from .results import Result
 
     summary = report.summary()
     metadata = {k: v for k, v in summary.items()
