@@ -136,7 +136,20 @@ class Register:
 
 @dataclass
 class Circuit:
-    """A circuit on ``num_qubits`` qubits and ``num_clbits`` classical bits."""
+    """A circuit on ``num_qubits`` qubits and ``num_clbits`` classical bits.
+
+    Built gate by gate (each call checks its gate, qubits and parameters and returns the circuit):
+
+    >>> bell = Circuit(2, name="bell").add("h", 0).add("cx", 0, 1).measure_all()
+    >>> bell.num_gates, bell.num_clbits, bell.is_dynamic()
+    (2, 2, False)
+    >>> [str(i.name) for i in bell.instructions]
+    ['h', 'cx', 'measure', 'measure']
+    >>> Circuit(2).add("cx", 0, 0)
+    Traceback (most recent call last):
+        ...
+    qsim_dist.errors.CircuitError: cx: the same qubit appears twice in [0, 0]
+    """
 
     num_qubits: int
     num_clbits: int = 0

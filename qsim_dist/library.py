@@ -21,6 +21,12 @@ def _count(value, what: str, minimum: int = 0, maximum: int | None = None) -> in
 
 
 def ghz(n: int, measure: bool = False) -> Circuit:
+    """(|0...0> + |1...1>)/sqrt(2) on ``n`` qubits: H on qubit 0, then a CX chain.
+
+    >>> c = ghz(3, measure=True)
+    >>> c.name, c.num_qubits, c.num_clbits, c.num_gates
+    ('ghz3', 3, 3, 3)
+    """
     n = _count(n, "ghz: n", 1)
     c = Circuit(n, n if measure else 0, name=f"ghz{n}")
     c.add("h", 0)

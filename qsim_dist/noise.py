@@ -416,8 +416,12 @@ class NoiseModel:
     ...          .add_gate_error(depolarizing(0.001), ["h", "x"])
     ...          .add_gate_error(depolarizing(0.05, 2), "cx", qubits=(3, 4))
     ...          .add_readout_error(ReadoutError.from_flips(p01=0.02, p10=0.05)))
-    >>> model.set_durations({"cx": 3, "measure": 10}).add_idle_relaxation(t1=500, t2=400)
-    >>> backend.run(circuit, shots=1000, seed=1, noise=model)  # doctest: +SKIP
+    >>> model = model.set_durations({"cx": 3, "measure": 10}).add_idle_relaxation(t1=500, t2=400)
+    >>> from qsim_dist.backends import get_backend
+    >>> from qsim_dist.library import ghz
+    >>> result = get_backend("reference").run(ghz(5, measure=True), shots=1000, seed=1, noise=model)
+    >>> sum(result.counts.values()), result.counts["00000"] + result.counts["11111"] > 700
+    (1000, True)
     """
 
     def __init__(self) -> None:

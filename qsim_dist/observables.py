@@ -54,7 +54,15 @@ class PauliSum:
 
 
 def parse_pauli(label: str, num_qubits: int) -> tuple[int, int]:
-    """(x_mask, z_mask) of one Pauli label, dense (``"XZI"``) or sparse (``"X0 Z3"``)."""
+    """(x_mask, z_mask) of one Pauli label, dense (``"XZI"``) or sparse (``"X0 Z3"``).
+
+    Dense labels are read with qubit 0 rightmost, as counts are printed:
+
+    >>> parse_pauli("XZI", 3)          # X on qubit 2, Z on qubit 1
+    (4, 2)
+    >>> parse_pauli("Y0 Z2", 3)        # Y sets both masks
+    (1, 5)
+    """
     check.text(label, "a Pauli label", ObservableError)
     num_qubits = check.count(num_qubits, "num_qubits", ObservableError)
     label = label.strip()
@@ -86,6 +94,13 @@ def parse_pauli(label: str, num_qubits: int) -> tuple[int, int]:
 
 def as_pauli_sum(obs: "PauliSum | str | Sequence", num_qubits: int) -> PauliSum:
     """``obs`` as a :class:`PauliSum` on ``num_qubits`` qubits (see the module docstring).
+
+    >>> as_pauli_sum([(0.5, "Z0 Z1"), (1, "X2")], 3).terms
+    (((0.5+0j), 0, 3), ((1+0j), 4, 0))
+    >>> as_pauli_sum("Z5", 3)
+    Traceback (most recent call last):
+        ...
+    qsim_dist.observables.ObservableError: Pauli label 'Z5': qubit 5 out of range (0..2)
 
     Raises
     ------

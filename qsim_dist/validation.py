@@ -8,6 +8,17 @@ the value converted to a plain Python ``int`` or ``float``; none of them coerces
 
 ``error`` is the exception class to raise (a ``QsimDistError`` subclass); the default is
 :class:`~qsim_dist.errors.OptionError`.
+
+>>> count(3, "shots")
+3
+>>> count(True, "shots")
+Traceback (most recent call last):
+    ...
+qsim_dist.errors.OptionError: shots must be an integer >= 0, got True
+>>> finite(float("nan"), "angle")
+Traceback (most recent call last):
+    ...
+qsim_dist.errors.OptionError: angle must be a finite real number, got nan
 """
 
 from __future__ import annotations
