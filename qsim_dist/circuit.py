@@ -143,8 +143,8 @@ class Circuit:
     >>> bell = Circuit(2, name="bell").add("h", 0).add("cx", 0, 1).measure_all()
     >>> bell.num_gates, bell.num_clbits, bell.is_dynamic()
     (2, 2, False)
-    >>> [str(i.name) for i in bell.instructions]
-    ['h', 'cx', 'measure', 'measure']
+    >>> " ".join(i.name for i in bell.instructions)
+    'h cx measure measure'
     >>> Circuit(2).add("cx", 0, 0)
     Traceback (most recent call last):
         ...
