@@ -16,7 +16,7 @@ from pathlib import Path
 
 from qsim_dist.dqc import run_nodes
 from qsim_dist.network import load_network
-from qsim_dist.network.protocols import teleport_fidelity
+from qsim_dist.network.physics import teleport_fidelity
 
 HERE = Path(__file__).resolve().parent
 

@@ -123,7 +123,7 @@ def _check_options(shots, trajectories, schedules, network, purification, ideal
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise OptionError(f"{what} must be a positive integer, got {value!r}")
     if purification is not None:
-        from .network.protocols import purification_rounds
+        from .network.physics import purification_rounds
 
         protocol, rounds = purification
         if not isinstance(rounds, int) or rounds < 0:

@@ -13,7 +13,7 @@ import pytest
 from qsim_dist.errors import OptionError
 from qsim_dist.dqc import run_nodes
 from qsim_dist.network import DeadlockError, ProgramError, lower_nodes, network_from_dict
-from qsim_dist.network import protocols as P
+from qsim_dist.network import physics
 from qsim_dist.network.nodes import (cat_disentangle_recv, cat_disentangle_send,
                                      cat_entangle_recv, cat_entangle_send, swap_at,
                                      swap_correct, teleport_recv, teleport_send)
@@ -56,7 +56,7 @@ def bob(node):
 def test_teleportation_as_two_node_programs(fidelity):
     net = pair_network(fidelity)
     report = run_nodes({"A": alice, "B": bob}, net, shots=4000, seed=3, backend="reference")
-    expected = P.teleport_fidelity(fidelity)
+    expected = physics.teleport_fidelity(fidelity)
     assert abs(report.fidelity - expected) < 4 * report.fidelity_stderr + 1e-12
     assert report.epr_pairs == 1 and report.classical_bits == 2
     # the ideal output state is the prepared one: u3(angles)|0>
@@ -85,7 +85,7 @@ def test_teleportation_counts_after_the_inverse():
     report = run_nodes({"A": alice_sends, "B": bob_measures}, pair_network(fidelity),
                        shots=shots, seed=5, backend="reference")
     assert report.fidelity is None and sum(report.counts.values()) == shots
-    assert within(report.counts.get("0", 0) / shots, P.teleport_fidelity(fidelity), shots)
+    assert within(report.counts.get("0", 0) / shots, physics.teleport_fidelity(fidelity), shots)
 
 
 def test_teleportation_makespan_is_generation_plus_gates_measure_latency():
@@ -248,11 +248,11 @@ def test_repeater_chain_of_node_programs_gives_the_swapped_fidelity(fidelities):
 
     programs = {"A": a, "B": b, **{r: repeater(i) for i, r in enumerate(repeaters, 1)}}
     report = run_nodes(programs, net, shots=8000, seed=8, backend="reference")
-    swapped = P.chain_fidelity(fidelities)
+    swapped = physics.chain_fidelity(fidelities)
     if len(fidelities) == 2:
         f1, f2 = fidelities
         assert swapped == pytest.approx(f1 * f2 + (1 - f1) * (1 - f2) / 3)
-    expected = P.teleport_fidelity(swapped)
+    expected = physics.teleport_fidelity(swapped)
     assert abs(report.fidelity - expected) < 4 * report.fidelity_stderr + 1e-12, \
         (report.fidelity, report.fidelity_stderr, expected)
     assert report.epr_pairs == len(fidelities)

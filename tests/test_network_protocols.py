@@ -15,6 +15,7 @@ from qsim_dist.backends import get_backend
 from qsim_dist.dqc import program_fidelity, run_program
 from qsim_dist.network import (DistributedProgram, LocalGate, RemoteGate, Runtime, Teleport,
                                network_from_dict)
+from qsim_dist.network import physics
 from qsim_dist.network import protocols as P
 from qsim_dist.noise import NoiseOp, NoisyCircuit, pauli_channel
 
@@ -59,40 +60,42 @@ def within(p_hat: float, p: float, n: int, sigmas: float = 4.0) -> bool:
 # ---- formulas ---------------------------------------------------------------------------------
 
 def test_formulas_are_consistent():
-    assert P.teleport_fidelity(1.0) == 1.0 and P.teleport_fidelity(0.25) == pytest.approx(0.5)
-    assert P.swap_fidelity(1.0, 0.8) == pytest.approx(0.8)
-    assert P.chain_fidelity([0.9]) == 0.9
-    p, f = P.bbpssw(0.8)
+    assert physics.teleport_fidelity(1.0) == 1.0
+    assert physics.teleport_fidelity(0.25) == pytest.approx(0.5)
+    assert physics.swap_fidelity(1.0, 0.8) == pytest.approx(0.8)
+    assert physics.chain_fidelity([0.9]) == 0.9
+    p, f = physics.bbpssw(0.8)
     assert 0 < p < 1 and f > 0.8
-    p2, out = P.dejmps([0.8, 0.2 / 3, 0.2 / 3, 0.2 / 3])  # Werner input: same as BBPSSW
+    p2, out = physics.dejmps([0.8, 0.2 / 3, 0.2 / 3, 0.2 / 3])  # Werner input: same as BBPSSW
     assert p2 == pytest.approx(p) and out[0] == pytest.approx(f) and out.sum() == pytest.approx(1)
-    assert P.bbpssw(0.5)[1] == pytest.approx(0.5)        # the fixed point below which it fails
+    assert physics.bbpssw(0.5)[1] == pytest.approx(0.5)  # the fixed point below which it fails
 
 
 def test_swap_fidelity_by_hand():
     """F1 F2 + (1-F1)(1-F2)/3: the second term matters at low fidelity (F1 F2 alone is not it)."""
-    assert P.swap_fidelity(0.7, 0.6) == pytest.approx(0.42 + 0.3 * 0.4 / 3, rel=1e-14)
-    assert P.swap_fidelity(0.6, 0.5) == pytest.approx(0.3 + 0.4 * 0.5 / 3, rel=1e-14)
-    assert P.swap_fidelity(0.5, 0.5) == pytest.approx(1 / 3, rel=1e-14)
-    assert P.swap_fidelity(0.25, 0.9) == pytest.approx(0.25, rel=1e-14)  # maximally mixed
-    assert P.swap_fidelity(1.0, 0.8) == pytest.approx(0.8, rel=1e-14)
-    assert P.swap_fidelity(0.6, 0.5) == pytest.approx(P.swap_fidelity(0.5, 0.6), rel=1e-14)
+    assert physics.swap_fidelity(0.7, 0.6) == pytest.approx(0.42 + 0.3 * 0.4 / 3, rel=1e-14)
+    assert physics.swap_fidelity(0.6, 0.5) == pytest.approx(0.3 + 0.4 * 0.5 / 3, rel=1e-14)
+    assert physics.swap_fidelity(0.5, 0.5) == pytest.approx(1 / 3, rel=1e-14)
+    assert physics.swap_fidelity(0.25, 0.9) == pytest.approx(0.25, rel=1e-14)  # maximally mixed
+    assert physics.swap_fidelity(1.0, 0.8) == pytest.approx(0.8, rel=1e-14)
+    assert physics.swap_fidelity(0.6, 0.5) == pytest.approx(physics.swap_fidelity(0.5, 0.6),
+                                                            rel=1e-14)
 
 
 def test_chain_fidelity_of_three_and_four_links_by_hand():
     # step by step: swap(0.9, 0.8) = 0.72 + 0.1 * 0.2 / 3 = 0.72 + 1/150 = 109/150, then
     # swap(109/150, 0.7) = 0.7 * 109/150 + (41/150) * 0.3 / 3 = 76.3/150 + 4.1/150 = 0.536
-    assert P.chain_fidelity([0.9, 0.8, 0.7]) == pytest.approx(0.536, rel=1e-12)
+    assert physics.chain_fidelity([0.9, 0.8, 0.7]) == pytest.approx(0.536, rel=1e-12)
     # then swap(0.536, 0.6) = 0.3216 + 0.464 * 0.4 / 3 = 0.3216 + 0.0618666... = 0.3834666...
-    assert P.chain_fidelity([0.9, 0.8, 0.7, 0.6]) == pytest.approx(0.3216 + 0.1856 / 3,
+    assert physics.chain_fidelity([0.9, 0.8, 0.7, 0.6]) == pytest.approx(0.3216 + 0.1856 / 3,
                                                                   rel=1e-12)
     # the same in closed form: the Werner parameters w = (4F - 1)/3 multiply along the chain,
     # F = 1/4 + 3/4 * prod(w); with w = 13/15, 11/15, 9/15, 7/15: 7236/13500 and 77652/202500
-    assert P.chain_fidelity([0.9, 0.8, 0.7]) == pytest.approx(7236 / 13500, rel=1e-12)
-    assert P.chain_fidelity([0.9, 0.8, 0.7, 0.6]) == pytest.approx(77652 / 202500, rel=1e-12)
+    assert physics.chain_fidelity([0.9, 0.8, 0.7]) == pytest.approx(7236 / 13500, rel=1e-12)
+    assert physics.chain_fidelity([0.9, 0.8, 0.7, 0.6]) == pytest.approx(77652 / 202500, rel=1e-12)
     # any order, any grouping: the same
-    assert P.chain_fidelity([0.6, 0.9, 0.7, 0.8]) == pytest.approx(77652 / 202500, rel=1e-12)
-    assert P.chain_fidelity([0.5, 0.5, 0.6]) == pytest.approx(0.2 + (2 / 3) * 0.4 / 3,
+    assert physics.chain_fidelity([0.6, 0.9, 0.7, 0.8]) == pytest.approx(77652 / 202500, rel=1e-12)
+    assert physics.chain_fidelity([0.5, 0.5, 0.6]) == pytest.approx(0.2 + (2 / 3) * 0.4 / 3,
                                                              rel=1e-12)
 
 
@@ -110,7 +113,7 @@ def test_swapping_werner_pairs_along_a_chain(fidelities):
     counts = sample(rt, bell_fidelity_ops(a.index, b.index, rt.num_clbits))
     c0 = rt.num_clbits
     good = sum(n for k, n in counts.items() if bit(k, c0) == 0 and bit(k, c0 + 1) == 0)
-    expected = P.chain_fidelity(fidelities)
+    expected = physics.chain_fidelity(fidelities)
     assert within(good / SHOTS, expected, SHOTS), (good / SHOTS, expected)
     assert rt.stats.classical_bits == 2 * (len(fidelities) - 1)
     assert rt.stats.epr_generated == len(fidelities)
@@ -127,7 +130,7 @@ def test_teleportation_fidelity_over_a_werner_pair(fidelity):
         LocalGate(inst("u3", 0, params=(-angles[0], -angles[2], -angles[1]))),  # the inverse
         LocalGate(inst("measure", 0, clbits=(0,)))])
     report = run_program(program, net, shots=SHOTS, seed=2, backend="reference")
-    expected = P.teleport_fidelity(fidelity)
+    expected = physics.teleport_fidelity(fidelity)
     assert within(report.counts.get("0", 0) / SHOTS, expected, SHOTS)
     # the report's own fidelity (against the ideal state, before the inverse) agrees
     program.ops = program.ops[:2]
@@ -163,7 +166,7 @@ def _purify(protocol, fidelity, extra_noise=None):
 @pytest.mark.parametrize("fidelity", [0.75, 0.9])
 def test_bbpssw_success_probability_and_fidelity(fidelity):
     p_hat, f_hat, n, _ = _purify("bbpssw", fidelity)
-    p, f = P.bbpssw(fidelity)
+    p, f = physics.bbpssw(fidelity)
     assert within(p_hat, p, SHOTS) and within(f_hat, f, n), (p_hat, p, f_hat, f)
 
 
@@ -171,7 +174,7 @@ def test_dejmps_on_a_bell_diagonal_state():
     noise = {"X": 0.05, "Z": 0.15, "Y": 0.02}    # (I, X, Y, Z) = (Phi+, Psi+, Psi-, Phi-)
     p_hat, f_hat, n, bell = _purify("dejmps", 1.0, noise)
     a, b, c, d = 0.78, noise["Y"], noise["X"], noise["Z"]
-    p, out = P.dejmps([a, b, c, d])
+    p, out = physics.dejmps([a, b, c, d])
     assert within(p_hat, p, SHOTS) and within(f_hat, out[0], n), (p_hat, p, f_hat, out[0])
     # the whole output: (Phi+, Psi-, Psi+, Phi-) = (0.8953, 0.0221, 0.0368, 0.0459)
     for k in range(4):
@@ -182,8 +185,8 @@ def test_dejmps_on_a_bell_diagonal_state():
 
 
 # Conventions of these checks: DEJMPS coefficients in the order of Deutsch et al. 1996 and of
-# P.dejmps, (A, B, C, D) = weights of (Phi+, Psi-, Psi+, Phi-); P.purification_rounds and the
-# runtime use the Pauli order (I, X, Y, Z) = (Phi+, Psi+, Psi-, Phi-), i.e. (A, C, B, D).
+# physics.dejmps, (A, B, C, D) = weights of (Phi+, Psi-, Psi+, Phi-); physics.purification_rounds
+# and the runtime use the Pauli order (I, X, Y, Z) = (Phi+, Psi+, Psi-, Phi-), i.e. (A, C, B, D).
 _S2 = math.sqrt(2)
 _BELL = np.array([[1, 0, 0, 1], [0, 1, -1, 0], [0, 1, 1, 0], [1, 0, 0, -1]]) / _S2  # A,B,C,D
 
@@ -232,12 +235,12 @@ def _bell_weights(rho):
 def test_dejmps_formula_is_the_published_map_by_hand():
     # (A, B, C, D) = (0.7, 0.1, 0.15, 0.05): N = 0.8^2 + 0.2^2 = 0.68,
     # A' = 0.5/0.68, B' = 0.015/0.68, C' = 0.025/0.68, D' = 0.14/0.68
-    p, out = P.dejmps([0.7, 0.1, 0.15, 0.05])
+    p, out = physics.dejmps([0.7, 0.1, 0.15, 0.05])
     assert p == pytest.approx(0.68, rel=1e-14)
     assert out == pytest.approx(np.array([0.5, 0.015, 0.025, 0.14]) / 0.68, rel=1e-14)
     assert out.sum() == pytest.approx(1, rel=1e-14)
     # Pauli order (I, X, Y, Z) = (A, C, B, D): the same map, reordered
-    p2, pauli = P._dejmps_pauli(np.array([0.7, 0.15, 0.1, 0.05]))
+    p2, pauli = physics._dejmps_pauli(np.array([0.7, 0.15, 0.1, 0.05]))
     assert p2 == pytest.approx(0.68, rel=1e-14)
     assert pauli == pytest.approx(np.array([0.5, 0.025, 0.015, 0.14]) / 0.68, rel=1e-14)
 
@@ -247,7 +250,7 @@ def test_dejmps_formula_against_a_density_matrix_round(seed):
     coefficients = np.random.default_rng(seed).dirichlet(np.ones(4))
     p_dm, rho = _dejmps_density_matrix(coefficients)
     out_dm = _bell_weights(rho)
-    p, out = P.dejmps(coefficients)
+    p, out = physics.dejmps(coefficients)
     assert p == pytest.approx(p_dm, abs=1e-12) and out == pytest.approx(out_dm, abs=1e-12)
     p_pub, out_pub = _published_dejmps(*coefficients)
     assert p == pytest.approx(p_pub, abs=1e-14) and out == pytest.approx(out_pub, abs=1e-14)
@@ -255,11 +258,11 @@ def test_dejmps_formula_against_a_density_matrix_round(seed):
 
 @pytest.mark.parametrize("fidelity", [0.6, 0.8])
 def test_two_dejmps_rounds_against_density_matrices(fidelity):
-    """P.purification_rounds (Pauli order) against two density-matrix rounds: the second on two
-    copies of the first's (no longer Werner) output."""
+    """physics.purification_rounds (Pauli order) against two density-matrix rounds: the second on
+    two copies of the first's (no longer Werner) output."""
     q = (1 - fidelity) / 3
     coefficients = np.array([fidelity, q, q, q])
-    table = P.purification_rounds(fidelity, "dejmps", 2)
+    table = physics.purification_rounds(fidelity, "dejmps", 2)
     assert len(table) == 2
     for p_code, pauli in table:
         p_dm, rho = _dejmps_density_matrix(coefficients)
@@ -272,13 +275,13 @@ def test_two_dejmps_rounds_against_density_matrices(fidelity):
 def test_purified_pair_bookkeeping():
     net, _ = chain_network([0.8])
     link = net.links[0]
-    made = P.purified_pair(link, "bbpssw", 2, np.random.default_rng(1))
+    made = physics.purified_pair(link, "bbpssw", 2, np.random.default_rng(1))
     seconds, weights, generated, discarded, attempts, round_attempts = made
-    assert weights[0] == pytest.approx(P.purification_rounds(0.8, "bbpssw", 2)[-1][1][0])
+    assert weights[0] == pytest.approx(physics.purification_rounds(0.8, "bbpssw", 2)[-1][1][0])
     assert generated >= 4 and (generated - discarded) == 4 and attempts == generated
     # every level-1 attempt takes two raw pairs; at least one level-2 attempt on top
     assert round_attempts - generated // 2 >= 1 and generated % 2 == 0
-    assert P.purification_comm_qubits(0) == 1 and P.purification_comm_qubits(2) == 3
+    assert physics.purification_comm_qubits(0) == 1 and physics.purification_comm_qubits(2) == 3
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -287,7 +290,7 @@ def test_purified_pair_counts_every_round_attempt_and_its_time(seed):
     failed or not, lasts its gates, measurement and the one-way exchange of outcomes."""
     net, _ = chain_network([0.6])     # p = 0.59 for BBPSSW: failures are common
     link = net.links[0]               # attempt_time 0: the time is the rounds' alone
-    made = P.purified_pair(link, "bbpssw", 1, np.random.default_rng(seed), local_time=1.0)
+    made = physics.purified_pair(link, "bbpssw", 1, np.random.default_rng(seed), local_time=1.0)
     assert made.round_attempts == made.generated // 2 and made.generated % 2 == 0
     assert made.discarded == 2 * (made.round_attempts - 1)
     assert made.seconds == made.round_attempts * 1.0

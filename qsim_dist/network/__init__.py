@@ -8,7 +8,8 @@ Public API (see each module's docstring):
   :class:`RemoteGate`, :class:`Teleport`; :class:`ProgramError`;
 - :mod:`.naive`: :func:`naive_program` (a circuit on a network without a compiler),
   :func:`parse_placement`, :func:`default_placement`;
-- :mod:`.protocols`: EPR pairs, swapping, TeleData, TeleGate, purification, and their formulas;
+- :mod:`.physics`: the formulas of links and purification (fidelities, rounds, generation times);
+- :mod:`.protocols`: EPR pairs, swapping, TeleData, TeleGate, purification;
 - :mod:`.runtime`: :class:`Runtime`, the timed machine node programs run on;
 - :mod:`.nodes`: node programs (one generator per node: local gates and measurements, classical
   messages, EPR pairs) run together on a discrete-event loop: :class:`NodeView`,

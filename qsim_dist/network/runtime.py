@@ -43,7 +43,7 @@ start: a node program's time when it issues the operation):
 Noise: an EPR pair is ``H``, ``CX`` on fresh communication qubits followed by its link's Werner
 noise (a Pauli channel, X, Y, Z with probability ``(1-F)/3`` each on the second half) or, with
 purification, the Bell-diagonal state the purification protocol delivers
-(:func:`qsim_dist.network.protocols.purified_pair`). Each local gate is followed by the node's
+(:func:`qsim_dist.network.physics.purified_pair`). Each local gate is followed by the node's
 depolarizing ``gate_error_1q`` (one qubit) or ``gate_error_2q`` (over all its qubits, for gates on
 two or more), each measured qubit has the node's symmetric ``readout_error``. ``ideal=True``
 drops every noise source and every duration (F = 1, zero times and latency).
@@ -62,6 +62,8 @@ from ..circuit import Circuit, Condition, Instruction
 from ..errors import OptionError
 from .. import noise
 from ..noise import NoiseOp, NoisyCircuit, ReadoutError
+from .physics import (check_purification, generation_time, purification_comm_qubits,
+                      purified_pair, werner_pauli_probabilities)
 from .program import ProgramError
 from .topology import Network
 
@@ -213,8 +215,6 @@ class Runtime:
     def _check_purification(self, protocol: str, rounds: int) -> int:
         """Refuse purification that some link end cannot hold; return the communication qubits
         a distillation borrows at each end besides the one the pair is delivered in."""
-        from .protocols import check_purification, purification_comm_qubits
-
         need = purification_comm_qubits(check_purification(protocol, rounds))
         for link in self.network.links:
             for end in link.ends:
@@ -470,8 +470,6 @@ class Runtime:
     def epr(self, a: str, b: str, at: float = 0.0) -> tuple[Qubit, Qubit]:
         """An EPR pair (|00>+|11>)/sqrt2 up to the link's noise between neighbours ``a`` and
         ``b``, generation starting no earlier than ``at``: the half on ``a`` first."""
-        from .protocols import generation_time, purified_pair, werner_pauli_probabilities
-
         link = self.network.link(a, b)
         if link is None:
             raise ProgramError(f"nodes {a!r} and {b!r} share no link")
