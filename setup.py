@@ -1,4 +1,4 @@
-"""The one compiled part of the package: the CPU state kernels (kernels/_cpu.c, OpenMP).
+"""The one compiled part of the package: the CPU state kernels (qsim_dist/kernels/_cpu.c, OpenMP).
 
 Everything else is declared in setup.cfg and pyproject.toml."""
 
@@ -6,8 +6,8 @@ from setuptools import Extension, setup
 
 CPU_KERNELS = Extension(
     "qsim_dist.kernels._cpu",
-    sources=["kernels/_cpu.c"],
-    depends=["kernels/_cpu_kernels.h"],
+    sources=["qsim_dist/kernels/_cpu.c"],
+    depends=["qsim_dist/kernels/_cpu_kernels.h"],
     # -ffp-contract=fast: multiply-adds fused; no errno or traps, so the loops vectorise
     extra_compile_args=["-O3", "-std=gnu11", "-fopenmp", "-ffp-contract=fast", "-fno-math-errno",
                         "-fno-trapping-math"],

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Every test: the unit tests in one process, then tests/mpi under mpiexec -n 1, 2 and 4.
+# Every test: the doctests, the unit tests in one process, then tests/mpi under mpiexec -n 1, 2 and 4.
 # Expects the project's environment to be active (bash .ci/setup-and-test does that).
 # Any failure, including "no tests collected" (pytest exit status 5), fails the run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export JAX_PLATFORMS="${JAX_PLATFORMS:-cpu}"
 export PYTHONDONTWRITEBYTECODE=1
+
+echo "== doctests of the public API"
+# every module of the package; the __main__ modules run a command when imported
+python -m pytest -q -p no:cacheprovider --doctest-modules qsim_dist --ignore-glob='*/__main__.py'
 
 echo "== unit tests"
 # two workers: the 2-core CI machine runs the unit tests in about half the time

@@ -22,33 +22,6 @@ if TYPE_CHECKING:
     from .state import State
 
 
-def write_dense(state: "State", path: Path, header: Any) -> None:
-    """Write ``header`` and ``state``'s statevector to the checkpoint ``path``, atomically
-    (:func:`qsim_dist.io.files.atomic_write`: a full disk is a CheckpointError, the previous
-    checkpoint kept)."""
-    import h5py
-
-    from ..io.checkpoint import CheckpointError, create_state_dataset, write_header
-    from ..io.files import atomic_write
-
-    psi = state.statevector()
-    with atomic_write(path, "a checkpoint", CheckpointError, size=psi.nbytes) as out:
-        with h5py.File(out, "w") as f:
-            write_header(f, header)
-            create_state_dataset(f, state.num_qubits, psi.dtype)[...] = psi
-
-
-def load_dense(state: "State", path: Path, header: Any) -> None:
-    """Replace ``state`` by the statevector stored in checkpoint ``path`` (finite and
-    normalised, else a CheckpointError)."""
-    from ..io.checkpoint import check_norm, read_state
-
-    psi = state.statevector()
-    data = read_state(path, 0, 1 << state.num_qubits, psi.dtype)
-    check_norm(path, np.vdot(data, data).real, header)
-    state.load_statevector(data)
-
-
 def apply_gates(state: "State", gates: Sequence[Instruction], bar: "Progress",
                 checkpoints: "Checkpoints | None") -> None:
     """Apply a run of unconditioned gates: in one program, or in checkpointed chunks."""

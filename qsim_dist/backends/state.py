@@ -216,17 +216,17 @@ class State(ABC):
     def write_checkpoint(self, path: Path, header: Any) -> None:
         """Write ``header`` and the state to the checkpoint ``path``, atomically (a full disk is
         a CheckpointError, the previous checkpoint kept). :attr:`Capability.CHECKPOINT`;
-        default: the dense statevector (:func:`.checkpointing.write_dense`)."""
-        from .checkpointing import write_dense
+        default: the dense statevector (:func:`qsim_dist.io.checkpoint.write_dense_state`)."""
+        from ..io.checkpoint import write_dense_state
 
-        write_dense(self, path, header)
+        write_dense_state(self, path, header)
 
     def load_checkpoint(self, path: Path, header: Any) -> None:
         """Replace the state by the one stored in checkpoint ``path`` (finite and normalised,
-        else a CheckpointError). Default: :func:`.checkpointing.load_dense`."""
-        from .checkpointing import load_dense
+        else a CheckpointError). Default: :func:`qsim_dist.io.checkpoint.load_dense_state`."""
+        from ..io.checkpoint import load_dense_state
 
-        load_dense(self, path, header)
+        load_dense_state(self, path, header)
 
     def load_statevector(self, psi: np.ndarray) -> None:
         """Replace the state by ``psi`` (logical order, this state's precision); used by the

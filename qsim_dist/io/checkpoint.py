@@ -272,3 +272,28 @@ def check_writable(path: str | os.PathLike) -> Path:
     """Raise :class:`CheckpointError` at once if a checkpoint cannot be written at ``path``
     (:func:`qsim_dist.io.files.check_output_path`); return the file that will be written."""
     return files.check_output_path(path, "a checkpoint", CheckpointError)
+
+
+def write_dense_state(state: Any, path: Path, header: Any) -> None:
+    """Write ``header`` and the statevector of ``state`` (any object with ``num_qubits`` and
+    ``statevector()``) to the checkpoint ``path``, atomically
+    (:func:`qsim_dist.io.files.atomic_write`: a full disk is a CheckpointError, the previous
+    checkpoint kept)."""
+    import h5py
+
+    from .files import atomic_write
+
+    psi = state.statevector()
+    with atomic_write(path, "a checkpoint", CheckpointError, size=psi.nbytes) as out:
+        with h5py.File(out, "w") as f:
+            write_header(f, header)
+            create_state_dataset(f, state.num_qubits, psi.dtype)[...] = psi
+
+
+def load_dense_state(state: Any, path: Path, header: Any) -> None:
+    """Replace ``state`` by the statevector stored in checkpoint ``path`` (finite and
+    normalised, else a CheckpointError)."""
+    psi = state.statevector()
+    data = read_state(path, 0, 1 << state.num_qubits, psi.dtype)
+    check_norm(path, np.vdot(data, data).real, header)
+    state.load_statevector(data)
