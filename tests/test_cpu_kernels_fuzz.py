@@ -313,14 +313,10 @@ def check_batch_entry_points(K, batch_rows, dtype):
 # ---- edge cases found by review (each failed before its fix) -------------------------------
 
 @pytest.mark.parametrize("n", [3, 17])
-def test_sample_sorted_never_returns_an_impossible_outcome(kernel_set, n, request):
+def test_sample_sorted_never_returns_an_impossible_outcome(kernel_set, n):
     """A draw of 1.0 (or one rounding past a chunk's end) lands on the last amplitude with
     probability, not on the zeros after it."""
     K = kernel_set
-    if K.name == "jax":  # strict: passing would report the fix, so that this line goes
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "JaxKernels.sample_sorted clamps a search past the last cumulative sum to the last "
-            "index, which may have probability 0 (a draw that rounds to the total)")))
     with precision_context(K, np.complex128):
         psi = np.zeros(1 << n, dtype=np.complex128)
         psi[0] = 1

@@ -221,9 +221,13 @@ class JaxKernels:
 
     @staticmethod
     def sample_sorted(state, draws: np.ndarray) -> np.ndarray:
-        cdf = jnp.cumsum(probabilities(state))
+        probs = probabilities(state)
+        cdf = jnp.cumsum(probs)
         idx = jnp.searchsorted(cdf, jnp.asarray(draws, cdf.dtype) * cdf[-1], side="right")
-        return np.minimum(np.asarray(idx, dtype=np.int64), state.size - 1)
+        # a draw that rounds up to the total runs past the end: it belongs to the last outcome
+        # that can occur, not to the last index (which may have probability 0)
+        last_possible = state.size - 1 - int(jnp.argmax(probs[::-1] > 0))
+        return np.minimum(np.asarray(idx, dtype=np.int64), last_possible)
 
     @staticmethod
     def warm_up(dtype) -> None:
