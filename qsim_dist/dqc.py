@@ -47,6 +47,7 @@ from .backends import get_backend
 from .circuit import Circuit
 from .errors import OptionError
 from .noise import NoisyCircuit, marginal_counts
+from .options import fresh_seed
 from .network.lowering import (Lowered, _check_state_defined, data_matrix, logical_circuit, lower,
                                lower_ideal, overlap_fidelity)
 from .network.program import DistributedProgram, ProgramError
@@ -277,10 +278,7 @@ def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Netwo
     docstring); every MPI rank of a distributed backend takes the same steps."""
     engine = get_backend(backend)
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy % (1 << 63))
-    comm = getattr(engine, "comm", None)
-    if comm is not None and getattr(comm, "size", 1) > 1:
-        seed = comm.bcast(seed)    # one seed for every rank (rank 0's)
+        seed = fresh_seed(engine.comm)    # drawn once: rank 0's for every rank when sharded
     schedule_root, shot_root = np.random.SeedSequence(seed).spawn(2)
     lowered = [lowering(np.random.default_rng(s)) for s in schedule_root.spawn(schedules)]
 
