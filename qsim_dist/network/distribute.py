@@ -54,7 +54,7 @@ import numpy as np
 from ..circuit import Circuit, Instruction
 from ..errors import QsimDistError
 from ..gates import commutes_with_x_at, x_embedding
-from .program import (Cost, DistributedProgram, LocalGate, Op, RemoteGate, Teleport)
+from .program import Cost, DistributedProgram, LocalGate, Op, RemoteGate, Teleport
 from .topology import Network
 from ..passes.decompose import controlled_form, diagonal_in
 
@@ -700,8 +700,47 @@ class _Scheduler:
 
 # ---- makespan ----------------------------------------------------------------------------------
 
+class Timeline:
+    """The as-soon-as-possible schedule of :func:`estimate_makespan` as it grows: when each
+    logical qubit and clbit is next ready, where each qubit is, and when each link delivers its
+    next EPR pair. Each op advances it in :meth:`Op.estimate
+    <qsim_dist.network.program.Op.estimate>`, reading the node and link timing facts the runtime
+    reads (``gate_time``, ``measure_time``, ``mean_generation_time``, ``latency``)."""
+
+    def __init__(self, program: DistributedProgram, network: Network):
+        self.network = network
+        self.nodes = network.nodes
+        self.ready = [0.0] * program.num_qubits
+        self.clbit_ready = [0.0] * program.num_clbits
+        self.where = list(program.placement)
+        self._link_free: dict[tuple[str, str], float] = {}
+        self._paths: dict[tuple[str, str], list[str]] = {}
+
+    def epr(self, a: str, b: str) -> tuple[float, float]:
+        """Take the next end-to-end pair between nodes ``a`` and ``b``: (time it is ready,
+        one-way classical latency of the path). Each link delivers pairs one after another from
+        time 0; a swapped path adds a Bell measurement at each intermediate node and the
+        path's latency."""
+        if (a, b) not in self._paths:
+            self._paths[(a, b)] = self.network.path(a, b)
+        hops = self._paths[(a, b)]
+        t, latency = 0.0, 0.0
+        for x, y in zip(hops, hops[1:]):
+            link = self.network.link(x, y)
+            key = (link.a, link.b)
+            done = self._link_free.get(key, 0.0) + link.mean_generation_time
+            self._link_free[key] = done
+            t = max(t, done)
+            latency += link.latency
+        swaps = sum(self.nodes[x].gate_time + self.nodes[x].measure_time for x in hops[1:-1])
+        if len(hops) > 2:
+            t += swaps + latency
+        return t, latency
+
+
 def estimate_makespan(program: DistributedProgram, network: Network) -> float:
-    """As-soon-as-possible estimate of the program's running time in seconds.
+    """As-soon-as-possible estimate of the program's running time in seconds: each op advances a
+    :class:`Timeline` by its :meth:`~qsim_dist.network.program.Op.estimate`.
 
     Each link delivers EPR pairs one after another from time 0, one per
     ``mean_generation_time`` (pairs may wait in communication qubits); a protocol starts when its
@@ -711,72 +750,12 @@ def estimate_makespan(program: DistributedProgram, network: Network) -> float:
     latency back, Z correction. Teleport: CX, H, two measurements, latency, two corrections.
     Local gates take the node's ``gate_time`` (``measure_time`` for measure and reset).
     """
-    nodes = network.nodes
-    ready = [0.0] * program.num_qubits
-    clbit_ready = [0.0] * program.num_clbits
-    link_free: dict[tuple[str, str], float] = {}
-    where = list(program.placement)
-    paths: dict[tuple[str, str], list[str]] = {}
-
-    def path(a: str, b: str) -> list[str]:
-        if (a, b) not in paths:
-            paths[(a, b)] = network.path(a, b)
-        return paths[(a, b)]
-
-    def epr(a: str, b: str) -> tuple[float, float]:
-        """(time the end-to-end pair is ready, one-way classical latency of the path)."""
-        hops = path(a, b)
-        t, latency = 0.0, 0.0
-        for x, y in zip(hops, hops[1:]):
-            link = network.link(x, y)
-            key = (link.a, link.b)
-            done = link_free.get(key, 0.0) + link.mean_generation_time
-            link_free[key] = done
-            t = max(t, done)
-            latency += link.latency
-        swaps = sum(nodes[x].gate_time + nodes[x].measure_time for x in hops[1:-1])
-        if len(hops) > 2:
-            t += swaps + latency
-        return t, latency
-
+    timeline = Timeline(program, network)
     for op in program.ops:
-        if isinstance(op, LocalGate):
-            inst = op.instruction
-            if not inst.qubits:
-                continue
-            node = nodes[where[inst.qubits[0]]]
-            start = max(ready[q] for q in inst.qubits)
-            if inst.condition is not None:
-                start = max([start] + [clbit_ready[c] for c in inst.condition.clbits])
-            if inst.name == "barrier":
-                end = start
-            elif inst.name in ("measure", "reset"):
-                end = start + node.measure_time
-            else:
-                end = start + node.gate_time
-            for q in inst.qubits:
-                ready[q] = end
-            for c in inst.clbits:
-                clbit_ready[c] = end
-        elif isinstance(op, RemoteGate):
-            home, there = nodes[where[op.control]], nodes[op.node]
-            pair, latency = epr(home.name, op.node)
-            t = max(ready[op.control], pair) + home.gate_time + home.measure_time
-            t += latency + there.gate_time
-            for inst in op.body:
-                others = [q for q in inst.qubits if q != op.control]
-                t = max([t] + [ready[q] for q in others]) + there.gate_time
-                for q in others:
-                    ready[q] = t
-            t += there.gate_time + there.measure_time + latency + home.gate_time
-            ready[op.control] = t
-        else:
-            home, there = nodes[where[op.qubit]], nodes[op.node]
-            pair, latency = epr(home.name, op.node)
-            t = max(ready[op.qubit], pair) + 2 * home.gate_time + home.measure_time
-            ready[op.qubit] = t + latency + 2 * there.gate_time
-            where[op.qubit] = op.node
-    return max(ready + clbit_ready, default=0.0)
+        op.estimate(timeline)
+        for q, node in op.moves().items():
+            timeline.where[q] = node
+    return max(timeline.ready + timeline.clbit_ready, default=0.0)
 
 
 # ---- the entry points --------------------------------------------------------------------------

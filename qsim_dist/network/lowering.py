@@ -25,15 +25,15 @@ times) the program must reproduce its source circuit's state exactly
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..circuit import Circuit, Instruction
 from ..noise import NoisyCircuit
-from .program import DistributedProgram, LocalGate, ProgramError, RemoteGate, Teleport
+from .program import DistributedProgram, ProgramError
 from .protocols import remote_gate, teleport
-from .runtime import Bit, Event, Runtime, Stats
+from .runtime import Bit, Event, Qubit, Runtime, Stats
 from .topology import Network
 
 
@@ -73,15 +73,13 @@ class Lowered:
 
 
 def logical_circuit(program: DistributedProgram) -> Circuit:
-    """The program as a circuit on its logical qubits: local gates and burst bodies in order,
-    teleports left out. Over ideal links the program must act exactly like it."""
+    """The program as a circuit on its logical qubits: each op's :meth:`~Op.instructions` in
+    order (local gates and burst bodies; teleports have none). Over ideal links the program must
+    act exactly like it."""
     c = Circuit(program.num_qubits, program.num_clbits, name=program.name)
     for op in program.ops:
-        if isinstance(op, LocalGate):
-            c.append(op.instruction)
-        elif isinstance(op, RemoteGate):
-            for inst in op.body:
-                c.append(inst)
+        for inst in op.instructions():
+            c.append(inst)
     return c
 
 
@@ -91,31 +89,42 @@ def terminal_measurements(program: DistributedProgram) -> set[int]:
     touched: set[int] = set()   # logical qubits used by a later op
     clbits_later: set[int] = set()
     for k in range(len(program.ops) - 1, -1, -1):
-        op = program.ops[k]
-        if isinstance(op, LocalGate):
-            inst = op.instruction
-            if inst.name == "barrier":
-                continue
-            if (inst.name == "measure" and inst.condition is None
-                    and inst.qubits[0] not in touched and inst.clbits[0] not in clbits_later):
-                terminal.add(k)
-            touched.update(inst.qubits)
-            clbits_later.update(inst.clbits)
-            if inst.condition is not None:
-                clbits_later.update(inst.condition.clbits)
-        elif isinstance(op, RemoteGate):
-            touched.add(op.control)
-            touched.update(q for inst in op.body for q in inst.qubits)
-        else:
-            touched.add(op.qubit)
+        if program.ops[k].scan_terminal(touched, clbits_later):
+            terminal.add(k)
     return terminal
+
+
+@dataclass
+class Lowering:
+    """What :meth:`Op.lower <qsim_dist.network.program.Op.lower>` works with: the runtime, the
+    physical data qubit of each logical qubit (an op that moves one rebinds its entry), the
+    terminal measurements (op indices) and the instructions moved to the end of the circuit, and
+    the protocols of :mod:`~qsim_dist.network.protocols` (the program module cannot import them:
+    the runtime imports it)."""
+
+    rt: Runtime
+    data: list[Qubit]
+    terminal: set[int]
+    tail: list[Instruction] = field(default_factory=list)
+
+    remote_gate = staticmethod(remote_gate)
+    teleport = staticmethod(teleport)
+    bit = staticmethod(Bit)
+
+    def bring_bit(self, clbit: int, node: str) -> None:
+        """Send ``clbit`` to ``node`` from where it is known first, unless it is known there."""
+        rt = self.rt
+        if rt.bit_time(Bit(clbit), node) is None:
+            home = min(rt._bit_at[clbit].items(), key=lambda kv: kv[1])[0]
+            rt.send(home, node, (Bit(clbit),))
 
 
 def lower(program: DistributedProgram, network: Network, *, rng: np.random.Generator | None = None,
           ideal: bool = False, purification: tuple[str, int] | None = None,
           validate: bool = True) -> Lowered:
     """Schedule ``program`` once on ``network`` (generation times drawn from ``rng``) and lower
-    it to a noisy circuit; ``ideal`` uses perfect, instantaneous links and nodes."""
+    it to a noisy circuit, each op by its :meth:`~qsim_dist.network.program.Op.lower`; ``ideal``
+    uses perfect, instantaneous links and nodes."""
     if validate:
         program.validate(network)
     rt = Runtime(network, rng, ideal=ideal, num_clbits=program.num_clbits,
@@ -123,49 +132,13 @@ def lower(program: DistributedProgram, network: Network, *, rng: np.random.Gener
     data = [rt.data_qubit(node) for node in program.placement]
     for c in range(program.num_clbits):   # unwritten clbits read 0 everywhere
         rt._bit_at[c] = {n: 0.0 for n in network.nodes}
-    terminal = terminal_measurements(program)
-    tail: list[Instruction] = []
+    ctx = Lowering(rt, data, terminal_measurements(program))
     for k, op in enumerate(program.ops):
-        if isinstance(op, LocalGate):
-            inst = op.instruction
-            if inst.name == "barrier":
-                continue
-            qubits = [data[q] for q in inst.qubits]
-            node = qubits[0].node
-            if inst.name in ("measure", "reset"):
-                if inst.condition is not None:
-                    raise ProgramError(f"op {k}: a conditioned {inst.name} is not supported on "
-                                       "the network")
-                if inst.name == "reset":
-                    rt.reset(node, qubits[0])
-                    continue
-                rt.measure(node, qubits[0], Bit(inst.clbits[0]))
-                if k in terminal:
-                    tail.append(rt.ops.pop())   # the measure instruction: moved to the end
-                    qubits[0].live = False
-                continue
-            if inst.condition is not None:
-                for c in inst.condition.clbits:   # bring every bit the condition reads here
-                    if rt.bit_time(Bit(c), node) is None:
-                        home = min(rt._bit_at[c].items(), key=lambda kv: kv[1])[0]
-                        rt.send(home, node, (Bit(c),))
-            rt.gate(node, inst.name, qubits, inst.params, inst.condition)
-        elif isinstance(op, RemoteGate):
-            def body(share, op=op):
-                for inst in op.body:
-                    rt.gate(op.node, inst.name,
-                            [share if q == op.control else data[q] for q in inst.qubits],
-                            inst.params)
-            remote_gate(rt, data[op.control], op.node, body)
-        elif isinstance(op, Teleport):
-            if data[op.qubit].node != op.node:
-                data[op.qubit] = teleport(rt, data[op.qubit], op.node)
-        else:
-            raise ProgramError(f"op {k}: unknown op {op!r}")
+        op.lower(k, ctx)
     makespan = rt.finish()
-    rt.ops.extend(tail)
+    rt.ops.extend(ctx.tail)
     noisy = rt.noisy_circuit(f"{program.name}@{network.name}")
-    return Lowered(noisy=noisy, terminal=len(tail), final_qubits=tuple(q.index for q in data),
+    return Lowered(noisy=noisy, terminal=len(ctx.tail), final_qubits=tuple(q.index for q in data),
                    num_source_clbits=program.num_clbits, qubit_node=tuple(rt.qubit_node),
                    makespan=makespan, events=rt.events, stats=rt.stats)
 
@@ -203,8 +176,9 @@ def overlap_fidelity(statevector: np.ndarray, final_qubits: tuple[int, ...],
 def _check_state_defined(program: DistributedProgram) -> None:
     terminal = terminal_measurements(program)
     for k, op in enumerate(program.ops):
-        if isinstance(op, LocalGate) and k not in terminal:
-            inst = op.instruction
+        if k in terminal:
+            continue
+        for inst in op.instructions():
             if inst.name in ("measure", "reset") or inst.condition is not None:
                 raise ProgramError("the data qubits' final state is random: the program measures, "
                                    "resets or conditions before the end (op "
