@@ -1,9 +1,10 @@
 """A :class:`DistributedProgram` scheduled on a network and lowered to one circuit.
 
 :func:`lower` walks the program's ops in order and runs each as node programs on a
-:class:`~qsim_dist.network.runtime.Runtime`: a :class:`LocalGate` is a gate (or measurement,
-reset) on its node, a :class:`RemoteGate` is :func:`~qsim_dist.network.protocols.remote_gate`, a
-:class:`Teleport` is :func:`~qsim_dist.network.protocols.teleport`. The result, :class:`Lowered`,
+:class:`~qsim_dist.network.runtime.Runtime`, by the op's own ``lower`` with a :class:`Lowering`
+context: a ``LocalGate`` is a gate (or measurement, reset) on its node, a ``RemoteGate`` is
+:func:`~qsim_dist.network.protocols.remote_gate`, a ``Teleport`` is
+:func:`~qsim_dist.network.protocols.teleport`. The result, :class:`Lowered`,
 is a circuit over data and communication qubits with its noise (a
 :class:`~qsim_dist.noise.NoisyCircuit`), the schedule (events, makespan) and the resources used.
 

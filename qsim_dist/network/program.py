@@ -5,7 +5,8 @@ runtime (which schedules them in time, lowers them to a circuit with communicati
 noise, and simulates it). Logical qubits keep their circuit numbering; each lives on one node at
 a time (``placement``), and only :class:`Teleport` moves one.
 
-Ops, in program order:
+Ops, in program order, each a subclass of :class:`Op` that carries its own validation, cost,
+lowering and makespan estimate (so a new kind of op is one class here):
 
 - :class:`LocalGate`: one circuit instruction (gate, measure, reset, barrier, possibly classically
   conditioned) whose qubits all sit on one node at that point of the program.
