@@ -5,7 +5,7 @@ is made, never at import time): the distributed backend, and the network report 
 backend's ``comm``, reach MPI only through a :class:`Comm`. The job around a run makes its own
 few calls elsewhere: ``qsim_dist/mpi_launch/launcher.py`` (the ``allgather`` of :func:`agree`,
 ``MPI_Abort`` when a rank fails, this process's rank), ``qsim-dist info`` in ``cli.py`` (the MPI
-library's version) and ``qsim-dist dqc`` in ``network/cli.py`` (the rank that prints).
+library's version) and ``qsim-dist dqc`` in ``cli/dqc.py`` (the rank that prints).
 
 Besides reductions and broadcasts, :class:`Comm` carries the two data movements of a
 sharded state, both done in pieces through a capped staging buffer so that no message reaches

@@ -1,6 +1,8 @@
 """Reference backend: dense numpy statevector and density matrix, short and obviously correct.
 
-Every other backend is tested against this one. No fusion, no tricks: each gate is one tensordot.
+The dense reference of the kernels and fast backends (no fusion, no tricks: each gate is one
+tensordot). It runs on the shared executor, so dynamic and noisy runs are checked against the
+independent :mod:`qsim_dist.yardstick` instead.
 """
 
 from __future__ import annotations
@@ -71,11 +73,11 @@ class ReferenceState(State):
 
 
 class ReferenceBackend(Backend):
-    """Dense numpy statevector (complex128 by default): the yardstick for every other backend."""
+    """Dense numpy statevector (complex128 by default): the dense reference for the others."""
 
     name = "reference"
     default_precision = "double"
-    compaction = False  # the yardstick carries every qubit; set True to test the generic path
+    compaction = False  # the reference carries every qubit; set True to test the generic path
     state_capabilities = ReferenceState.capabilities
     # a gate builds its result in new arrays (tensordot, then a reordered copy); a collapse
     # holds index arrays and two new states
