@@ -48,7 +48,7 @@ from .circuit import Circuit
 from .errors import OptionError
 from .noise import NoisyCircuit, marginal_counts
 from .options import fresh_seed
-from .network.lowering import (Lowered, _check_state_defined, data_matrix, logical_circuit, lower,
+from .network.lowering import (Lowered, check_state_defined, data_matrix, logical_circuit, lower,
                                lower_ideal, overlap_fidelity)
 from .network.program import DistributedProgram, ProgramError
 from .network.runtime import Event
@@ -159,7 +159,7 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
     program.validate(network)
     psi_ideal = None   # the logical circuit's noise-free state, when it is defined
     try:
-        _check_state_defined(program)
+        check_state_defined(program)
         psi_ideal = get_backend("reference").statevector(logical_circuit(program))
     except ProgramError:
         pass
@@ -220,7 +220,7 @@ def ideal_state(program: DistributedProgram, network: Network, seed: int = 0,
     """The logical qubits' final state (2^num_qubits amplitudes, logical qubit q = bit q) of one
     run of the program over ideal links, terminal measurements left out. Every other qubit ends
     in |0>; the protocol outcomes (drawn from ``seed``) do not change the state."""
-    _check_state_defined(program)
+    check_state_defined(program)
     lowered = lower_ideal(program, network)
     noisy = lowered.state_circuit()
     result = get_backend(backend).run(noisy, shots=1, seed=seed, save_state=True,

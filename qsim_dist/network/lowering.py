@@ -174,7 +174,9 @@ def overlap_fidelity(statevector: np.ndarray, final_qubits: tuple[int, ...],
     return float(np.real(np.vdot(v, v)))
 
 
-def _check_state_defined(program: DistributedProgram) -> None:
+def check_state_defined(program: DistributedProgram) -> None:
+    """Raise a ProgramError when the data qubits' final state is random: an op other than a
+    terminal measurement measures, resets or is conditioned."""
     terminal = terminal_measurements(program)
     for k, op in enumerate(program.ops):
         if k in terminal:

@@ -66,7 +66,7 @@ records every operation into the same :class:`~qsim_dist.network.runtime.Runtime
 communication-qubit capacity, EPR generation, latency, idle noise) that lowers a
 :class:`~qsim_dist.network.program.DistributedProgram`, so node programs run unchanged on every
 backend of the engine, whatever holds the state. :func:`lower_nodes` gives the lowered circuit
-and the schedule of one run; :func:`qsim_dist.network.run_nodes` the report over many shots.
+and the schedule of one run; :func:`qsim_dist.dqc.run_nodes` the report over many shots.
 
 Protocol halves for ``yield from``: :func:`teleport_send` / :func:`teleport_recv`,
 :func:`swap_at` (a repeater joins two pairs), :func:`cat_entangle_send` /
