@@ -50,6 +50,10 @@ BACKENDS: dict[str, BackendInfo] = {
     "distributed": BackendInfo(
         "distributed", "DistributedBackend", "the state sharded over the MPI ranks",
         sharded=True, precisions=("single", "double")),
+    "modulenet": BackendInfo(
+        "modulenet", "ModuleNetBackend",
+        "one tensor per QPU module, entanglement as bonds (large networks, little entanglement)",
+        sharded=False, precisions=("double", "single")),
 }
 
 DEFAULT_BACKEND = "statevector"   # in one process

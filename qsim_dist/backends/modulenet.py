@@ -1,0 +1,767 @@
+"""modulenet: the state held as one tensor per QPU module, entanglement between modules as bonds.
+
+Each module (a network node, or any group of qubits) owns one tensor with one axis per *live*
+qubit of the module and one bond axis per module it is entangled with. A qubit that is not live
+(never touched, or measured and not touched since) is a known basis value outside every tensor;
+a gate on it brings it back. The bonds form a forest, one tree per group of entangled modules,
+and each tree is kept in canonical form: every tensor but the tree's *centre* is an isometry
+from its other axes onto the bond towards the centre (``parent``), as in MPS/TTN algorithms. So
+the marginal of a qubit is read from its module's tensor alone once the centre is moved there
+(QR along the tree path), and a reduced density matrix or a Pauli expectation contracts only the
+subtree that spans its qubits.
+
+- A gate on the qubits of one module is one contraction with the module's tensor (the bond axes
+  are spectators). A gate across modules is split into a matrix product operator, one factor per
+  module (operator Schmidt decomposition: a CX has rank 2); the factor's virtual index is
+  carried along the tree path between the modules (each bond on the path grows by it, the
+  tensors in between pass it through), so the forest never closes a cycle; two trees are joined
+  by a new bond.
+- After a gate across modules, after every measurement and when a module is absorbed, the bonds
+  concerned are compressed to their exact Schmidt rank (SVD, singular values below ``cutoff``
+  times the norm dropped), and a bond of rank 1 is removed, splitting the tree: memory follows
+  the real entanglement. ``max_bond`` truncates further (lossy); the weight it discards is
+  summed in :attr:`ModuleNetState.discarded`, a bound on the fidelity lost.
+- A measurement samples the exact marginal at the centre, projects, and removes the qubit's
+  axis; a module left without live qubits is contracted into a neighbour.
+- Copies share their (never modified in place) tensors, so shot branches that share a prefix
+  share its memory.
+
+The executor (shot branching, Pauli trajectories, noise, readout) is the shared one of
+:mod:`qsim_dist.backends.base`: this module only holds and updates the state. The module of
+each qubit comes from ``ModuleNetBackend(modules=...)`` (``qsim_dist.dqc`` passes the node of
+every physical qubit of a lowered program); without it every qubit is its own module, which
+makes the state a tree tensor network over qubits.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import sys
+from typing import Any, Hashable, Sequence
+
+import numpy as np
+
+from .. import memory
+from ..errors import BackendError
+from .base import Backend
+from .state import DTYPES, Capability, State
+
+__all__ = ["ModuleNetBackend", "ModuleNetState", "DEFAULT_CUTOFF", "overlap_on"]
+
+DEFAULT_CUTOFF = 1e-12       # relative Schmidt-value tolerance of the exact compression
+_GUARD_SIZE = 1 << 22        # tensors at least this large are checked against free memory
+
+Leg = tuple  # ("q", qubit) or ("b", neighbour module)
+
+
+def _bond(module: Hashable) -> Leg:
+    return ("b", module)
+
+
+def _qubit(q: int) -> Leg:
+    return ("q", q)
+
+
+class ModuleNetState(State):
+    """A forest of module tensors over ``num_qubits`` qubits (see the module docstring).
+
+    ``module_of[q]`` is the module of qubit q (any hashable labels).
+    """
+
+    capabilities = Capability(0)
+
+    def __init__(self, num_qubits: int, module_of: Sequence[Hashable], dtype=np.complex128,
+                 cutoff: float = DEFAULT_CUTOFF, max_bond: int | None = None):
+        self.num_qubits = num_qubits
+        self.module_of = tuple(module_of)
+        self.dtype = np.dtype(dtype)
+        self.cutoff = cutoff
+        self.max_bond = max_bond
+        self.tensors: dict[Hashable, np.ndarray] = {}   # module -> its tensor (never mutated)
+        self.legs: dict[Hashable, tuple[Leg, ...]] = {}  # module -> the label of each axis
+        self.parent: dict[Hashable, Hashable | None] = {}  # towards the centre; None: centre
+        self.value = bytearray(num_qubits)     # the basis value of each qubit not in a tensor
+        self.live = bytearray(num_qubits)      # 1 where the qubit is an axis of its module
+        self.scalar = complex(1.0)             # what modules without axes left behind
+        #: Weight discarded by lossy truncation (``max_bond``), summed: 1 - fidelity <= it.
+        self.discarded = 0.0
+        self.largest_bond = 1
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def copy(self) -> "ModuleNetState":
+        other = ModuleNetState.__new__(ModuleNetState)
+        other.__dict__.update(self.__dict__)
+        other.tensors, other.legs, other.parent = dict(self.tensors), dict(self.legs), \
+            dict(self.parent)
+        other.value, other.live = bytearray(self.value), bytearray(self.live)
+        return other
+
+    def _set(self, m, tensor: np.ndarray, legs: Sequence[Leg]) -> None:
+        if tensor.size >= _GUARD_SIZE:
+            need = 3 * tensor.size * self.dtype.itemsize
+            if need > memory.available_bytes():
+                raise BackendError(
+                    f"modulenet: the tensor of module {m!r} needs {tensor.size} amplitudes "
+                    f"(axes {tensor.shape}), more than the free memory allows: the modules are "
+                    "too entangled for module tensors (pass max_bond= to truncate, lossy)")
+        self.tensors[m] = tensor
+        self.legs[m] = tuple(legs)
+
+    def _drop(self, m) -> None:
+        del self.tensors[m], self.legs[m], self.parent[m]
+
+    def neighbours(self, m) -> list:
+        """The modules bonded to module ``m``."""
+        return [leg[1] for leg in self.legs.get(m, ()) if leg[0] == "b"]
+
+    def bonds(self) -> dict[tuple, int]:
+        """Every bond as (module, module) -> its dimension."""
+        out = {}
+        for m, legs in self.legs.items():
+            for axis, leg in enumerate(legs):
+                if leg[0] == "b" and (leg[1], m) not in out:
+                    out[(m, leg[1])] = self.tensors[m].shape[axis]
+        return out
+
+    def nbytes(self) -> int:
+        """Bytes held by the module tensors."""
+        return sum(t.nbytes for t in self.tensors.values())
+
+    def _root(self, m):
+        while self.parent[m] is not None:
+            m = self.parent[m]
+        return m
+
+    def _path_up(self, m) -> list:
+        """``m``, its parent, ... up to the centre of its tree."""
+        path = [m]
+        while self.parent[path[-1]] is not None:
+            path.append(self.parent[path[-1]])
+        return path
+
+    def _attach(self, q: int) -> None:
+        """Make qubit ``q`` an axis of its module's tensor (in its known basis value)."""
+        m = self.module_of[q]
+        e = np.zeros(2, dtype=self.dtype)
+        e[self.value[q]] = 1
+        if m in self.tensors:   # an outer product keeps an isometry an isometry
+            self._set(m, np.multiply.outer(self.tensors[m], e), self.legs[m] + (_qubit(q),))
+        else:
+            self._set(m, e, (_qubit(q),))
+            self.parent[m] = None
+        self.live[q] = 1
+
+    # -- canonical form ------------------------------------------------------------------------
+    def _orthogonalize(self, c, n) -> None:
+        """Make ``c`` an isometry onto its bond to ``n`` (QR; the R factor goes into ``n``)."""
+        t, legs = self.tensors[c], self.legs[c]
+        a = legs.index(_bond(n))
+        rest = t.shape[:a] + t.shape[a + 1:]
+        q, r = np.linalg.qr(np.moveaxis(t, a, -1).reshape(-1, t.shape[a]))
+        self._set(c, np.moveaxis(q.reshape(rest + (q.shape[1],)), -1, a), legs)
+        self._absorb_factor(n, c, r)
+
+    def _step_centre(self, c, n) -> None:
+        """Move the centre of a tree from ``c`` to its neighbour ``n`` (one QR)."""
+        self._orthogonalize(c, n)
+        self.parent[c], self.parent[n] = n, None
+
+    def _absorb_factor(self, n, c, r: np.ndarray) -> None:
+        """Contract the matrix ``r`` (new bond x old bond) into ``n``'s bond axis to ``c``."""
+        t, legs = self.tensors[n], self.legs[n]
+        b = legs.index(_bond(c))
+        self._set(n, np.moveaxis(np.tensordot(r, t, axes=(1, b)), 0, b), legs)
+
+    def _move_centre(self, m) -> None:
+        """Make ``m`` the centre of its tree (QR along the path from the old centre)."""
+        path = self._path_up(m)
+        for k in range(len(path) - 1, 0, -1):
+            self._step_centre(path[k], path[k - 1])
+
+    def _compress_bond(self, c, n) -> tuple[int, int]:
+        """SVD of the centre ``c`` across its bond to ``n``: keep the Schmidt rank (and at most
+        ``max_bond``); a rank-1 bond is removed and ``n`` becomes the centre of its own tree.
+        Returns (old dimension, new dimension; 0 when removed)."""
+        t, legs = self.tensors[c], self.legs[c]
+        a = legs.index(_bond(n))
+        old = t.shape[a]
+        rest = t.shape[:a] + t.shape[a + 1:]
+        mat = np.moveaxis(t, a, -1).reshape(-1, old)
+        if old == 1:
+            u_s, vh, keep = mat, np.ones((1, 1), dtype=t.dtype), 1
+        else:
+            u, s, vh = np.linalg.svd(mat, full_matrices=False)
+            norm = float(np.sqrt(np.sum(s * s)))
+            keep = max(1, int(np.count_nonzero(s > self.cutoff * norm)))
+            if self.max_bond is not None and keep > self.max_bond:
+                self.discarded += float(np.sum(s[self.max_bond:keep] ** 2) / norm ** 2)
+                keep = self.max_bond
+            if keep == old:
+                return old, old
+            u_s, vh = u[:, :keep] * s[:keep], vh[:keep]
+        if keep > 1:
+            self._set(c, np.moveaxis(u_s.reshape(rest + (keep,)), -1, a), legs)
+            self._absorb_factor(n, c, vh)
+            return old, keep
+        # rank 1: the tree splits between c and n
+        self._set(c, u_s.reshape(rest), legs[:a] + legs[a + 1:])
+        tn, ln = self.tensors[n], self.legs[n]
+        b = ln.index(_bond(c))
+        self._set(n, np.tensordot(vh[0], tn, axes=(0, b)), ln[:b] + ln[b + 1:])
+        self.parent[n] = None
+        return old, 0
+
+    def _sweep(self, c, touched: set | None, came_from=None) -> None:
+        """Compress the bonds of the centre ``c`` and go on into the neighbours in ``touched``
+        and those whose bond lost rank (their own bonds may have too); the centre ends at
+        ``c``."""
+        for n in self.neighbours(c):
+            if n == came_from:
+                continue
+            old, new = self._compress_bond(c, n)
+            descend = (touched is not None and n in touched) or new < old
+            if new == 0:
+                if descend:
+                    self._sweep(n, touched)
+                continue
+            self.largest_bond = max(self.largest_bond, new)
+            if descend:
+                self._step_centre(c, n)
+                self._sweep(n, touched, came_from=c)
+                self._step_centre(n, c)
+
+    def _absorb_empty(self, m) -> None:
+        """Module ``m`` (the centre) has no qubit axis left: contract it into a neighbour (the
+        smallest), or into the scalar when it has none."""
+        nbrs = self.neighbours(m)
+        t = self.tensors[m]
+        if not nbrs:
+            self.scalar *= complex(t)
+            self._drop(m)
+            return
+        n = min(nbrs, key=lambda x: self.tensors[x].size)
+        tn, ln = self.tensors[n], self.legs[n]
+        lm = self.legs[m]
+        merged = np.tensordot(tn, t, axes=(ln.index(_bond(m)), lm.index(_bond(n))))
+        legs = [leg for leg in ln if leg != _bond(m)] + [leg for leg in lm if leg != _bond(n)]
+        self._set(n, merged, legs)
+        for o in nbrs:
+            if o != n:   # o now bonds to n, and is an isometry towards it
+                lo = self.legs[o]
+                self.legs[o] = tuple(_bond(n) if leg == _bond(m) else leg for leg in lo)
+                self.parent[o] = n
+        self.parent[n] = None
+        self._drop(m)
+
+    # -- gates ---------------------------------------------------------------------------------
+    def apply_gate(self, matrix: np.ndarray, qubits: Sequence[int]) -> None:
+        qubits = list(qubits)
+        matrix = np.asarray(matrix)
+        if len(qubits) == 1 and not self.live[qubits[0]] and self._basis_move(matrix, qubits[0]):
+            return
+        for q in qubits:
+            if not self.live[q]:
+                self._attach(q)
+        modules = list(dict.fromkeys(self.module_of[q] for q in qubits))
+        if len(modules) == 1:
+            m = modules[0]
+            if not _is_unitary(matrix):   # a Kraus operator: only the centre may change norm
+                self._move_centre(m)
+            t, legs = _apply_to_axes(self.tensors[m], self.legs[m], matrix, qubits, self.dtype)
+            self._set(m, t, legs)
+        else:
+            self._apply_across(matrix, qubits, modules)
+
+    def _basis_move(self, matrix: np.ndarray, q: int) -> bool:
+        """A one-qubit gate that maps the known basis value of ``q`` to a basis value (X, Z, a
+        Pauli error, a phase): update the value and the scalar, no tensor needed."""
+        column = matrix[:, self.value[q]]
+        big = np.flatnonzero(np.abs(column) > 1e-12)
+        if len(big) != 1 or abs(abs(column[big[0]]) - 1.0) > 1e-12:
+            return False
+        self.scalar *= complex(column[big[0]])
+        self.value[q] = int(big[0])
+        return True
+
+    def _apply_across(self, matrix: np.ndarray, qubits: list[int], modules: list) -> None:
+        """A gate on the qubits of several modules, as a matrix product operator whose virtual
+        indices travel along the tree paths (see the module docstring)."""
+        groups = [[q for q in qubits if self.module_of[q] == m] for m in modules]
+        factors = _mpo(matrix, qubits, groups)
+        first = modules[0]
+        for m in modules[1:]:   # one tree: join the others to the first by a dimension-1 bond
+            if self._root(m) != self._root(first):
+                self._move_centre(m)
+                self._set(m, self.tensors[m][..., None], self.legs[m] + (_bond(first),))
+                self._set(first, self.tensors[first][..., None],
+                          self.legs[first] + (_bond(m),))
+                self.parent[m] = first
+        self._move_centre(first)
+        touched = {first}
+        here = first
+        for k, (m, group, w) in enumerate(zip(modules, groups, factors)):
+            if k:   # carry the virtual index of the last factor from ``here`` to ``m``
+                path = self._tree_path(here, m)
+                for a, b in zip(path, path[1:]):
+                    self._pass_index(a, b)
+                    touched.add(b)
+                here = m
+            t, legs = self._apply_factor(m, w, group, has_left=k > 0)
+            self._set(m, t, legs)
+        # canonical again: every touched tensor an isometry towards ``first``, deepest first
+        depth = {m: len(self._path_up(m)) for m in touched}
+        for m in sorted(touched, key=depth.get, reverse=True):
+            if m != first:
+                self._orthogonalize(m, self.parent[m])
+        self._sweep(first, touched)
+
+    def _tree_path(self, a, b) -> list:
+        """The modules from ``a`` to ``b`` along the tree."""
+        up_a, up_b = self._path_up(a), self._path_up(b)
+        on_a = {m: i for i, m in enumerate(up_a)}
+        j = next(j for j, m in enumerate(up_b) if m in on_a)
+        return up_a[:on_a[up_b[j]] + 1] + up_b[:j][::-1]
+
+    def _pass_index(self, a, b) -> None:
+        """Carry the virtual index (the last axis of ``a``'s tensor) over the bond a-b into
+        ``b``'s tensor (its new last axis): the bond's dimension grows by the index's."""
+        ta, la = self.tensors[a], self.legs[a]
+        r = ta.shape[-1]
+        ia = la.index(_bond(b))
+        ta = np.moveaxis(ta, -1, ia + 1)   # (bond, virtual) adjacent: fused index d * r + v
+        shape = ta.shape[:ia] + (ta.shape[ia] * r,) + ta.shape[ia + 2:]
+        self._set(a, ta.reshape(shape), la[:-1] if la[-1] == ("v",) else la)
+        tb, lb = self.tensors[b], self.legs[b]
+        ib = lb.index(_bond(a))
+        tb = np.multiply.outer(tb, np.eye(r, dtype=tb.dtype))   # (..., v_in, v_out)
+        tb = np.moveaxis(tb, -2, ib + 1)
+        shape = tb.shape[:ib] + (tb.shape[ib] * r,) + tb.shape[ib + 2:]
+        self._set(b, tb.reshape(shape), lb + (("v",),))
+
+    def _apply_factor(self, m, w: np.ndarray, group: list[int], has_left: bool):
+        """Apply the MPO factor ``w`` (axes: [left], out bits, in bits, [right]) to module
+        ``m``; its left index contracts the virtual axis (last) of the tensor, its right
+        index becomes the tensor's new last axis."""
+        t, legs = self.tensors[m], list(self.legs[m])
+        k = len(group)
+        axes_in = [legs.index(_qubit(q)) for q in reversed(group)]   # highest bit first
+        w_in = list(range(int(has_left) + k, int(has_left) + 2 * k))
+        t_axes = axes_in + ([len(legs) - 1] if has_left else [])
+        w_axes = w_in + ([0] if has_left else [])
+        out = np.tensordot(w, t, axes=(w_axes, t_axes))
+        # out axes: out bits, [right], then t's remaining axes in order
+        has_right = w.ndim - int(has_left) - 2 * k == 1
+        remaining = [i for i in range(len(legs)) if i not in t_axes]
+        new_legs = [_qubit(q) for q in reversed(group)] + ([("v",)] if has_right else []) + \
+            [legs[i] for i in remaining]
+        # back to the tensor's own order: its qubits where they were, the virtual axis last
+        target = [leg for leg in legs if leg != ("v",)] + ([("v",)] if has_right else [])
+        perm = [new_legs.index(leg) for leg in target]
+        return np.transpose(out, perm), target
+
+    # -- measurement ---------------------------------------------------------------------------
+    def probabilities(self, qubits: Sequence[int] | None = None) -> np.ndarray:
+        if qubits is None:
+            qubits = range(self.num_qubits)
+        qubits = list(qubits)
+        if len(qubits) == 1:
+            return np.array([1.0 - (p1 := self._p1(qubits[0])), p1])
+        return np.real(np.diagonal(self.reduced_density_matrix(qubits))).astype(np.float64)
+
+    def _p1(self, q: int) -> float:
+        if not self.live[q]:
+            return float(self.value[q])
+        m = self.module_of[q]
+        self._move_centre(m)
+        t = self.tensors[m]
+        a = self.legs[m].index(_qubit(q))
+        w = np.abs(np.moveaxis(t, a, 0).reshape(2, -1)) ** 2
+        total = float(w.sum())
+        return float(w[1].sum()) / total if total > 0 else 0.0
+
+    def collapse(self, qubit: int, outcome: int, probability: float) -> None:
+        if not self.live[qubit]:
+            self.value[qubit] = outcome
+            return
+        m = self.module_of[qubit]
+        self._move_centre(m)
+        t, legs = self.tensors[m], self.legs[m]
+        a = legs.index(_qubit(qubit))
+        kept = np.take(t, outcome, axis=a) / np.sqrt(probability)
+        self._set(m, kept.astype(self.dtype, copy=False), legs[:a] + legs[a + 1:])
+        self.live[qubit], self.value[qubit] = 0, outcome
+        if not any(leg[0] == "q" for leg in self.legs[m]):
+            nbrs = self.neighbours(m)
+            self._absorb_empty(m)
+            if not nbrs:
+                return
+            m = next(n for n in nbrs if n in self.tensors and self.parent[n] is None)
+        self._sweep(m, None)
+
+    def flip(self, qubit: int) -> None:
+        self.apply_gate(np.array([[0, 1], [1, 0]], dtype=self.dtype), (qubit,))
+
+    def sample(self, qubits: Sequence[int], draws: np.ndarray) -> np.ndarray:
+        """Joint outcomes by conditional sampling, highest qubit first (the order of the dense
+        inverse transform): each qubit's exact marginal at its module, the draws split and
+        rescaled at every qubit, a copy of the state per distinct prefix of outcomes."""
+        order = sorted(qubits, reverse=True)
+        wide = bool(order) and order[0] > 62
+        u = np.array(draws, dtype=np.float64)
+        out = np.zeros(len(u), dtype=object if wide else np.int64)
+        stack = [(self.copy(), 0, 0, len(u), 0)]
+        while stack:
+            st, i, lo, hi, value = stack.pop()
+            while i < len(order) and lo < hi:
+                q = order[i]
+                i += 1
+                p1 = min(max(st._p1(q), 0.0), 1.0)
+                p0 = 1.0 - p1
+                cut = lo + int(np.searchsorted(u[lo:hi], p0, side="left"))
+                if lo < cut < hi:
+                    other = st.copy()
+                    other.collapse(q, 1, p1)
+                    u[cut:hi] = (u[cut:hi] - p0) / p1
+                    stack.append((other, i, cut, hi, value | (1 << q)))
+                    st.collapse(q, 0, p0)
+                    u[lo:cut] /= p0
+                    hi = cut
+                elif cut == hi:
+                    st.collapse(q, 0, p0)
+                    u[lo:hi] /= p0
+                else:
+                    st.collapse(q, 1, p1)
+                    u[lo:hi] = (u[lo:hi] - p0) / p1
+                    value |= 1 << q
+            out[lo:hi] = value
+        return out
+
+    # -- readout on the tensors ----------------------------------------------------------------
+    def _spanning(self, modules: set) -> tuple[Any, set]:
+        """The centre (moved into ``modules``) and the smallest subtree holding ``modules``
+        (all in one tree)."""
+        first = next(iter(modules))
+        self._move_centre(first)
+        span = set()
+        for m in modules:
+            span.update(self._path_up(m))
+        return first, span
+
+    def _double_layer(self, ops: dict[int, np.ndarray], open_qubits: Sequence[int]
+                      ) -> np.ndarray:
+        """<psi| (prod of ops) |psi> over one tree, with ``open_qubits`` left open: a tensor
+        with a ket and a bra axis per open qubit, in the order (kets..., bras...), open
+        qubits in the given order. Every qubit named is live and in the same tree."""
+        modules = {self.module_of[q] for q in list(ops) + list(open_qubits)}
+        centre, span = self._spanning(modules)
+        # post-order: children before parents; each contributes E with ket/bra bond pairs
+        depth = {m: len(self._path_up(m)) for m in span}
+        acc: dict = {}   # module -> (tensor, labels) of its contracted subtree
+        for m in sorted(span, key=depth.get, reverse=True):
+            t, legs = self.tensors[m], list(self.legs[m])
+            ket = t
+            for q, op in ops.items():
+                if self.module_of[q] == m:
+                    ket, legs_after = _apply_to_axes(ket, legs, op, [q], self.dtype)
+                    assert legs_after == tuple(legs)
+            # contract ket with conj(bra): physical axes not open, bonds outside span traced
+            labels_ket, labels_bra = [], []
+            sum_pairs = []
+            for i, leg in enumerate(legs):
+                if (leg[0] == "q" and leg[1] not in open_qubits) or \
+                        (leg[0] == "b" and leg[1] not in span):
+                    sum_pairs.append(i)
+            e = np.tensordot(ket, np.conj(t), axes=(sum_pairs, sum_pairs))
+            kept = [legs[i] for i in range(len(legs)) if i not in sum_pairs]
+            labels = [("k",) + leg for leg in kept] + [("r",) + leg for leg in kept]
+            for child in [leg[1] for leg in kept if leg[0] == "b"]:
+                if child == self.parent[m] or child not in acc:
+                    continue
+                ct, cl = acc.pop(child)
+                # the child's pair of bonds to m meets m's pair of bonds to the child
+                ax_e = [labels.index(("k", "b", child)), labels.index(("r", "b", child))]
+                ax_c = [cl.index(("k", "b", m)), cl.index(("r", "b", m))]
+                e = np.tensordot(e, ct, axes=(ax_e, ax_c))
+                labels = [lab for i, lab in enumerate(labels) if i not in ax_e] + \
+                    [lab for i, lab in enumerate(cl) if i not in ax_c]
+            acc[m] = (e, labels)
+        e, labels = acc[centre]
+        order = [("k", "q", q) for q in open_qubits] + [("r", "q", q) for q in open_qubits]
+        return np.transpose(e, [labels.index(lab) for lab in order]) if order else e
+
+    def _trees_of(self, qubits) -> dict:
+        """Live ``qubits`` grouped by the centre of their tree."""
+        out: dict = {}
+        for q in qubits:
+            out.setdefault(self._root(self.module_of[q]), []).append(q)
+        return out
+
+    def reduced_density_matrix(self, qubits: Sequence[int]) -> np.ndarray:
+        qubits = list(qubits)
+        k = len(qubits)
+        rho = np.ones((), dtype=np.complex128)
+        order: list[int] = []   # the qubit of each ket axis of rho so far
+        for q in qubits:
+            if not self.live[q]:
+                p = np.zeros((2, 2), dtype=np.complex128)
+                p[self.value[q], self.value[q]] = 1
+                rho = _kron_axes(rho, p, 1)
+                order.append(q)
+        for group in self._trees_of([q for q in qubits if self.live[q]]).values():
+            part = self._double_layer({}, group).astype(np.complex128)
+            part = part / np.trace(part.reshape(1 << len(group), -1))
+            rho = _kron_axes(rho, part, len(group))
+            order += group
+        # rho axes: kets in ``order`` then bras; rho's row bit j must be qubits[j]
+        pos = [order.index(q) for q in reversed(qubits)]
+        rho = np.transpose(rho, pos + [k + p for p in pos]) if k else rho
+        return rho.reshape(1 << k, 1 << k)
+
+    def pauli_expectation(self, x_mask: int, z_mask: int) -> complex:
+        value = complex(1.0)
+        live: dict[int, np.ndarray] = {}
+        mask, q = x_mask | z_mask, 0
+        while mask >> q:
+            if (mask >> q) & 1:
+                x, z = (x_mask >> q) & 1, (z_mask >> q) & 1
+                op = _PAULIS[x + 2 * z]   # Y where both are set (qsim_dist.observables)
+                if self.live[q]:
+                    live[q] = op
+                else:
+                    value *= op[self.value[q], self.value[q]]
+            q += 1
+        if value == 0:
+            return 0j
+        for group in self._trees_of(live).values():
+            ops = {q: live[q] for q in group}
+            num = complex(self._double_layer(ops, []))
+            centre = self.tensors[self._root(self.module_of[group[0]])]
+            value *= num / float(np.vdot(centre, centre).real)   # the tree's norm squared
+        return value
+
+    def statevector(self) -> np.ndarray:
+        """The whole state, contracted (a check for small states; refused beyond 30 qubits)."""
+        if self.num_qubits > 30:
+            raise BackendError(f"modulenet: a {self.num_qubits}-qubit state is not expanded "
+                               "into one statevector")
+        psi = np.ones((), dtype=np.complex128) * self.scalar
+        order: list[int] = []
+        for q in range(self.num_qubits):
+            if not self.live[q]:
+                psi = np.multiply.outer(psi, np.eye(2)[self.value[q]])
+                order.append(q)
+        for centre in {self._root(m) for m in self.tensors}:
+            t, legs = _contract_tree(self, centre)
+            psi = np.multiply.outer(psi, t)
+            order += [leg[1] for leg in legs]
+        n = self.num_qubits
+        # axis a of the dense tensor is qubit n-1-a
+        perm = [order.index(n - 1 - a) for a in range(n)]
+        return np.transpose(psi, perm).reshape(-1).astype(self.dtype)
+
+    def overlap(self, other: "State") -> complex:
+        if not isinstance(other, ModuleNetState):
+            return super().overlap(other)
+        qubits = list(range(self.num_qubits))
+        return overlap_on(self, qubits, other, qubits)
+
+
+def _contract_tree(state: ModuleNetState, centre) -> tuple[np.ndarray, list[Leg]]:
+    """One tree contracted into one tensor over its live qubits (a check for small states)."""
+    t, legs = state.tensors[centre], list(state.legs[centre])
+    todo = [(n, centre) for n in state.neighbours(centre)]
+    while todo:
+        n, via = todo.pop()
+        tn, ln = state.tensors[n], list(state.legs[n])
+        a, b = legs.index(_bond(n)), ln.index(_bond(via))
+        t = np.tensordot(t, tn, axes=(a, b))
+        legs = legs[:a] + legs[a + 1:] + ln[:b] + ln[b + 1:]
+        todo += [(o, n) for o in state.neighbours(n) if o != via]
+    return t, legs
+
+
+def overlap_on(a: ModuleNetState, a_qubits: Sequence[int], b: ModuleNetState,
+               b_qubits: Sequence[int]) -> complex:
+    """<a|b> over the paired qubits ``a_qubits[k]`` <-> ``b_qubits[k]``, contracted as one
+    network of both states' tensors (greedily, smallest result first): no state is expanded.
+    Every qubit outside the pairs must be a known basis value in its state (not entangled with
+    the paired ones); those are left out. A ValueError otherwise."""
+    nodes: dict[Any, tuple[np.ndarray, list]] = {}
+    for tag, st, qs in (("a", a, a_qubits), ("b", b, b_qubits)):
+        pair_of = {q: k for k, q in enumerate(qs)}
+        for m, t in st.tensors.items():
+            labels = []
+            for leg in st.legs[m]:
+                if leg[0] == "q":
+                    if leg[1] not in pair_of:
+                        raise ValueError(f"overlap: qubit {leg[1]} is live but not paired")
+                    labels.append(("x", pair_of[leg[1]]))
+                else:
+                    labels.append((tag, frozenset((m, leg[1]))))
+            nodes[(tag, m)] = (np.conj(t) if tag == "a" else t, labels)
+        for q, k in pair_of.items():
+            if not st.live[q]:
+                e = np.zeros(2, dtype=np.complex128)
+                e[st.value[q]] = 1
+                nodes[(tag, "known", q)] = (e, [("x", k)])
+    scalar = np.conj(a.scalar) * b.scalar
+    return complex(scalar * _contract_network(nodes))
+
+
+def _contract_network(nodes: dict) -> complex:
+    """The value of a closed tensor network (every label on exactly two tensors), contracted
+    pair by pair, the pair with the smallest result first."""
+    nodes = dict(nodes)
+    where: dict = {}
+    for key, (_, labels) in nodes.items():
+        for lab in labels:
+            where.setdefault(lab, []).append(key)
+    value = complex(1.0)
+
+    def size_after(u, v) -> int:
+        tu, lu = nodes[u]
+        tv, lv = nodes[v]
+        shared = set(lu) & set(lv)
+        s = 1
+        for t, labels in ((tu, lu), (tv, lv)):
+            for dim, lab in zip(t.shape, labels):
+                if lab not in shared:
+                    s *= dim
+        return s
+
+    heap = []
+    tie = itertools.count()   # heap entries never compare their keys
+    for lab, keys in where.items():
+        if len(keys) == 2:
+            u, v = keys
+            heapq.heappush(heap, (size_after(u, v), next(tie), u, v))
+    counter = 0
+    while heap:
+        _, _, u, v = heapq.heappop(heap)
+        if u not in nodes or v not in nodes:
+            continue
+        tu, lu = nodes.pop(u)
+        tv, lv = nodes.pop(v)
+        shared = [lab for lab in lu if lab in lv]
+        t = np.tensordot(tu, tv, axes=([lu.index(x) for x in shared],
+                                       [lv.index(x) for x in shared]))
+        labels = [x for x in lu if x not in shared] + [x for x in lv if x not in shared]
+        counter += 1
+        key = ("merged", counter)
+        nodes[key] = (t, labels)
+        for lab in labels:
+            keys = [k for k in where[lab] if k not in (u, v)] + [key]
+            where[lab] = keys
+            if len(keys) == 2:
+                other = keys[0]
+                heapq.heappush(heap, (size_after(key, other), next(tie), key, other))
+    for t, labels in nodes.values():   # disconnected parts: scalars
+        if labels:
+            raise ValueError("overlap: the network did not close (unpaired labels)")
+        value *= complex(t)
+    return value
+
+
+_PAULIS = (np.eye(2), np.array([[0, 1], [1, 0]]), np.diag([1, -1]),
+           np.array([[0, -1j], [1j, 0]]))
+
+
+def _kron_axes(rho: np.ndarray, part: np.ndarray, k: int) -> np.ndarray:
+    """``rho`` (kets..., bras...) tensored with ``part`` of ``k`` kets and ``k`` bras:
+    (kets of both..., bras of both...)."""
+    n = rho.ndim // 2
+    part = part.reshape((2,) * (2 * k))
+    out = np.multiply.outer(rho, part)   # rho kets, rho bras, part kets, part bras
+    perm = list(range(n)) + list(range(2 * n, 2 * n + k)) + list(range(n, 2 * n)) + \
+        list(range(2 * n + k, 2 * n + 2 * k))
+    return np.transpose(out, perm)
+
+
+def _is_unitary(matrix: np.ndarray) -> bool:
+    return np.allclose(matrix.conj().T @ matrix, np.eye(matrix.shape[0]), atol=1e-10)
+
+
+def _apply_to_axes(t: np.ndarray, legs: Sequence[Leg], matrix: np.ndarray, qubits: Sequence[int],
+                   dtype) -> tuple[np.ndarray, tuple[Leg, ...]]:
+    """``matrix`` (little-endian in ``qubits``) applied to the qubit axes of tensor ``t``."""
+    k = len(qubits)
+    u = np.asarray(matrix, dtype=dtype).reshape((2,) * (2 * k))
+    axes = [list(legs).index(_qubit(q)) for q in reversed(qubits)]   # highest bit first
+    out = np.tensordot(u, t, axes=(list(range(k, 2 * k)), axes))
+    return np.moveaxis(out, list(range(k)), axes), tuple(legs)
+
+
+def _mpo(matrix: np.ndarray, qubits: list[int], groups: list[list[int]]) -> list[np.ndarray]:
+    """``matrix`` (little-endian in ``qubits``) as a matrix product operator over ``groups``:
+    factor i has axes ([left], out bits of group i highest first, in bits likewise, [right]),
+    exact (singular values below 1e-14 of the largest dropped)."""
+    k = len(qubits)
+    g = np.asarray(matrix, dtype=np.complex128).reshape((2,) * (2 * k))
+    axis_out = {q: k - 1 - j for j, q in enumerate(qubits)}   # tensor axis of each out bit
+    order = []
+    for group in groups:
+        rev = list(reversed(group))
+        order += [axis_out[q] for q in rev] + [k + axis_out[q] for q in rev]
+    g = np.transpose(g, order)
+    factors = []
+    left = 1
+    rest = g.reshape((1,) + g.shape)
+    for i, group in enumerate(groups):
+        size = 4 ** len(group)
+        if i == len(groups) - 1:
+            w = rest.reshape((left,) + (2,) * (2 * len(group)))
+            factors.append(w if i else w[0])
+            break
+        mat = rest.reshape(left * size, -1)
+        u, s, vh = np.linalg.svd(mat, full_matrices=False)
+        r = max(1, int(np.count_nonzero(s > 1e-14 * s[0])))
+        w = u[:, :r].reshape((left,) + (2,) * (2 * len(group)) + (r,))
+        factors.append(w if i else w[0])
+        rest = (s[:r, None] * vh[:r]).reshape((r,) + rest.shape[1 + 2 * len(group):])
+        left = r
+    return factors
+
+
+class ModuleNetBackend(Backend):
+    """The state as a forest of module tensors (see the module docstring).
+
+    ``modules``: the module of each qubit (a sequence indexed by qubit; qubits beyond it are
+    each their own module); ``cutoff``: relative Schmidt-value tolerance of the exact
+    compression; ``max_bond``: lossy truncation of every bond (None: exact)."""
+
+    name = "modulenet"
+    default_precision = "double"
+    compaction = False   # a measured qubit leaves its tensor anyway
+    state_capabilities = ModuleNetState.capabilities
+
+    def __init__(self, modules: Sequence[Hashable] | None = None,
+                 cutoff: float = DEFAULT_CUTOFF, max_bond: int | None = None):
+        from .. import validation as check
+
+        self.modules = tuple(modules) if modules is not None else ()
+        if not (isinstance(cutoff, (int, float)) and 0 <= cutoff < 1):
+            raise BackendError(f"modulenet: cutoff must be in [0, 1), got {cutoff!r}")
+        if max_bond is not None:
+            max_bond = check.count(max_bond, "modulenet: max_bond")
+            if max_bond < 1:
+                raise BackendError("modulenet: max_bond must be at least 1")
+        self.cutoff, self.max_bond = float(cutoff), max_bond
+        if sys.getrecursionlimit() < 20_000:   # the compression sweep recurses along trees
+            sys.setrecursionlimit(20_000)
+
+    def module_of(self, num_qubits: int) -> tuple:
+        return tuple(self.modules[q] if q < len(self.modules) else ("qubit", q)
+                     for q in range(num_qubits))
+
+    def state_bytes(self, num_qubits: int, precision: str) -> int:
+        """A lower bound: every module's live qubits as one tensor, no bonds (the bonds
+        follow the entanglement, unknown before the run)."""
+        sizes: dict = {}
+        for m in self.module_of(num_qubits):
+            sizes[m] = sizes.get(m, 0) + 1
+        return np.dtype(DTYPES[precision]).itemsize * sum(1 << c for c in sizes.values())
+
+    def new_state(self, num_qubits: int, precision: str) -> ModuleNetState:
+        return ModuleNetState(num_qubits, self.module_of(num_qubits), DTYPES[precision],
+                              self.cutoff, self.max_bond)
