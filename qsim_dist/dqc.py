@@ -43,7 +43,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .backends import get_backend
+from .backends import BACKENDS, get_backend
+from .backends.modulenet import ModuleNetState, overlap_on
+from .backends.planning import plan_run
+from .backends.state import Capability
 from .circuit import Circuit
 from .errors import OptionError
 from .noise import NoisyCircuit, marginal_counts
@@ -56,6 +59,24 @@ from .network.topology import Network
 
 DEFAULT_TRAJECTORIES = 100   # fidelity trajectories when shots = 0
 DEFAULT_SCHEDULES = 16
+#: ``backend="auto"`` runs on ``statevector`` while the lowered machine holds at most this many
+#: live qubits at once (the width of a compacted dense state), on ``modulenet`` beyond: below
+#: it the dense kernels win, above it the dense state doubles per qubit while the module
+#: tensors follow the entanglement (measured in benchmarks/network_scale.py).
+AUTO_DENSE_QUBITS = 14
+#: A target state of at most this many output qubits is a dense vector (fidelity from the
+#: reduced density matrix); beyond, on ``modulenet``, it is the ideal run's module tensors.
+DENSE_TARGET_QUBITS = 12
+
+
+@dataclass
+class TensorTarget:
+    """The ideal state of the output qubits as module tensors (an ideal run's final state):
+    output qubit k is ``qubits[k]`` of ``state``; every other qubit of ``state`` is a known
+    basis value."""
+
+    state: ModuleNetState
+    qubits: tuple[int, ...]
 
 
 @dataclass
@@ -86,6 +107,10 @@ class Report:
     wall_time_s: float = 0.0
     events: list[Event] = field(default_factory=list, repr=False)   # the first schedule's
     cost: dict[str, int] = field(default_factory=dict)
+    backend_choice: str = ""              # why ``auto`` picked the backend it did
+    #: modulenet only: the largest bond, the most bytes of module tensors in one trajectory,
+    #: and the weight discarded by lossy truncation (a bound on the fidelity lost)
+    state_stats: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary (no events)."""
@@ -135,7 +160,7 @@ def _check_options(shots, trajectories, schedules, network, purification, ideal
 
 
 def run_program(program: DistributedProgram, network: Network, shots: int = 1024,
-                seed: int | None = None, *, backend: str = "statevector", ideal: bool = False,
+                seed: int | None = None, *, backend: str = "auto", ideal: bool = False,
                 trajectories: int = DEFAULT_TRAJECTORIES, schedules: int | None = None,
                 purification: tuple[str, int] | None = None,
                 precision: str = "double") -> Report:
@@ -146,7 +171,9 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
     shots : measurement samples of the program's own clbits; every shot is one trajectory, and
         the fidelity is averaged over all of them.
     seed : one integer for everything random (schedules, noise, outcomes); drawn when None.
-    backend : the engine backend that simulates the lowered circuit.
+    backend : the engine backend that simulates the lowered circuit; ``"auto"`` (the default)
+        picks ``statevector`` for a machine of at most :data:`AUTO_DENSE_QUBITS` live qubits
+        and ``modulenet`` beyond (the report's ``backend_choice`` says why).
     ideal : perfect links and nodes (F = 1, no noise, zero times): the reference run.
     trajectories : with ``shots = 0``, the trajectories run for the fidelity (default 100).
     schedules : sampled schedules (default 16, or 1 when timing is deterministic).
@@ -155,27 +182,34 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
     """
     runs, schedules = _check_options(shots, trajectories, schedules, network, purification,
                                      ideal)
+    _check_backend(backend)
     t0 = time.perf_counter()
     program.validate(network)
-    psi_ideal = None   # the logical circuit's noise-free state, when it is defined
-    try:
-        check_state_defined(program)
-        psi_ideal = get_backend("reference").statevector(logical_circuit(program))
-    except ProgramError:
-        pass
 
     def lowering(rng: np.random.Generator) -> Lowered:
         return lower(program, network, rng=rng, ideal=ideal, purification=purification,
                      validate=False)
 
-    return _simulate(lowering, network, psi_ideal, shots=shots, seed=seed, backend=backend,
+    def target(engine_name: str):
+        """The logical circuit's noise-free state, when it is defined: dense for a few
+        qubits, else (on modulenet) the ideal run's module tensors."""
+        try:
+            check_state_defined(program)
+        except ProgramError:
+            return None
+        if program.num_qubits <= DENSE_TARGET_QUBITS or not BACKENDS[engine_name].modules:
+            return get_backend("reference").statevector(logical_circuit(program))
+        low = lower_ideal(program, network)
+        return _tensor_target([(low, 0)], engine_name)
+
+    return _simulate(lowering, network, target, shots=shots, seed=seed, backend=backend,
                      ideal=ideal, runs=runs, schedules=schedules, precision=precision,
                      name=program.name, num_qubits=program.num_qubits,
                      cost=program.cost(network).as_dict(), t0=t0)
 
 
 def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1024,
-              seed: int | None = None, *, backend: str = "statevector", ideal: bool = False,
+              seed: int | None = None, *, backend: str = "auto", ideal: bool = False,
               trajectories: int = DEFAULT_TRAJECTORIES, schedules: int | None = None,
               purification: tuple[str, int] | None = None, precision: str = "double",
               target: np.ndarray | None = None, name: str = "nodes",
@@ -198,21 +232,51 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
               "max_time": MAX_TIME if max_time is None else max_time}
     runs, schedules = _check_options(shots, trajectories, schedules, network, purification,
                                      ideal)
+    _check_backend(backend)
     t0 = time.perf_counter()
     programs = dict(programs)
-    if target is not None:
-        psi_ideal = np.asarray(target, dtype=np.complex128).ravel()
-        psi_ideal = psi_ideal / np.linalg.norm(psi_ideal)
-    else:
-        psi_ideal = ideal_output_state(programs, network, limits=limits)
+
+    def ideal_target(engine_name: str):
+        if target is not None:
+            psi = np.asarray(target, dtype=np.complex128).ravel()
+            return psi / np.linalg.norm(psi)
+        return ideal_output_state(programs, network, limits=limits, backend=engine_name)
 
     def lowering(rng: np.random.Generator) -> Lowered:
         return lower_nodes(programs, network, rng=rng, ideal=ideal, purification=purification,
                            name=name, **limits)
 
-    return _simulate(lowering, network, psi_ideal, shots=shots, seed=seed, backend=backend,
+    return _simulate(lowering, network, ideal_target, shots=shots, seed=seed, backend=backend,
                      ideal=ideal, runs=runs, schedules=schedules, precision=precision,
                      name=name, num_qubits=None, cost={}, t0=t0)
+
+
+def _check_backend(backend: Any) -> None:
+    if backend != AUTO and backend not in BACKENDS:
+        raise OptionError(f"unknown backend {backend!r} (choose from {AUTO}, "
+                          f"{', '.join(BACKENDS)})")
+
+
+AUTO = "auto"
+
+
+def choose_backend(backend: str, lowered: Sequence[Lowered]) -> tuple[str, str]:
+    """The backend a run uses and, for ``"auto"``, why (see :data:`AUTO_DENSE_QUBITS`)."""
+    if backend != AUTO:
+        return backend, ""
+    width = max(plan_run(low.circuit, low.noisy, compact=True).width for low in lowered)
+    if width <= AUTO_DENSE_QUBITS:
+        return "statevector", (f"auto: statevector (at most {width} live qubits, "
+                               f"<= {AUTO_DENSE_QUBITS})")
+    return "modulenet", (f"auto: modulenet (a whole-machine statevector would hold 2^{width} "
+                         f"amplitudes; more than {AUTO_DENSE_QUBITS} live qubits)")
+
+
+def _engine(backend: str, low: Lowered):
+    """The backend instance for one lowering (modulenet is told the node of every qubit)."""
+    if BACKENDS[backend].modules:
+        return get_backend(backend, modules=low.qubit_node)
+    return get_backend(backend)
 
 
 def ideal_state(program: DistributedProgram, network: Network, seed: int = 0,
@@ -223,8 +287,8 @@ def ideal_state(program: DistributedProgram, network: Network, seed: int = 0,
     check_state_defined(program)
     lowered = lower_ideal(program, network)
     noisy = lowered.state_circuit()
-    result = get_backend(backend).run(noisy, shots=1, seed=seed, save_state=True,
-                                      precision="double")
+    result = _engine(backend, lowered).run(noisy, shots=1, seed=seed, save_state=True,
+                                           precision="double")
     m = data_matrix(result.statevector, lowered.final_qubits)
     norm = np.linalg.norm(m[0])
     if abs(norm - 1.0) > 1e-6:
@@ -241,24 +305,44 @@ def program_fidelity(program: DistributedProgram, network: Network, circuit: Cir
     return min(abs(np.vdot(target, ideal_state(program, network, seed))) ** 2 for seed in seeds)
 
 
+class _FinalState:
+    """The observer of a one-shot run: keeps its (only) branch's final state."""
+
+    def __init__(self):
+        self.state = self.qubits = self.known = None
+
+    def on_branch_end(self, state, shots, qubits, known) -> None:
+        self.state, self.qubits, self.known = state.copy(), list(qubits), dict(known)
+
+
 def ideal_output_state(programs: Mapping[str, Callable], network: Network,
                        seeds: tuple[int, ...] = (0, 1, 2),
-                       limits: Mapping[str, Any] | None = None) -> np.ndarray | None:
+                       limits: Mapping[str, Any] | None = None,
+                       backend: str = "reference") -> np.ndarray | TensorTarget | None:
     """The state of the node programs' output qubits in noise-free, zero-latency runs (one per
     seed of the measurement outcomes), or None when there are no output qubits, or when that
-    state is mixed or differs between the runs."""
+    state is mixed or differs between the runs. A dense vector for up to
+    :data:`DENSE_TARGET_QUBITS` output qubits (or on a dense ``backend``); on ``modulenet``
+    beyond, the ideal run's module tensors (:class:`TensorTarget`)."""
     from .network.nodes import lower_nodes
 
     low = lower_nodes(programs, network, ideal=True, **(limits or {}))
     if not low.final_qubits:
         return None
+    modular = BACKENDS[backend].modules if backend in BACKENDS else False
+    if modular and len(low.final_qubits) > DENSE_TARGET_QUBITS:
+        return _tensor_target([(low, seed) for seed in seeds], backend)
     n = low.circuit.num_qubits
-    engine = get_backend("reference" if n <= 12 else "statevector")
     first = None
     for seed in seeds:
-        result = engine.run(low.noisy, shots=1, seed=seed, save_state=True, precision="double")
-        m = data_matrix(result.statevector, low.final_qubits).astype(np.complex128)
-        rho = m.T @ m.conj()
+        if modular:
+            rho = _run_final(backend, low, seed, _final_rdm)
+        else:
+            engine = get_backend("reference" if n <= 12 else "statevector")
+            result = engine.run(low.noisy, shots=1, seed=seed, save_state=True,
+                                precision="double")
+            m = data_matrix(result.statevector, low.final_qubits).astype(np.complex128)
+            rho = m.T @ m.conj()
         values, vectors = np.linalg.eigh(rho)
         if values[-1] < 1 - 1e-6:
             return None
@@ -270,25 +354,94 @@ def ideal_output_state(programs: Mapping[str, Callable], network: Network,
     return first
 
 
+def _run_final(backend: str, low: Lowered, seed: int, read: Callable):
+    """``read(state, qubits, known, final_qubits)`` of the final state of one ideal run of
+    ``low`` (its terminal measurements left out)."""
+    keep = _FinalState()
+    _engine(backend, low).run(low.state_circuit(), shots=1, seed=seed, precision="double",
+                              observer=keep)
+    if keep.state is None:   # a circuit of gates only: no branch was observed
+        return read(_engine(backend, low).final_state(low.state_circuit().circuit, "double"),
+                    list(range(low.circuit.num_qubits)), {}, low.final_qubits)
+    return read(keep.state, keep.qubits, keep.known, low.final_qubits)
+
+
+def _tensor_target(runs: Sequence[tuple[Lowered, int]], backend: str) -> TensorTarget | None:
+    """The ideal runs' output state as module tensors, or None when it is mixed (an output
+    qubit still entangled with another qubit) or differs between the runs."""
+    first = None
+    for low, seed in runs:
+        target = _run_final(backend, low, seed,
+                            lambda st, qs, known, final: TensorTarget(st, tuple(final)))
+        if first is None:
+            try:
+                if abs(_overlap(target, target.state, target.qubits)) ** 2 < 1 - 1e-6:
+                    return None
+            except ValueError:   # another qubit is live: the output is not a pure state
+                return None
+            first = target
+        elif _target_fidelity(first, target.state, target.qubits) < 1 - 1e-6:
+            return None
+    return first
+
+
+def _overlap(target: TensorTarget, state: ModuleNetState, qubits: Sequence[int]) -> complex:
+    return overlap_on(target.state, target.qubits, state, qubits)
+
+
+def _target_fidelity(target: TensorTarget, state, qubits: Sequence[int]) -> float:
+    """|<target|state>|^2 over the output qubits, on the tensors; the rest of ``state`` must
+    be known basis values (else a ValueError)."""
+    return float(abs(_overlap(target, state, qubits)) ** 2)
+
+
+def _final_rdm(state, qubits: Sequence[int], known: Mapping[int, int],
+               final_qubits: Sequence[int]) -> np.ndarray:
+    """The reduced density matrix of ``final_qubits`` (bit k = final_qubits[k]) of a branch's
+    state whose slot j holds qubit ``qubits[j]``; a final qubit outside it has its ``known``
+    value."""
+    qubits = list(qubits)
+    inside = [q for q in final_qubits if q in qubits]
+    rho = state.reduced_density_matrix([qubits.index(q) for q in inside])
+    for q in final_qubits:
+        if q not in qubits:   # a known basis value: tensored in as the next highest bit
+            p = np.zeros((2, 2), dtype=rho.dtype)
+            p[known[q], known[q]] = 1
+            rho = np.kron(p, rho)
+            inside.append(q)
+    # rho's bit j is inside[j]; reorder to bit k = final_qubits[k]
+    k = len(final_qubits)
+    t = rho.reshape((2,) * (2 * k))
+    axis = {q: k - 1 - j for j, q in enumerate(inside)}
+    order = [axis[q] for q in reversed(final_qubits)]
+    return np.transpose(t, order + [k + a for a in order]).reshape(1 << k, 1 << k)
+
+
 def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Network,
-              psi_ideal: np.ndarray | None, *, shots: int, seed: int | None, backend: str,
+              target: Callable[[str], Any], *, shots: int, seed: int | None, backend: str,
               ideal: bool, runs: int, schedules: int, precision: str, name: str,
               num_qubits: int | None, cost: dict, t0: float) -> Report:
     """Sample ``schedules`` lowerings and run ``runs`` trajectories over them (see the module
-    docstring); every MPI rank of a distributed backend takes the same steps."""
-    engine = get_backend(backend)
+    docstring); every MPI rank of a distributed backend takes the same steps. ``target(name)``
+    is the ideal state (or None) for the backend the run uses."""
+    comm = get_backend(backend).comm if backend != AUTO else None
     if seed is None:
-        seed = fresh_seed(engine.comm)    # drawn once: rank 0's for every rank when sharded
+        seed = fresh_seed(comm)    # drawn once: rank 0's for every rank when sharded
     schedule_root, shot_root = np.random.SeedSequence(seed).spawn(2)
     lowered = [lowering(np.random.default_rng(s)) for s in schedule_root.spawn(schedules)]
+    backend, choice = choose_backend(backend, lowered)
+    psi_ideal = target(backend)
+    shared = None if BACKENDS[backend].modules else get_backend(backend)
 
     counts: dict[str, int] = {}
     fidelities: list[tuple[float, int]] = []   # (fidelity, shots of that trajectory branch)
+    stats: dict[str, float] = {}
     for g, (low, s) in enumerate(zip(lowered, shot_root.spawn(schedules))):
         group = runs // schedules + (1 if g < runs % schedules else 0)
         if not group:
             continue
-        part, fids = _run_group(engine, low, group, _int_seed(s), precision, psi_ideal)
+        part, fids = _run_group(shared or _engine(backend, low), low, group, _int_seed(s), precision,
+                                psi_ideal, stats)
         fidelities += fids
         clbits = low.count_clbits
         if shots and clbits:
@@ -316,7 +469,7 @@ def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Netwo
     makespans = [low.makespan for low in lowered]
     return Report(
         program=name, network=network.name, shots=shots, seed=seed,
-        backend=engine.name, counts=counts, fidelity=fidelity, fidelity_stderr=stderr,
+        backend=backend, counts=counts, fidelity=fidelity, fidelity_stderr=stderr,
         trajectories=runs if psi_ideal is not None else 0, schedules=schedules,
         epr_pairs=mean(low.stats.epr_generated for low in lowered),
         epr_pairs_consumed=mean(low.stats.epr_consumed for low in lowered),
@@ -328,32 +481,52 @@ def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Netwo
         num_qubits=num_qubits if num_qubits is not None else len(lowered[0].final_qubits),
         physical_qubits=max(low.circuit.num_qubits for low in lowered),
         ideal=ideal, wall_time_s=time.perf_counter() - t0, events=lowered[0].events,
-        cost=cost)
+        cost=cost, backend_choice=choice, state_stats=stats)
 
 
 class _BranchFidelities:
     """The observer of a run (:class:`qsim_dist.backends.branching.BranchObserver`) that keeps
-    each trajectory branch's data fidelity with ``psi_ideal``, with its number of shots."""
+    each trajectory branch's data fidelity with the target (a dense ``psi_ideal`` or a
+    :class:`TensorTarget`), with its number of shots, and the module tensors' sizes."""
 
-    def __init__(self, final_qubits: Sequence[int], psi_ideal: np.ndarray):
-        self.final_qubits = final_qubits
-        self.psi_ideal = psi_ideal
+    def __init__(self, final_qubits: Sequence[int], target, stats: dict[str, float]):
+        self.final_qubits = tuple(final_qubits)
+        self.target = target
         self.fidelities: list[tuple[float, int]] = []
+        self.stats = stats
 
     def on_branch_end(self, state, shots: int, qubits: Sequence[int],
                       known: dict[int, int]) -> None:
-        psi = np.asarray(state.statevector())
-        qubits = list(qubits)
-        for q in self.final_qubits:   # a data qubit outside the (compacted) state: its value
-            if q not in qubits:
-                psi = np.kron(np.eye(2, dtype=psi.dtype)[known[q]], psi)
-                qubits.append(q)
-        slots = tuple(qubits.index(q) for q in self.final_qubits)
-        self.fidelities.append((overlap_fidelity(psi, slots, self.psi_ideal), shots))
+        if isinstance(state, ModuleNetState):
+            for key, value in (("largest_bond", state.largest_bond),
+                               ("tensor_bytes", state.nbytes()),
+                               ("discarded_weight", state.discarded)):
+                self.stats[key] = max(self.stats.get(key, 0), value)
+        if isinstance(self.target, TensorTarget):
+            f = _target_fidelity(self.target, state, self.final_qubits)
+        elif Capability.STATEVECTOR in state.capabilities:
+            psi = np.asarray(state.statevector())
+            qubits = list(qubits)
+            for q in self.final_qubits:   # a data qubit outside the (compacted) state
+                if q not in qubits:
+                    psi = np.kron(np.eye(2, dtype=psi.dtype)[known[q]], psi)
+                    qubits.append(q)
+            slots = tuple(qubits.index(q) for q in self.final_qubits)
+            f = overlap_fidelity(psi, slots, self.target)
+        else:   # on the tensors: |<psi|phi>|^2 when the output is pure, else <psi|rho|psi>
+            phi = state.vector_of(self.final_qubits) if isinstance(state, ModuleNetState) \
+                else None
+            if phi is not None:
+                f = float(abs(np.vdot(self.target, phi)) ** 2 / np.vdot(phi, phi).real)
+            else:
+                rho = _final_rdm(state, qubits, known, self.final_qubits)
+                f = float(np.real(np.vdot(self.target, rho @ self.target)))
+        self.fidelities.append((f, shots))
 
 
 def _run_group(engine, low: Lowered, shots: int, seed: int, precision: str,
-               psi_ideal: np.ndarray | None) -> tuple[dict[str, int], list[tuple[float, int]]]:
+               psi_ideal, stats: dict[str, float]
+               ) -> tuple[dict[str, int], list[tuple[float, int]]]:
     """Counts of ``shots`` trajectories of one schedule and, when ``psi_ideal`` is given, each
     trajectory branch's data fidelity with its number of shots."""
     noisy = low.noisy
@@ -365,7 +538,8 @@ def _run_group(engine, low: Lowered, shots: int, seed: int, precision: str,
         circuit.measure(0, c.num_clbits)
         noisy = NoisyCircuit(circuit, list(noisy.ops) + [circuit.instructions[-1]],
                              dict(noisy.readout))
-    observer = _BranchFidelities(low.final_qubits, psi_ideal) if psi_ideal is not None else None
+    observer = _BranchFidelities(low.final_qubits, psi_ideal, stats) \
+        if psi_ideal is not None else None
     result = engine.run(noisy, shots=shots, seed=seed, precision=precision, observer=observer)
     fids = observer.fidelities if observer is not None else []
     if psi_ideal is not None and sum(n for _, n in fids) != shots:

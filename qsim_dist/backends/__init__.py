@@ -24,7 +24,9 @@ class BackendInfo:
     ``module`` and ``cls`` name its class (``qsim_dist.backends.<module>.<cls>``);
     ``description`` is one line for ``--help``; ``sharded``: it holds one shard of the state per
     MPI rank, the only kind of backend that runs under ``mpiexec -n P`` with P > 1;
-    ``precisions``: the precisions it takes, its default first.
+    ``precisions``: the precisions it takes, its default first; ``modules``: it takes the
+    module (network node) of every qubit, ``modules=...`` (``qsim_dist.dqc`` passes the node of
+    each physical qubit of a lowered program).
     """
 
     module: str
@@ -32,6 +34,7 @@ class BackendInfo:
     description: str
     sharded: bool
     precisions: tuple[str, ...]
+    modules: bool = False
 
     @property
     def default_precision(self) -> str:
@@ -53,7 +56,7 @@ BACKENDS: dict[str, BackendInfo] = {
     "modulenet": BackendInfo(
         "modulenet", "ModuleNetBackend",
         "one tensor per QPU module, entanglement as bonds (large networks, little entanglement)",
-        sharded=False, precisions=("double", "single")),
+        sharded=False, precisions=("double", "single"), modules=True),
 }
 
 DEFAULT_BACKEND = "statevector"   # in one process

@@ -40,7 +40,7 @@ from ..results import Result
 from . import trajectories
 from .branching import BranchObserver, run_dynamic, run_static
 from .checkpointing import Checkpoints
-from .planning import dynamic_split, pauli_only, plan_steps
+from .planning import plan_run
 from .progress import Progress
 from .state import DTYPES, Capability, State
 from .stepper import Stepper
@@ -198,28 +198,17 @@ class Backend(ABC):
             seed = checkpoints.header.seed if checkpoints.resumed else seed
             checkpoints.header = dataclasses.replace(checkpoints.header, seed=seed)
         rng = np.random.default_rng(seed)
-        dynamic = circuit.is_dynamic() or (noisy is not None and noisy.has_channels)
-        pauli = dynamic and pauli_only(circuit, noisy)
-        n = circuit.num_qubits
-        live = plan = None
-        width = start = n
-        if dynamic and not pauli:
-            # the plan first, so that only the live qubits are allocated (compaction: the state
-            # starts with the qubits the deterministic prefix touches, grows to ``width``)
-            instructions, readout, first = dynamic_split(circuit, noisy)
-            if self.compaction and checkpoints is None and \
-                    Capability.RESIZE in self.state_capabilities:
-                live = sorted({q for inst in instructions[:first] for q in inst.qubits})
-                start = len(live)
-            plan = plan_steps(None, instructions[first:], readout, live, n)
-            width = plan[2]
+        run = plan_run(circuit, noisy, self.compaction and checkpoints is None and
+                       Capability.RESIZE in self.state_capabilities)
+        dynamic, pauli, live, plan, width = run.dynamic, run.pauli, run.live, run.plan, run.width
+        start = len(live) if live is not None else circuit.num_qubits
         self._check_run_memory(circuit, noisy, width, precision, shots, dynamic, pauli,
                                save_state)
         state = self.new_state(start, precision)
         with Progress(progress) as bar:
             if pauli:
                 counts, sv = trajectories.run_pauli(circuit, state, shots, rng, save_state, bar,
-                                                    noisy, checkpoints)
+                                                    noisy, checkpoints, observer)
             elif dynamic:
                 counts, sv = run_dynamic(circuit, state, shots, rng, save_state, bar, noisy,
                                          checkpoints, live, plan, observer)

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import sys
+import math
 from typing import Any, Hashable, Sequence
 
 import numpy as np
@@ -50,6 +50,7 @@ from .state import DTYPES, Capability, State
 __all__ = ["ModuleNetBackend", "ModuleNetState", "DEFAULT_CUTOFF", "overlap_on"]
 
 DEFAULT_CUTOFF = 1e-12       # relative Schmidt-value tolerance of the exact compression
+MAX_DEGREE = 3               # bonds of a module beyond which a new tree joins elsewhere
 _GUARD_SIZE = 1 << 22        # tensors at least this large are checked against free memory
 
 Leg = tuple  # ("q", qubit) or ("b", neighbour module)
@@ -154,13 +155,18 @@ class ModuleNetState(State):
 
     # -- canonical form ------------------------------------------------------------------------
     def _orthogonalize(self, c, n) -> None:
-        """Make ``c`` an isometry onto its bond to ``n`` (QR; the R factor goes into ``n``)."""
+        """Make ``c`` an isometry onto its bond to ``n``, the rest going into ``n``: an SVD
+        (faster than numpy's QR on these small matrices), whose Schmidt values below the
+        cutoff are dropped on the way when ``c`` is the centre (exact compression)."""
         t, legs = self.tensors[c], self.legs[c]
         a = legs.index(_bond(n))
         rest = t.shape[:a] + t.shape[a + 1:]
-        q, r = np.linalg.qr(np.moveaxis(t, a, -1).reshape(-1, t.shape[a]))
-        self._set(c, np.moveaxis(q.reshape(rest + (q.shape[1],)), -1, a), legs)
-        self._absorb_factor(n, c, r)
+        u, s, vh = np.linalg.svd(_to_end(t, a).reshape(-1, t.shape[a]), full_matrices=False)
+        keep = len(s)
+        if self.parent[c] is None and keep > 1:
+            keep = max(1, int(np.count_nonzero(s > self.cutoff * math.sqrt(float(s @ s)))))
+        self._set(c, _from_end(u[:, :keep].reshape(rest + (keep,)), a), legs)
+        self._absorb_factor(n, c, s[:keep, None] * vh[:keep])
 
     def _step_centre(self, c, n) -> None:
         """Move the centre of a tree from ``c`` to its neighbour ``n`` (one QR)."""
@@ -171,7 +177,7 @@ class ModuleNetState(State):
         """Contract the matrix ``r`` (new bond x old bond) into ``n``'s bond axis to ``c``."""
         t, legs = self.tensors[n], self.legs[n]
         b = legs.index(_bond(c))
-        self._set(n, np.moveaxis(np.tensordot(r, t, axes=(1, b)), 0, b), legs)
+        self._set(n, _from_start(_tdot(r, t, (1, b)), b), legs)
 
     def _move_centre(self, m) -> None:
         """Make ``m`` the centre of its tree (QR along the path from the old centre)."""
@@ -187,9 +193,11 @@ class ModuleNetState(State):
         a = legs.index(_bond(n))
         old = t.shape[a]
         rest = t.shape[:a] + t.shape[a + 1:]
-        mat = np.moveaxis(t, a, -1).reshape(-1, old)
+        mat = _to_end(t, a).reshape(-1, old)
         if old == 1:
             u_s, vh, keep = mat, np.ones((1, 1), dtype=t.dtype), 1
+        elif (self.max_bond is None or old <= self.max_bond) and _clearly_full_rank(mat):
+            return old, old
         else:
             u, s, vh = np.linalg.svd(mat, full_matrices=False)
             norm = float(np.sqrt(np.sum(s * s)))
@@ -201,35 +209,95 @@ class ModuleNetState(State):
                 return old, old
             u_s, vh = u[:, :keep] * s[:keep], vh[:keep]
         if keep > 1:
-            self._set(c, np.moveaxis(u_s.reshape(rest + (keep,)), -1, a), legs)
+            self._set(c, _from_end(u_s.reshape(rest + (keep,)), a), legs)
             self._absorb_factor(n, c, vh)
             return old, keep
         # rank 1: the tree splits between c and n
         self._set(c, u_s.reshape(rest), legs[:a] + legs[a + 1:])
         tn, ln = self.tensors[n], self.legs[n]
         b = ln.index(_bond(c))
-        self._set(n, np.tensordot(vh[0], tn, axes=(0, b)), ln[:b] + ln[b + 1:])
+        self._set(n, _tdot(vh[0], tn, (0, b)), ln[:b] + ln[b + 1:])
         self.parent[n] = None
         return old, 0
 
-    def _sweep(self, c, touched: set | None, came_from=None) -> None:
-        """Compress the bonds of the centre ``c`` and go on into the neighbours in ``touched``
-        and those whose bond lost rank (their own bonds may have too); the centre ends at
-        ``c``."""
-        for n in self.neighbours(c):
+    def _sweep(self, start, touched: set | None) -> None:
+        """Compress the bonds of the centre ``start`` and go on into the neighbours in
+        ``touched`` and those whose bond lost rank (their own bonds may have too), depth first
+        with the centre carried along; it ends back at ``start`` (a loop, not recursion: trees
+        may be a thousand modules deep)."""
+        # frames: [module, where the centre came from, neighbours still to look at]
+        stack = [[start, None, self.neighbours(start)]]
+        while stack:
+            frame = stack[-1]
+            c, came_from, todo = frame
+            if not todo:
+                stack.pop()
+                if came_from is not None and stack and stack[-1][0] == came_from:
+                    self._step_centre(c, came_from)
+                continue
+            n = todo.pop()
             if n == came_from:
                 continue
             old, new = self._compress_bond(c, n)
-            descend = (touched is not None and n in touched) or new < old
-            if new == 0:
-                if descend:
-                    self._sweep(n, touched)
+            if new:
+                self.largest_bond = max(self.largest_bond, new)
+            # nothing to do beyond a leaf; go on where the gate passed or a rank fell
+            bonds = len(self.legs[n]) - sum(leg[0] == "q" for leg in self.legs[n])
+            if not (((touched is not None and n in touched) or new < old) and
+                    bonds > (new > 0)):
                 continue
-            self.largest_bond = max(self.largest_bond, new)
-            if descend:
+            if new == 0:   # n is the centre of its own tree now: sweep it there
+                stack.append([n, None, self.neighbours(n)])
+            else:
                 self._step_centre(c, n)
-                self._sweep(n, touched, came_from=c)
-                self._step_centre(n, c)
+                stack.append([n, c, self.neighbours(n)])
+
+    def _compress_move(self, c, n) -> int:
+        """Compress the bond from the centre ``c`` to ``n`` (SVD: its Schmidt rank, at most
+        ``max_bond``) and move the centre to ``n`` with it. Returns the new dimension, 0 when
+        the bond had rank 1 and was removed (``n`` is then the centre of its own tree)."""
+        t, legs = self.tensors[c], self.legs[c]
+        a = legs.index(_bond(n))
+        rest = t.shape[:a] + t.shape[a + 1:]
+        u, s, vh = np.linalg.svd(_to_end(t, a).reshape(-1, t.shape[a]), full_matrices=False)
+        norm = math.sqrt(float(s @ s))
+        keep = max(1, int(np.count_nonzero(s > self.cutoff * norm)))
+        if self.max_bond is not None and keep > self.max_bond:
+            self.discarded += float(np.sum(s[self.max_bond:keep] ** 2) / norm ** 2)
+            keep = self.max_bond
+        if keep == 1:   # the tree splits: c keeps the norm's share s[0] u, n the direction
+            self._set(c, (u[:, 0] * s[0]).reshape(rest), legs[:a] + legs[a + 1:])
+            tn, ln = self.tensors[n], self.legs[n]
+            b = ln.index(_bond(c))
+            self._set(n, _tdot(vh[0], tn, (0, b)), ln[:b] + ln[b + 1:])
+            self.parent[n] = None
+            return 0
+        self._set(c, _from_end(u[:, :keep].reshape(rest + (keep,)), a), legs)
+        self._absorb_factor(n, c, s[:keep, None] * vh[:keep])
+        self.parent[c], self.parent[n] = n, None
+        self.largest_bond = max(self.largest_bond, keep)
+        return keep
+
+    def _compress_touched(self, first, touched: set) -> None:
+        """After a unitary across modules: compress the bonds inside ``touched`` (a subtree
+        holding the centre ``first``; a unitary on one side of any other bond leaves its
+        Schmidt values as they were), depth first, the centre moving with the compression and
+        going back only where a branch is left to do."""
+        stack = [[first, None, [n for n in self.neighbours(first) if n in touched]]]
+        while stack:
+            c, back, todo = stack[-1]
+            if not todo:
+                stack.pop()
+                if back is not None and any(frame[2] for frame in stack):
+                    self._step_centre(c, back)
+                continue
+            n = todo.pop()
+            beyond = [x for x in self.neighbours(n) if x in touched and x != c]
+            if not beyond:   # a leaf of the subtree: compress in place (often a Gram check)
+                self._compress_bond(c, n)
+                continue
+            kept = self._compress_move(c, n)
+            stack.append([n, c if kept else None, beyond])
 
     def _absorb_empty(self, m) -> None:
         """Module ``m`` (the centre) has no qubit axis left: contract it into a neighbour (the
@@ -243,7 +311,7 @@ class ModuleNetState(State):
         n = min(nbrs, key=lambda x: self.tensors[x].size)
         tn, ln = self.tensors[n], self.legs[n]
         lm = self.legs[m]
-        merged = np.tensordot(tn, t, axes=(ln.index(_bond(m)), lm.index(_bond(n))))
+        merged = _tdot(tn, t, (ln.index(_bond(m)), lm.index(_bond(n))))
         legs = [leg for leg in ln if leg != _bond(m)] + [leg for leg in lm if leg != _bond(n)]
         self._set(n, merged, legs)
         for o in nbrs:
@@ -255,23 +323,45 @@ class ModuleNetState(State):
         self._drop(m)
 
     # -- gates ---------------------------------------------------------------------------------
+    def prepare(self, gates) -> list["_Gate"]:
+        return [_Gate(np.asarray(inst.matrix(), dtype=self.dtype), tuple(inst.qubits))
+                for inst in gates]
+
+    def execute(self, program, progress=None) -> None:
+        for gate in program:
+            self._apply(gate.matrix, gate.qubits, True, gate)
+            if progress:
+                progress(1)
+
     def apply_gate(self, matrix: np.ndarray, qubits: Sequence[int]) -> None:
-        qubits = list(qubits)
-        matrix = np.asarray(matrix)
+        matrix = np.asarray(matrix, dtype=self.dtype)
+        self._apply(matrix, tuple(qubits), _is_unitary(matrix), None)
+
+    def _apply(self, matrix: np.ndarray, qubits: tuple, unitary: bool, gate) -> None:
+        """``matrix`` on ``qubits``; ``gate`` (a prepared :class:`_Gate`, or None) caches the
+        operator's split over modules."""
         if len(qubits) == 1 and not self.live[qubits[0]] and self._basis_move(matrix, qubits[0]):
             return
         for q in qubits:
             if not self.live[q]:
                 self._attach(q)
-        modules = list(dict.fromkeys(self.module_of[q] for q in qubits))
-        if len(modules) == 1:
-            m = modules[0]
-            if not _is_unitary(matrix):   # a Kraus operator: only the centre may change norm
+        module_of = self.module_of
+        m = module_of[qubits[0]]
+        if all(module_of[q] == m for q in qubits):
+            if not unitary:   # a Kraus operator: only the centre may change the norm
                 self._move_centre(m)
             t, legs = _apply_to_axes(self.tensors[m], self.legs[m], matrix, qubits, self.dtype)
             self._set(m, t, legs)
+            return
+        if gate is not None and gate.split is not None:
+            modules, groups, factors = gate.split
         else:
-            self._apply_across(matrix, qubits, modules)
+            modules = list(dict.fromkeys(module_of[q] for q in qubits))
+            groups = [[q for q in qubits if module_of[q] == x] for x in modules]
+            factors = _mpo(matrix, list(qubits), groups)
+            if gate is not None:
+                gate.split = (modules, groups, factors)
+        self._apply_across(modules, groups, factors)
 
     def _basis_move(self, matrix: np.ndarray, q: int) -> bool:
         """A one-qubit gate that maps the known basis value of ``q`` to a basis value (X, Z, a
@@ -284,19 +374,18 @@ class ModuleNetState(State):
         self.value[q] = int(big[0])
         return True
 
-    def _apply_across(self, matrix: np.ndarray, qubits: list[int], modules: list) -> None:
-        """A gate on the qubits of several modules, as a matrix product operator whose virtual
-        indices travel along the tree paths (see the module docstring)."""
-        groups = [[q for q in qubits if self.module_of[q] == m] for m in modules]
-        factors = _mpo(matrix, qubits, groups)
+    def _apply_across(self, modules: list, groups: list[list[int]], factors: list) -> None:
+        """An operator on the qubits ``groups[i]`` of ``modules[i]``, as the matrix product
+        operator ``factors`` whose virtual indices travel along the tree paths (see the module
+        docstring)."""
         first = modules[0]
-        for m in modules[1:]:   # one tree: join the others to the first by a dimension-1 bond
+        for m in modules[1:]:   # one tree: join the others to it by a dimension-1 bond
             if self._root(m) != self._root(first):
                 self._move_centre(m)
-                self._set(m, self.tensors[m][..., None], self.legs[m] + (_bond(first),))
-                self._set(first, self.tensors[first][..., None],
-                          self.legs[first] + (_bond(m),))
-                self.parent[m] = first
+                at = self._join_point(first)
+                self._set(m, self.tensors[m][..., None], self.legs[m] + (_bond(at),))
+                self._set(at, self.tensors[at][..., None], self.legs[at] + (_bond(m),))
+                self.parent[m] = at
         self._move_centre(first)
         touched = {first}
         here = first
@@ -314,7 +403,24 @@ class ModuleNetState(State):
         for m in sorted(touched, key=depth.get, reverse=True):
             if m != first:
                 self._orthogonalize(m, self.parent[m])
-        self._sweep(first, touched)
+        self._compress_touched(first, touched)
+
+    def _join_point(self, m):
+        """Where a new tree joins the tree of ``m``: ``m`` itself, or while ``m`` has
+        :data:`MAX_DEGREE` bonds the nearest module that has fewer. One bond per partner would
+        make a hub's tensor exponential in its partners (a GHZ state made from the centre of a
+        star: 2^K amplitudes at the centre); a bounded degree keeps every tensor small, and
+        the gates' indices travel the few extra steps along the tree."""
+        seen, queue = {m}, [m]
+        for x in queue:
+            nbrs = self.neighbours(x)
+            if len(nbrs) < MAX_DEGREE:
+                return x
+            for y in nbrs:
+                if y not in seen:
+                    seen.add(y)
+                    queue.append(y)
+        return m
 
     def _tree_path(self, a, b) -> list:
         """The modules from ``a`` to ``b`` along the tree."""
@@ -349,7 +455,7 @@ class ModuleNetState(State):
         w_in = list(range(int(has_left) + k, int(has_left) + 2 * k))
         t_axes = axes_in + ([len(legs) - 1] if has_left else [])
         w_axes = w_in + ([0] if has_left else [])
-        out = np.tensordot(w, t, axes=(w_axes, t_axes))
+        out = _tdot(w, t, (w_axes, t_axes))
         # out axes: out bits, [right], then t's remaining axes in order
         has_right = w.ndim - int(has_left) - 2 * k == 1
         remaining = [i for i in range(len(legs)) if i not in t_axes]
@@ -376,9 +482,9 @@ class ModuleNetState(State):
         self._move_centre(m)
         t = self.tensors[m]
         a = self.legs[m].index(_qubit(q))
-        w = np.abs(np.moveaxis(t, a, 0).reshape(2, -1)) ** 2
+        w = np.abs(_to_end(t, a).reshape(-1, 2)) ** 2
         total = float(w.sum())
-        return float(w[1].sum()) / total if total > 0 else 0.0
+        return float(w[:, 1].sum()) / total if total > 0 else 0.0
 
     def collapse(self, qubit: int, outcome: int, probability: float) -> None:
         if not self.live[qubit]:
@@ -419,6 +525,10 @@ class ModuleNetState(State):
                 p1 = min(max(st._p1(q), 0.0), 1.0)
                 p0 = 1.0 - p1
                 cut = lo + int(np.searchsorted(u[lo:hi], p0, side="left"))
+                if i == len(order):   # the last qubit: no state is needed after it
+                    out[cut:hi] = value | (1 << q)
+                    hi = cut
+                    break
                 if lo < cut < hi:
                     other = st.copy()
                     other.collapse(q, 1, p1)
@@ -472,7 +582,7 @@ class ModuleNetState(State):
                 if (leg[0] == "q" and leg[1] not in open_qubits) or \
                         (leg[0] == "b" and leg[1] not in span):
                     sum_pairs.append(i)
-            e = np.tensordot(ket, np.conj(t), axes=(sum_pairs, sum_pairs))
+            e = _tdot(ket, np.conj(t), (sum_pairs, sum_pairs))
             kept = [legs[i] for i in range(len(legs)) if i not in sum_pairs]
             labels = [("k",) + leg for leg in kept] + [("r",) + leg for leg in kept]
             for child in [leg[1] for leg in kept if leg[0] == "b"]:
@@ -482,7 +592,7 @@ class ModuleNetState(State):
                 # the child's pair of bonds to m meets m's pair of bonds to the child
                 ax_e = [labels.index(("k", "b", child)), labels.index(("r", "b", child))]
                 ax_c = [cl.index(("k", "b", m)), cl.index(("r", "b", m))]
-                e = np.tensordot(e, ct, axes=(ax_e, ax_c))
+                e = _tdot(e, ct, (ax_e, ax_c))
                 labels = [lab for i, lab in enumerate(labels) if i not in ax_e] + \
                     [lab for i, lab in enumerate(cl) if i not in ax_c]
             acc[m] = (e, labels)
@@ -545,9 +655,20 @@ class ModuleNetState(State):
         if self.num_qubits > 30:
             raise BackendError(f"modulenet: a {self.num_qubits}-qubit state is not expanded "
                                "into one statevector")
+        return self.vector_of(range(self.num_qubits)).astype(self.dtype)
+
+    def vector_of(self, qubits: Sequence[int]) -> np.ndarray | None:
+        """The state of ``qubits`` as one vector (bit k = ``qubits[k]``, complex128) when
+        every other qubit is a known basis value (so that their state is pure), else None.
+        Contracts only the trees that hold them: 2^len(qubits) amplitudes."""
+        qubits = list(qubits)
+        wanted = set(qubits)
+        if len(wanted) < self.num_qubits and \
+                any(self.live[q] for q in range(self.num_qubits) if q not in wanted):
+            return None
         psi = np.ones((), dtype=np.complex128) * self.scalar
         order: list[int] = []
-        for q in range(self.num_qubits):
+        for q in qubits:
             if not self.live[q]:
                 psi = np.multiply.outer(psi, np.eye(2)[self.value[q]])
                 order.append(q)
@@ -555,16 +676,25 @@ class ModuleNetState(State):
             t, legs = _contract_tree(self, centre)
             psi = np.multiply.outer(psi, t)
             order += [leg[1] for leg in legs]
-        n = self.num_qubits
-        # axis a of the dense tensor is qubit n-1-a
-        perm = [order.index(n - 1 - a) for a in range(n)]
-        return np.transpose(psi, perm).reshape(-1).astype(self.dtype)
+        k = len(qubits)
+        # axis a of the result is bit k-1-a, i.e. qubits[k-1-a]
+        perm = [order.index(qubits[k - 1 - a]) for a in range(k)]
+        return np.transpose(psi, perm).reshape(-1)
 
     def overlap(self, other: "State") -> complex:
         if not isinstance(other, ModuleNetState):
             return super().overlap(other)
         qubits = list(range(self.num_qubits))
         return overlap_on(self, qubits, other, qubits)
+
+
+class _Gate:
+    """A prepared gate: its matrix, qubits, and (once computed) its split over modules."""
+
+    __slots__ = ("matrix", "qubits", "split")
+
+    def __init__(self, matrix: np.ndarray, qubits: tuple):
+        self.matrix, self.qubits, self.split = matrix, qubits, None
 
 
 def _contract_tree(state: ModuleNetState, centre) -> tuple[np.ndarray, list[Leg]]:
@@ -575,7 +705,7 @@ def _contract_tree(state: ModuleNetState, centre) -> tuple[np.ndarray, list[Leg]
         n, via = todo.pop()
         tn, ln = state.tensors[n], list(state.legs[n])
         a, b = legs.index(_bond(n)), ln.index(_bond(via))
-        t = np.tensordot(t, tn, axes=(a, b))
+        t = _tdot(t, tn, (a, b))
         legs = legs[:a] + legs[a + 1:] + ln[:b] + ln[b + 1:]
         todo += [(o, n) for o in state.neighbours(n) if o != via]
     return t, legs
@@ -644,7 +774,7 @@ def _contract_network(nodes: dict) -> complex:
         tu, lu = nodes.pop(u)
         tv, lv = nodes.pop(v)
         shared = [lab for lab in lu if lab in lv]
-        t = np.tensordot(tu, tv, axes=([lu.index(x) for x in shared],
+        t = _tdot(tu, tv, ([lu.index(x) for x in shared],
                                        [lv.index(x) for x in shared]))
         labels = [x for x in lu if x not in shared] + [x for x in lv if x not in shared]
         counter += 1
@@ -679,7 +809,65 @@ def _kron_axes(rho: np.ndarray, part: np.ndarray, k: int) -> np.ndarray:
 
 
 def _is_unitary(matrix: np.ndarray) -> bool:
-    return np.allclose(matrix.conj().T @ matrix, np.eye(matrix.shape[0]), atol=1e-10)
+    m = matrix.conj().T @ matrix
+    m[np.diag_indices_from(m)] -= 1
+    return float(np.abs(m).max()) < 1e-10
+
+
+def _tdot(a: np.ndarray, b: np.ndarray, axes) -> np.ndarray:
+    """np.tensordot(a, b, axes=(axes_a, axes_b)) without its argument checks (the module's
+    tensors are small, so the checks cost more than the product)."""
+    axes_a, axes_b = axes
+    if isinstance(axes_a, int):
+        axes_a, axes_b = (axes_a,), (axes_b,)
+    free_a = [i for i in range(a.ndim) if i not in axes_a]
+    free_b = [i for i in range(b.ndim) if i not in axes_b]
+    k = 1
+    for i in axes_a:
+        k *= a.shape[i]
+    am = a.transpose(free_a + list(axes_a)).reshape(-1, k)
+    bm = b.transpose(list(axes_b) + free_b).reshape(k, -1)
+    return (am @ bm).reshape([a.shape[i] for i in free_a] + [b.shape[i] for i in free_b])
+
+
+def _clearly_full_rank(mat: np.ndarray) -> bool:
+    """Whether the columns of ``mat`` are far from dependent (the smallest singular value
+    above 1e-6 of the largest), read from the Gram matrix without an SVD: the common case after
+    a measurement, where the exact compression has nothing to drop. A False is decided by the
+    SVD itself."""
+    cols = mat.shape[1]
+    if mat.shape[0] < cols:
+        return False
+    g = mat.conj().T @ mat
+    if cols == 2:   # the eigenvalues of a 2x2 Hermitian matrix, stably: l_min = det / l_max
+        a, d, b = g[0, 0].real, g[1, 1].real, g[0, 1]
+        det = a * d - (b.real * b.real + b.imag * b.imag)
+        l_max = 0.5 * (a + d + math.sqrt(max((a - d) ** 2 + 4 * abs(b) ** 2, 0.0)))
+        return l_max > 0 and det / l_max > 1e-12 * l_max
+    values = np.linalg.eigvalsh(g)
+    return values[-1] > 0 and values[0] > 1e-12 * values[-1]
+
+
+def _to_end(t: np.ndarray, a: int) -> np.ndarray:
+    """``t`` with axis ``a`` moved last (np.moveaxis without its argument checks)."""
+    if a == t.ndim - 1:
+        return t
+    return t.transpose([i for i in range(t.ndim) if i != a] + [a])
+
+
+def _from_end(t: np.ndarray, a: int) -> np.ndarray:
+    """``t`` with its last axis moved to position ``a``."""
+    n = t.ndim - 1
+    if a == n:
+        return t
+    return t.transpose(list(range(a)) + [n] + list(range(a, n)))
+
+
+def _from_start(t: np.ndarray, a: int) -> np.ndarray:
+    """``t`` with its first axis moved to position ``a``."""
+    if a == 0:
+        return t
+    return t.transpose(list(range(1, a + 1)) + [0] + list(range(a + 1, t.ndim)))
 
 
 def _apply_to_axes(t: np.ndarray, legs: Sequence[Leg], matrix: np.ndarray, qubits: Sequence[int],
@@ -688,8 +876,17 @@ def _apply_to_axes(t: np.ndarray, legs: Sequence[Leg], matrix: np.ndarray, qubit
     k = len(qubits)
     u = np.asarray(matrix, dtype=dtype).reshape((2,) * (2 * k))
     axes = [list(legs).index(_qubit(q)) for q in reversed(qubits)]   # highest bit first
-    out = np.tensordot(u, t, axes=(list(range(k, 2 * k)), axes))
-    return np.moveaxis(out, list(range(k)), axes), tuple(legs)
+    out = _tdot(u, t, (list(range(k, 2 * k)), axes))
+    # out: the k new qubit axes, then t's other axes in order; put each back where it was
+    perm, rest = [], k
+    where = {a: j for j, a in enumerate(axes)}
+    for p in range(t.ndim):
+        if p in where:
+            perm.append(where[p])
+        else:
+            perm.append(rest)
+            rest += 1
+    return out.transpose(perm), tuple(legs)
 
 
 def _mpo(matrix: np.ndarray, qubits: list[int], groups: list[list[int]]) -> list[np.ndarray]:
@@ -747,20 +944,16 @@ class ModuleNetBackend(Backend):
             if max_bond < 1:
                 raise BackendError("modulenet: max_bond must be at least 1")
         self.cutoff, self.max_bond = float(cutoff), max_bond
-        if sys.getrecursionlimit() < 20_000:   # the compression sweep recurses along trees
-            sys.setrecursionlimit(20_000)
 
     def module_of(self, num_qubits: int) -> tuple:
         return tuple(self.modules[q] if q < len(self.modules) else ("qubit", q)
                      for q in range(num_qubits))
 
     def state_bytes(self, num_qubits: int, precision: str) -> int:
-        """A lower bound: every module's live qubits as one tensor, no bonds (the bonds
-        follow the entanglement, unknown before the run)."""
-        sizes: dict = {}
-        for m in self.module_of(num_qubits):
-            sizes[m] = sizes.get(m, 0) + 1
-        return np.dtype(DTYPES[precision]).itemsize * sum(1 << c for c in sizes.values())
+        """A lower bound, two amplitudes per qubit (a product state): the module tensors follow
+        the entanglement, which is not known before the run; a tensor that outgrows the free
+        memory is refused when it is made (:class:`~qsim_dist.errors.BackendError`)."""
+        return 2 * np.dtype(DTYPES[precision]).itemsize * num_qubits
 
     def new_state(self, num_qubits: int, precision: str) -> ModuleNetState:
         return ModuleNetState(num_qubits, self.module_of(num_qubits), DTYPES[precision],

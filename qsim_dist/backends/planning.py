@@ -214,3 +214,34 @@ def pauli_only(circuit: Circuit, noisy) -> bool:
     return noisy is not None and not circuit.is_dynamic() and all(
         op.channel.is_pauli and op.condition is None
         for op in noisy.ops if isinstance(op, NoiseOp))
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """How a run will go, decided before a state exists: ``dynamic`` (shots branch on
+    measurements or noise), ``pauli`` (its only randomness is Pauli noise: batched
+    trajectories), ``live`` (the sorted qubits a compacting state starts with, None for all),
+    ``plan`` (:func:`plan_steps` of a dynamic, non-Pauli run) and ``width`` (the most qubits
+    live at once: what a dense state of the run holds)."""
+
+    dynamic: bool
+    pauli: bool
+    live: list[int] | None
+    plan: tuple | None
+    width: int
+
+
+def plan_run(circuit: Circuit, noisy, compact: bool) -> RunPlan:
+    """The :class:`RunPlan` of ``circuit`` with its lowered noise ``noisy`` (or None); with
+    ``compact``, a state holds only the live qubits of a dynamic run (compaction)."""
+    dynamic = circuit.is_dynamic() or (noisy is not None and noisy.has_channels)
+    pauli = dynamic and pauli_only(circuit, noisy)
+    n = circuit.num_qubits
+    if not dynamic or pauli:
+        return RunPlan(dynamic, pauli, None, None, n)
+    # the plan first, so that only the live qubits are allocated (compaction: the state
+    # starts with the qubits the deterministic prefix touches, grows to ``width``)
+    instructions, readout, first = dynamic_split(circuit, noisy)
+    live = sorted({q for inst in instructions[:first] for q in inst.qubits}) if compact else None
+    plan = plan_steps(None, instructions[first:], readout, live, n)
+    return RunPlan(dynamic, pauli, live, plan, plan[2])

@@ -27,10 +27,12 @@ BATCH_AMPLITUDES = 1 << 24  # rows x 2^n of one batch (128 MiB in complex64)
 
 
 def run_pauli(circuit, state, shots: int, rng: np.random.Generator, save_state: bool, bar,
-              noisy, checkpoints=None) -> tuple[dict[str, int], np.ndarray | None]:
+              noisy, checkpoints=None, observer=None) -> tuple[dict[str, int], np.ndarray | None]:
     """Trajectories of a circuit whose only randomness is Pauli noise and terminal
     measurement (see the module docstring). Returns the counts and, with ``save_state``, the
-    first trajectory's final state."""
+    first trajectory's final state. An ``observer`` (:class:`.branching.BranchObserver`) reads
+    each group of trajectories that share their Paulis, on the tree strategy (the walk and
+    the rows hold no per-branch state)."""
     ops = [op for op in noisy.ops if not (isinstance(op, Instruction)
                                           and op.name == "measure")]
     final = [(op.qubits[0], op.clbits[0], noisy.readout.get(op.qubits[0]), op.qubits[0])
@@ -38,8 +40,8 @@ def run_pauli(circuit, state, shots: int, rng: np.random.Generator, save_state: 
     ncl = circuit.num_clbits
     first = next(k for k, op in enumerate(ops) if isinstance(op, NoiseOp))
     walk = Capability.TRAJECTORY_WALK in state.capabilities and \
-        state.num_qubits <= WALK_QUBITS
-    batch = Capability.BATCHED_TRAJECTORIES in state.capabilities
+        state.num_qubits <= WALK_QUBITS and observer is None
+    batch = Capability.BATCHED_TRAJECTORIES in state.capabilities and observer is None
     # the walk and the rows take a Pauli as masks, the tree as a prepared program
     steps = plan_steps(state, ops[first:], None, None, circuit.num_qubits,
                        pauli_programs=not (batch or walk))[0]
@@ -70,7 +72,8 @@ def run_pauli(circuit, state, shots: int, rng: np.random.Generator, save_state: 
         _pauli_rows(state, steps, events, draws, uniforms, indices, save_state, saved)
     else:
         slots = sorted({m[0] for m in final})
-        _pauli_tree(state, steps, event_of, draws, uniforms, indices, save_state, saved, slots)
+        _pauli_tree(state, steps, event_of, draws, uniforms, indices, save_state, saved, slots,
+                    observer)
     bar.update(trajectories)
     counts: dict[str, int] = {}
     if shots and final:
@@ -80,9 +83,11 @@ def run_pauli(circuit, state, shots: int, rng: np.random.Generator, save_state: 
     return counts, (saved[0] if saved else None)
 
 
-def _pauli_tree(state, steps, event_of, draws, uniforms, indices, save_state, saved, slots):
+def _pauli_tree(state, steps, event_of, draws, uniforms, indices, save_state, saved, slots,
+                observer=None):
     """The shots as a tree of shared prefixes, walked depth first with a state copy where
-    their Paulis differ (any state); each leaf samples the qubits ``slots``."""
+    their Paulis differ (any state); each leaf samples the qubits ``slots`` (and is shown to
+    ``observer``)."""
     stack = [(0, state, 0, draws.shape[1])]
     while stack:
         k, st, lo, hi = stack.pop()
@@ -106,6 +111,8 @@ def _pauli_tree(state, steps, event_of, draws, uniforms, indices, save_state, sa
             hi = cuts[1]
         if save_state and lo == 0:
             saved.append(np.array(st.statevector()))
+        if observer is not None:
+            observer.on_branch_end(st, hi - lo, range(st.num_qubits), {})
         indices[lo:hi] = np.asarray(st.sample(slots, uniforms[lo:hi]))
 
 
