@@ -15,8 +15,10 @@ distributor (:mod:`qsim_dist.network.naive`, ``--compiler naive``, the default w
 report's summary). The backends come from the registry, :data:`qsim_dist.backends.BACKENDS`;
 shots and seed are resolved once, as :class:`qsim_dist.options.RunOptions`.
 
-Under ``mpiexec -n P`` (P > 1) the ``distributed`` backend is the default (and the only one
-allowed): every rank takes the same steps with the same seed, the lowered circuit's state is
+In one process ``--backend auto`` is the default: ``statevector`` for a machine of at most
+:data:`qsim_dist.dqc.AUTO_DENSE_QUBITS` live qubits, ``modulenet`` (one tensor per module)
+beyond; the report says which it picked and why. Under ``mpiexec -n P`` (P > 1) the
+``distributed`` backend is the default (and the only one allowed): every rank takes the same steps with the same seed, the lowered circuit's state is
 sharded over the ranks, and rank 0 alone prints the report and writes ``--out`` and the
 pictures; the report is the same as the one-process run's for the same seed.
 Everything a user can get wrong (missing or malformed files, a bad placement, a circuit larger
@@ -37,7 +39,8 @@ from ..backends import BACKENDS
 from ..errors import OptionError, QsimDistError
 from ..options import MAX_SEED, MAX_SHOTS, RunOptions
 from .common import Job, backend_help, check_input_file, choose_backend, circuit_fingerprint, \
-    file_fingerprint, int_option, job_fields, load_circuit, world_comm, write_top_counts
+    file_fingerprint, int_option, job_fields, load_circuit, mpi_world_size, world_comm, \
+    write_top_counts
 
 PURIFY_HELP = "distill every link pair: PROTOCOL[:ROUNDS], PROTOCOL bbpssw or dejmps (1 round)"
 
@@ -64,7 +67,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                           "cheaper; never more EPR pairs than naive); naive: one remote gate "
                           "per cross-node gate, qubits never move (default: auto, or naive "
                           "with --placement)")
-    dqc.add_argument("--backend", choices=BACKENDS, default=None, help=backend_help())
+    dqc.add_argument("--backend", choices=["auto", *BACKENDS], default=None,
+                     help=backend_help() + "; auto (the default in one process): statevector "
+                          "for a small machine, modulenet when the whole-machine statevector "
+                          "would hold more than 2^14 amplitudes (the report says which)")
     dqc.add_argument("--ideal", action="store_true",
                      help="perfect links and nodes (F = 1, no noise, zero times)")
     dqc.add_argument("--purify", metavar="PROTOCOL[:ROUNDS]", default=None, help=PURIFY_HELP)
@@ -114,7 +120,8 @@ def prepare(args: argparse.Namespace) -> Job:
     from ..network.naive import naive_program, parse_placement
     from ..network.topology import load_network
 
-    args.backend = choose_backend(args.backend)
+    args.backend = "auto" if args.backend in (None, "auto") and mpi_world_size() == 1 else \
+        choose_backend(None if args.backend == "auto" else args.backend)
     compiler = args.compiler or ("naive" if args.placement is not None else "auto")
     circuit_path, network_path = Path(args.circuit), Path(args.network)
     check_input_file("circuit", circuit_path)
@@ -194,7 +201,7 @@ def _execute(args, network, circuit, program, compiler, purification) -> int:
 
 def _rank(backend: str) -> int:
     """This process's MPI rank for a sharded backend (0 otherwise)."""
-    if not BACKENDS[backend].sharded:
+    if backend not in BACKENDS or not BACKENDS[backend].sharded:
         return 0
     from mpi4py import MPI
 
@@ -217,6 +224,14 @@ def _print_human(report, name: str, placement: Sequence[str], args, compiler: st
       f"(compiler {compiler})\n")
     w(f"backend    {report.backend}, seed {report.seed}, {report.shots} shots, "
       f"{report.schedules} schedule(s){' (ideal)' if report.ideal else ''}\n")
+    if report.backend_choice:
+        w(f"           ({report.backend_choice})\n")
+    if report.state_stats:
+        stats = report.state_stats
+        w(f"tensors    largest bond {stats['largest_bond']:g}, at most "
+          f"{stats['tensor_bytes']:g} bytes of module tensors per trajectory"
+          + (f", discarded weight {stats['discarded_weight']:.3g}"
+             if stats.get("discarded_weight") else "") + "\n")
     if report.fidelity is not None:
         w(f"fidelity   {report.fidelity:.6f} +- {report.fidelity_stderr:.6f}\n")
     else:
