@@ -297,3 +297,49 @@ def test_cli_dqc_runs_on_modulenet(tmp_path):
     a, b = out["modulenet"], out["statevector"]
     sigma = np.hypot(a["fidelity_stderr"], b["fidelity_stderr"])
     assert abs(a["fidelity"] - b["fidelity"]) <= 3 * sigma + 1e-9
+
+
+def test_amplitude_damping_while_waiting_matches_the_statevector():
+    """T1 and T2 on the waiting qubits (general Kraus channels: branch weights from the
+    reduced density matrix on the tensors)."""
+    from qsim_dist.network import network_from_dict
+
+    sys.path.insert(0, str(EXAMPLES))
+    from node_programs import alice, bob
+
+    node = {"data_qubits": 1, "t1": 3e-5, "t2": 2e-5}
+    net = network_from_dict({"nodes": {"A": node, "B": node},
+                             "links": [{"between": ["A", "B"], "fidelity": 0.97,
+                                        "latency": 1e-5}]})
+    dense = run_nodes({"A": alice, "B": bob}, net, shots=600, seed=9, backend="statevector")
+    tensors = run_nodes({"A": alice, "B": bob}, net, shots=600, seed=9, backend="modulenet")
+    sigma = np.hypot(dense.fidelity_stderr, tensors.fidelity_stderr)
+    assert dense.fidelity < 0.95   # the waits cost fidelity
+    assert abs(tensors.fidelity - dense.fidelity) <= 3 * sigma + 1e-9
+
+
+@pytest.mark.parametrize("kind", ["all", "ring"])
+def test_all_to_all_and_ring_networks(kind):
+    from qsim_dist.network.distribute import simple_network
+
+    net = simple_network(kind, 4, 2, fidelity=0.98, success_probability=1.0)
+    program = distribute(lib.random_circuit(8, 3, seed=2), net)
+    ideal = [run_program(program, net, shots=40, seed=1, backend=b, ideal=True)
+             for b in ("statevector", "modulenet")]
+    assert ideal[1].fidelity == pytest.approx(ideal[0].fidelity, abs=1e-9)
+    noisy = [run_program(program, net, shots=150, seed=1, backend=b)
+             for b in ("statevector", "modulenet")]
+    sigma = np.hypot(noisy[0].fidelity_stderr, noisy[1].fidelity_stderr)
+    assert abs(noisy[1].fidelity - noisy[0].fidelity) <= 3 * sigma + 1e-9
+
+
+def test_modules_with_many_data_qubits_and_a_tensor_target():
+    """3 modules of 5 data qubits (15 logical qubits: the modulenet target is the ideal run's
+    tensors, the statevector's a dense vector): both exact over ideal links."""
+    from qsim_dist.network.distribute import simple_network
+
+    net = simple_network("line", 3, 5, success_probability=1.0)
+    program = distribute(lib.random_circuit(15, 2, seed=4), net)
+    for backend in ("statevector", "modulenet"):
+        report = run_program(program, net, shots=10, seed=2, backend=backend, ideal=True)
+        assert report.fidelity == pytest.approx(1.0, abs=1e-9), backend
