@@ -163,7 +163,7 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
                 seed: int | None = None, *, backend: str = "auto", ideal: bool = False,
                 trajectories: int = DEFAULT_TRAJECTORIES, schedules: int | None = None,
                 purification: tuple[str, int] | None = None,
-                precision: str = "double") -> Report:
+                precision: str = "double", ranks=None) -> Report:
     """Run ``program`` on ``network`` and report counts, fidelity and resources.
 
     Parameters
@@ -179,6 +179,11 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
     schedules : sampled schedules (default 16, or 1 when timing is deterministic).
     purification : None or (protocol, rounds), protocol "bbpssw" or "dejmps".
     precision : amplitudes of the simulation ("double" by default: fidelities near 1 matter).
+    ranks : a :class:`qsim_dist.comm.Comm` (MPI ranks) to share the schedule groups out among,
+        on ``modulenet``: each rank runs every ``size``-th group, the results are gathered in
+        group order, and every rank returns the same report, the one a single process gives.
+        (Only groups are shared: a run with one schedule runs on one rank; ask for more with
+        ``schedules``.) The module tensors are not split over ranks.
     """
     runs, schedules = _check_options(shots, trajectories, schedules, network, purification,
                                      ideal)
@@ -205,7 +210,7 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
     return _simulate(lowering, network, target, shots=shots, seed=seed, backend=backend,
                      ideal=ideal, runs=runs, schedules=schedules, precision=precision,
                      name=program.name, num_qubits=program.num_qubits,
-                     cost=program.cost(network).as_dict(), t0=t0)
+                     cost=program.cost(network).as_dict(), t0=t0, ranks=ranks)
 
 
 def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1024,
@@ -213,7 +218,8 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
               trajectories: int = DEFAULT_TRAJECTORIES, schedules: int | None = None,
               purification: tuple[str, int] | None = None, precision: str = "double",
               target: np.ndarray | None = None, name: str = "nodes",
-              max_events: int | None = None, max_time: float | None = None) -> Report:
+              max_events: int | None = None, max_time: float | None = None,
+              ranks=None) -> Report:
     """Run node programs (node name -> generator function, see :mod:`qsim_dist.network.nodes`)
     together on ``network`` and report as :func:`run_program` does.
 
@@ -248,7 +254,7 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
 
     return _simulate(lowering, network, ideal_target, shots=shots, seed=seed, backend=backend,
                      ideal=ideal, runs=runs, schedules=schedules, precision=precision,
-                     name=name, num_qubits=None, cost={}, t0=t0)
+                     name=name, num_qubits=None, cost={}, t0=t0, ranks=ranks)
 
 
 def _check_backend(backend: Any) -> None:
@@ -270,6 +276,9 @@ def choose_backend(backend: str, lowered: Sequence[Lowered]) -> tuple[str, str]:
                                f"<= {AUTO_DENSE_QUBITS})")
     return "modulenet", (f"auto: modulenet (a whole-machine statevector would hold 2^{width} "
                          f"amplitudes; more than {AUTO_DENSE_QUBITS} live qubits)")
+
+
+_MODULAR = tuple(name for name, info in BACKENDS.items() if info.modules)
 
 
 def _engine(backend: str, low: Lowered):
@@ -420,30 +429,50 @@ def _final_rdm(state, qubits: Sequence[int], known: Mapping[int, int],
 def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Network,
               target: Callable[[str], Any], *, shots: int, seed: int | None, backend: str,
               ideal: bool, runs: int, schedules: int, precision: str, name: str,
-              num_qubits: int | None, cost: dict, t0: float) -> Report:
+              num_qubits: int | None, cost: dict, t0: float, ranks=None) -> Report:
     """Sample ``schedules`` lowerings and run ``runs`` trajectories over them (see the module
-    docstring); every MPI rank of a distributed backend takes the same steps. ``target(name)``
-    is the ideal state (or None) for the backend the run uses."""
-    comm = get_backend(backend).comm if backend != AUTO else None
+    docstring); every MPI rank of a distributed backend takes the same steps; with ``ranks``
+    (a :class:`qsim_dist.comm.Comm`, modulenet only) the schedule groups are shared out among
+    its ranks. ``target(name)`` is the ideal state (or None) for the backend the run uses."""
+    comm = get_backend(backend).comm if backend not in (AUTO, *_MODULAR) else None
+    if ranks is not None and comm is not None:
+        raise OptionError(f"ranks: the {backend} backend is sharded over the MPI ranks itself")
     if seed is None:
-        seed = fresh_seed(comm)    # drawn once: rank 0's for every rank when sharded
+        seed = fresh_seed(comm or ranks)   # drawn once: rank 0's for every rank
     schedule_root, shot_root = np.random.SeedSequence(seed).spawn(2)
     lowered = [lowering(np.random.default_rng(s)) for s in schedule_root.spawn(schedules)]
     backend, choice = choose_backend(backend, lowered)
+    if ranks is not None and not BACKENDS[backend].modules:
+        raise OptionError(f"ranks: schedule groups are spread over MPI ranks for the modulenet "
+                          f"backend only, not {backend}")
     psi_ideal = target(backend)
     shared = None if BACKENDS[backend].modules else get_backend(backend)
 
+    # One result per schedule group, each from its own seeded stream: with ``ranks`` the
+    # groups are dealt out round robin and gathered back in group order, so the report is
+    # the same at any number of ranks.
+    results: dict[int, tuple] = {}
+    seeds = shot_root.spawn(schedules)
+    for g, low in enumerate(lowered):
+        group = runs // schedules + (1 if g < runs % schedules else 0)
+        if not group or (ranks is not None and g % ranks.size != ranks.rank):
+            continue
+        stats_g: dict[str, float] = {}
+        part, fids = _run_group(shared or _engine(backend, low), low, group,
+                                _int_seed(seeds[g]), precision, psi_ideal, stats_g)
+        results[g] = (part, fids, stats_g)
+    if ranks is not None:
+        for other in ranks.allgather(results):
+            results.update(other)
     counts: dict[str, int] = {}
     fidelities: list[tuple[float, int]] = []   # (fidelity, shots of that trajectory branch)
     stats: dict[str, float] = {}
-    for g, (low, s) in enumerate(zip(lowered, shot_root.spawn(schedules))):
-        group = runs // schedules + (1 if g < runs % schedules else 0)
-        if not group:
-            continue
-        part, fids = _run_group(shared or _engine(backend, low), low, group, _int_seed(s), precision,
-                                psi_ideal, stats)
+    for g in sorted(results):
+        part, fids, stats_g = results[g]
         fidelities += fids
-        clbits = low.count_clbits
+        for key, value in stats_g.items():
+            stats[key] = max(stats.get(key, 0), value)
+        clbits = lowered[g].count_clbits
         if shots and clbits:
             for key, n in marginal_counts(part, clbits).items():
                 counts[key] = counts.get(key, 0) + n

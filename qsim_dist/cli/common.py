@@ -90,13 +90,16 @@ def world_comm():
 
 # ---- backends ---------------------------------------------------------------------------------
 
-def choose_backend(requested: str | None) -> str:
+def choose_backend(requested: str | None, groups_over_ranks: bool = False) -> str:
     """The backend of a command: ``requested``, or the default (a sharded one under mpiexec with
-    more than one rank); a one-process backend under mpiexec is refused."""
+    more than one rank); a one-process backend under mpiexec is refused, except, with
+    ``groups_over_ranks`` (``qsim-dist dqc``), one that takes modules (its schedule groups are
+    shared out among the ranks)."""
     ranks = mpi_world_size()
     if requested is None:
         return DEFAULT_MPI_BACKEND if ranks > 1 else DEFAULT_BACKEND
-    if not BACKENDS[requested].sharded and ranks > 1:
+    info = BACKENDS[requested]
+    if not (info.sharded or (groups_over_ranks and info.modules)) and ranks > 1:
         raise OptionError(f"backend '{requested}' runs in one process, but mpiexec started "
                           f"{ranks}: use --backend {DEFAULT_MPI_BACKEND} (the default under "
                           f"mpiexec)")

@@ -18,7 +18,9 @@ shots and seed are resolved once, as :class:`qsim_dist.options.RunOptions`.
 In one process ``--backend auto`` is the default: ``statevector`` for a machine of at most
 :data:`qsim_dist.dqc.AUTO_DENSE_QUBITS` live qubits, ``modulenet`` (one tensor per module)
 beyond; the report says which it picked and why. Under ``mpiexec -n P`` (P > 1) the
-``distributed`` backend is the default (and the only one allowed): every rank takes the same steps with the same seed, the lowered circuit's state is
+``distributed`` backend is the default (``modulenet`` is allowed too: its schedule groups are
+shared out among the ranks, the report the same as one process's; the module tensors are not
+split over ranks): every rank takes the same steps with the same seed, the lowered circuit's state is
 sharded over the ranks, and rank 0 alone prints the report and writes ``--out`` and the
 pictures; the report is the same as the one-process run's for the same seed.
 Everything a user can get wrong (missing or malformed files, a bad placement, a circuit larger
@@ -121,7 +123,7 @@ def prepare(args: argparse.Namespace) -> Job:
     from ..network.topology import load_network
 
     args.backend = "auto" if args.backend in (None, "auto") and mpi_world_size() == 1 else \
-        choose_backend(None if args.backend == "auto" else args.backend)
+        choose_backend(None if args.backend == "auto" else args.backend, groups_over_ranks=True)
     compiler = args.compiler or ("naive" if args.placement is not None else "auto")
     circuit_path, network_path = Path(args.circuit), Path(args.network)
     check_input_file("circuit", circuit_path)
@@ -165,11 +167,17 @@ def _execute(args, network, circuit, program, compiler, purification) -> int:
 
     # an unseeded run's seed is drawn here, once, rank 0's on every rank; dqc has no
     # --precision: run_program's own (double) is used
-    run = RunOptions.resolve(args.shots, args.seed, comm=world_comm())
+    world = world_comm()
+    run = RunOptions.resolve(args.shots, args.seed, comm=world)
+    ranks = None
+    if world is not None and BACKENDS[args.backend].modules:   # schedule groups over ranks
+        from ..comm import Comm
+
+        ranks = Comm(world)
     with precision_hint(False):   # dqc has no --precision: no memory hint to use it
         report = run_program(program, network, shots=run.shots, seed=run.seed,
                              backend=args.backend, ideal=args.ideal, schedules=args.schedules,
-                             purification=purification)
+                             purification=purification, ranks=ranks)
     if _rank(args.backend) != 0:
         return 0   # one report per job: rank 0 prints and writes it
     if args.topology_plot:
@@ -200,8 +208,8 @@ def _execute(args, network, circuit, program, compiler, purification) -> int:
 
 
 def _rank(backend: str) -> int:
-    """This process's MPI rank for a sharded backend (0 otherwise)."""
-    if backend not in BACKENDS or not BACKENDS[backend].sharded:
+    """This process's MPI rank for a backend that runs on every rank (0 otherwise)."""
+    if backend not in BACKENDS or not (BACKENDS[backend].sharded or BACKENDS[backend].modules):
         return 0
     from mpi4py import MPI
 
