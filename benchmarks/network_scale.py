@@ -13,7 +13,8 @@ Rows (each measured in a fresh child process, so that its peak memory is its own
   against the analytic (2F'+1)/3;
 - ``ghz-line`` / ``ghz-star``: a GHZ state over K modules made by remote CX gates
   (:func:`~qsim_dist.network.workloads.ghz_modules`), ideal links, fidelity on the tensors;
-- ``random``: ``library.random_circuit`` on K modules of 4 data qubits (depth 4), placed and
+- ``random``: ``library.random_circuit`` on K modules of 4 data qubits (depth 4, or
+  ``--random-depth``; its two-qubit gates pair any qubits, so the bonds grow fast), placed and
   compiled by ``distribute`` on a line of K modules (F = 0.99 links), 20 shots;
 - ``fewcuts``: 16 modules of 8 data qubits (128 qubits): random local layers in every module
   and one CX between neighbouring modules per layer, compiled by ``distribute``.
@@ -52,6 +53,9 @@ QUICK = {"chain": [4, 8, 16], "ghz-line": [8, 16], "ghz-star": [8, 16], "random"
 SHOTS = {"chain": 1000, "ghz-line": 1000, "ghz-star": 1000, "random": 20, "fewcuts": 100}
 
 
+RANDOM_DEPTH = int(os.environ.get("NETWORK_SCALE_RANDOM_DEPTH", "4"))
+
+
 def _workload(row: str, size: int):
     """(kind, args) of a row: ("nodes", (network, programs)) or ("program", (program, net))."""
     import numpy as np
@@ -67,7 +71,8 @@ def _workload(row: str, size: int):
         return "nodes", ghz_modules(size, row[4:])
     if row == "random":
         net = simple_network("line", size, 4, fidelity=0.99, success_probability=1.0)
-        return "program", (distribute(lib.random_circuit(4 * size, 4, seed=1), net), net)
+        circuit = lib.random_circuit(4 * size, RANDOM_DEPTH, seed=1)
+        return "program", (distribute(circuit, net), net)
     if row == "fewcuts":
         d, layers = 8, 3
         net = simple_network("line", size, d, fidelity=0.99, success_probability=1.0)
@@ -171,6 +176,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sequence", metavar="PYTHON", help="run SeQUeNCe with this interpreter")
     ap.add_argument("--sequence-pairs", type=int, default=100)
     ap.add_argument("--timeout", type=int, default=3600, help="per child, seconds")
+    ap.add_argument("--random-depth", type=int, default=RANDOM_DEPTH,
+                    help="layers of the random row's circuit (default 4)")
     ap.add_argument("--out", default=str(HERE / "results" / "network_scale"))
     ap.add_argument("--plot", action="store_true")
     args = ap.parse_args(argv)
@@ -178,6 +185,7 @@ def main(argv=None) -> int:
         row, size, shots, backend = args.child
         print(json.dumps(child(row, int(size), int(shots), backend)))
         return 0
+    os.environ["NETWORK_SCALE_RANDOM_DEPTH"] = str(args.random_depth)   # for the children
     table = QUICK if args.quick else FULL
     rows = []
     for row in args.rows:
