@@ -7,7 +7,7 @@ a gate on it brings it back. The bonds form a forest, one tree per group of enta
 and each tree is kept in canonical form: every tensor but the tree's *centre* is an isometry
 from its other axes onto the bond towards the centre (``parent``), as in MPS/TTN algorithms. So
 the marginal of a qubit is read from its module's tensor alone once the centre is moved there
-(QR along the tree path), and a reduced density matrix or a Pauli expectation contracts only the
+(an SVD per bond along the tree path), and a reduced density matrix or a Pauli expectation contracts only the
 subtree that spans its qubits.
 
 - A gate on the qubits of one module is one contraction with the module's tensor (the bond axes
@@ -85,7 +85,8 @@ class ModuleNetState(State):
         self.value = bytearray(num_qubits)     # the basis value of each qubit not in a tensor
         self.live = bytearray(num_qubits)      # 1 where the qubit is an axis of its module
         self.scalar = complex(1.0)             # what modules without axes left behind
-        #: Weight discarded by lossy truncation (``max_bond``), summed: 1 - fidelity <= it.
+        #: Weight discarded by lossy truncation (``max_bond``), summed over truncations: the
+        #: fidelity lost is at most about twice it (1 - F <= 2 * discarded).
         self.discarded = 0.0
         self.largest_bond = 1
 
@@ -169,7 +170,7 @@ class ModuleNetState(State):
         self._absorb_factor(n, c, s[:keep, None] * vh[:keep])
 
     def _step_centre(self, c, n) -> None:
-        """Move the centre of a tree from ``c`` to its neighbour ``n`` (one QR)."""
+        """Move the centre of a tree from ``c`` to its neighbour ``n`` (one SVD)."""
         self._orthogonalize(c, n)
         self.parent[c], self.parent[n] = n, None
 
@@ -180,7 +181,7 @@ class ModuleNetState(State):
         self._set(n, _from_start(_tdot(r, t, (1, b)), b), legs)
 
     def _move_centre(self, m) -> None:
-        """Make ``m`` the centre of its tree (QR along the path from the old centre)."""
+        """Make ``m`` the centre of its tree (an SVD per bond of the path from the old centre)."""
         path = self._path_up(m)
         for k in range(len(path) - 1, 0, -1):
             self._step_centre(path[k], path[k - 1])
@@ -197,6 +198,7 @@ class ModuleNetState(State):
         if old == 1:
             u_s, vh, keep = mat, np.ones((1, 1), dtype=t.dtype), 1
         elif (self.max_bond is None or old <= self.max_bond) and _clearly_full_rank(mat):
+            self.largest_bond = max(self.largest_bond, old)
             return old, old
         else:
             u, s, vh = np.linalg.svd(mat, full_matrices=False)
@@ -206,9 +208,11 @@ class ModuleNetState(State):
                 self.discarded += float(np.sum(s[self.max_bond:keep] ** 2) / norm ** 2)
                 keep = self.max_bond
             if keep == old:
+                self.largest_bond = max(self.largest_bond, old)
                 return old, old
             u_s, vh = u[:, :keep] * s[:keep], vh[:keep]
         if keep > 1:
+            self.largest_bond = max(self.largest_bond, keep)
             self._set(c, _from_end(u_s.reshape(rest + (keep,)), a), legs)
             self._absorb_factor(n, c, vh)
             return old, keep
