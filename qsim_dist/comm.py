@@ -127,6 +127,8 @@ class Comm:
     def reset_stats(self) -> None:
         self.exchanges = 0
         self.bytes_sent = 0
+        self.messages = 0     # point-to-point sends (modulenet: factors between module owners)
+        self.broadcasts = 0
         self.comm_time = 0.0
         self.compute_time = 0.0
 
@@ -151,14 +153,33 @@ class Comm:
         all ranks together, and each rank's seconds in communication and computation."""
         times = self.comm.allgather((self.comm_time, self.compute_time))
         return {"ranks": self.size, "exchanges": self.exchanges,
+                "messages": int(self.comm.allreduce(self.messages)),
+                "broadcasts": self.broadcasts,
                 "bytes_sent": int(self.comm.allreduce(self.bytes_sent)),
                 "comm_time_s": [round(c, 6) for c, _ in times],
                 "compute_time_s": [round(t, 6) for _, t in times]}
 
     # -- small collectives ----------------------------------------------------------------
     def bcast(self, value: Any, root: int = 0) -> Any:
+        self.broadcasts += 1
         with self.communicating():
             return self.comm.bcast(value, root=root)
+
+    def send(self, value: Any, dest: int) -> None:
+        """One point-to-point message (a numpy array's bytes are counted)."""
+        self.messages += 1
+        self.bytes_sent += int(getattr(value, "nbytes", 0))
+        with self.communicating():
+            self.comm.send(value, dest=dest)
+
+    def recv(self, source: int) -> Any:
+        with self.communicating():
+            return self.comm.recv(source=source)
+
+    def gather(self, value: Any, root: int = 0) -> list | None:
+        """``value`` of every rank as a list on ``root`` (None elsewhere)."""
+        with self.communicating():
+            return self.comm.gather(value, root=root)
 
     def allreduce_sum(self, value: Any) -> Any:
         """Sum of a float, complex or numpy array over all ranks."""

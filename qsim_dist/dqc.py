@@ -44,7 +44,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .backends import BACKENDS, get_backend
-from .backends.modulenet import ModuleNetState, overlap_on
+from .backends.modulenet import ModuleNetState, overlap_on, place_modules
 from .backends.planning import plan_run
 from .backends.state import Capability
 from .circuit import Circuit
@@ -111,6 +111,9 @@ class Report:
     #: modulenet only: the largest bond, the most bytes of module tensors in one trajectory,
     #: and the weight discarded by lossy truncation (a bound on the fidelity lost)
     state_stats: dict[str, float] = field(default_factory=dict)
+    #: under MPI (``ranks``): how the work was spread, point-to-point messages and their bytes,
+    #: broadcasts, and each rank's seconds in MPI calls and in everything else
+    rank_stats: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary (no events)."""
@@ -163,7 +166,7 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
                 seed: int | None = None, *, backend: str = "auto", ideal: bool = False,
                 trajectories: int = DEFAULT_TRAJECTORIES, schedules: int | None = None,
                 purification: tuple[str, int] | None = None,
-                precision: str = "double", ranks=None) -> Report:
+                precision: str = "double", ranks=None, spread: str = "modules") -> Report:
     """Run ``program`` on ``network`` and report counts, fidelity and resources.
 
     Parameters
@@ -179,11 +182,13 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
     schedules : sampled schedules (default 16, or 1 when timing is deterministic).
     purification : None or (protocol, rounds), protocol "bbpssw" or "dejmps".
     precision : amplitudes of the simulation ("double" by default: fidelities near 1 matter).
-    ranks : a :class:`qsim_dist.comm.Comm` (MPI ranks) to share the schedule groups out among,
-        on ``modulenet``: each rank runs every ``size``-th group, the results are gathered in
-        group order, and every rank returns the same report, the one a single process gives.
-        (Only groups are shared: a run with one schedule runs on one rank; ask for more with
-        ``schedules``.) The module tensors are not split over ranks.
+    ranks : a :class:`qsim_dist.comm.Comm` (MPI ranks) for a ``modulenet`` run; every rank
+        returns the same report, the one a single process gives for the seed.
+    spread : with ``ranks``, what the ranks share: ``"modules"`` (the default) — every node's
+        tensor lives on one rank (:class:`ModuleRanks`), the rank that computes on it, and only
+        factors cross between the two ranks of a bond; ``"groups"`` — each rank runs every
+        ``size``-th schedule group whole (no communication until the results are gathered;
+        a run with one schedule runs on one rank).
     """
     runs, schedules = _check_options(shots, trajectories, schedules, network, purification,
                                      ideal)
@@ -195,7 +200,7 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
         return lower(program, network, rng=rng, ideal=ideal, purification=purification,
                      validate=False)
 
-    def target(engine_name: str):
+    def target(engine_name: str, ranks: ModuleRanks | None):
         """The logical circuit's noise-free state, when it is defined: dense for a few
         qubits, else (on modulenet) the ideal run's module tensors."""
         try:
@@ -205,12 +210,12 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
         if program.num_qubits <= DENSE_TARGET_QUBITS or not BACKENDS[engine_name].modules:
             return get_backend("reference").statevector(logical_circuit(program))
         low = lower_ideal(program, network)
-        return _tensor_target([(low, 0)], engine_name)
+        return _tensor_target([(low, 0)], engine_name, ranks)
 
     return _simulate(lowering, network, target, shots=shots, seed=seed, backend=backend,
                      ideal=ideal, runs=runs, schedules=schedules, precision=precision,
                      name=program.name, num_qubits=program.num_qubits,
-                     cost=program.cost(network).as_dict(), t0=t0, ranks=ranks)
+                     cost=program.cost(network).as_dict(), t0=t0, ranks=ranks, spread=spread)
 
 
 def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1024,
@@ -219,7 +224,7 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
               purification: tuple[str, int] | None = None, precision: str = "double",
               target: np.ndarray | None = None, name: str = "nodes",
               max_events: int | None = None, max_time: float | None = None,
-              ranks=None) -> Report:
+              ranks=None, spread: str = "modules") -> Report:
     """Run node programs (node name -> generator function, see :mod:`qsim_dist.network.nodes`)
     together on ``network`` and report as :func:`run_program` does.
 
@@ -242,11 +247,12 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
     t0 = time.perf_counter()
     programs = dict(programs)
 
-    def ideal_target(engine_name: str):
+    def ideal_target(engine_name: str, ranks: ModuleRanks | None):
         if target is not None:
             psi = np.asarray(target, dtype=np.complex128).ravel()
             return psi / np.linalg.norm(psi)
-        return ideal_output_state(programs, network, limits=limits, backend=engine_name)
+        return ideal_output_state(programs, network, limits=limits, backend=engine_name,
+                                  ranks=ranks)
 
     def lowering(rng: np.random.Generator) -> Lowered:
         return lower_nodes(programs, network, rng=rng, ideal=ideal, purification=purification,
@@ -254,7 +260,7 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
 
     return _simulate(lowering, network, ideal_target, shots=shots, seed=seed, backend=backend,
                      ideal=ideal, runs=runs, schedules=schedules, precision=precision,
-                     name=name, num_qubits=None, cost={}, t0=t0, ranks=ranks)
+                     name=name, num_qubits=None, cost={}, t0=t0, ranks=ranks, spread=spread)
 
 
 def _check_backend(backend: Any) -> None:
@@ -264,6 +270,7 @@ def _check_backend(backend: Any) -> None:
 
 
 AUTO = "auto"
+SPREADS = ("modules", "groups")   # what MPI ranks share in a modulenet run
 
 
 def choose_backend(backend: str, lowered: Sequence[Lowered]) -> tuple[str, str]:
@@ -281,9 +288,38 @@ def choose_backend(backend: str, lowered: Sequence[Lowered]) -> tuple[str, str]:
 _MODULAR = tuple(name for name, info in BACKENDS.items() if info.modules)
 
 
-def _engine(backend: str, low: Lowered):
-    """The backend instance for one lowering (modulenet is told the node of every qubit)."""
+class ModuleRanks:
+    """MPI ranks that own a network's modules: each node's tensor lives on one rank, the
+    nodes dealt out in equal contiguous runs of a breadth-first walk of the network graph
+    (from an end: a chain is cut into pieces, a tree into subtrees). One placement for every
+    lowering of the run, the ideal one included."""
+
+    def __init__(self, comm, network: Network):
+        self.comm = comm
+        order: list[str] = []
+        for start in sorted(network.nodes, key=lambda n: len(network.neighbours(n))):
+            if start in order:
+                continue
+            queue = [start]
+            order.append(start)
+            for node in queue:
+                for other in network.neighbours(node):
+                    if other not in order:
+                        order.append(other)
+                        queue.append(other)
+        self.owner = place_modules(order, comm.size)
+
+    def placement(self, qubit_node: Sequence[str]) -> dict:
+        return self.owner
+
+
+def _engine(backend: str, low: Lowered, ranks: ModuleRanks | None = None):
+    """The backend instance for one lowering (modulenet is told the node of every qubit, and
+    with ``ranks`` which rank owns each node)."""
     if BACKENDS[backend].modules:
+        if ranks is not None:
+            return get_backend(backend, modules=low.qubit_node, comm=ranks.comm,
+                               placement=ranks.placement(low.qubit_node))
         return get_backend(backend, modules=low.qubit_node)
     return get_backend(backend)
 
@@ -327,7 +363,8 @@ class _FinalState:
 def ideal_output_state(programs: Mapping[str, Callable], network: Network,
                        seeds: tuple[int, ...] = (0, 1, 2),
                        limits: Mapping[str, Any] | None = None,
-                       backend: str = "reference") -> np.ndarray | TensorTarget | None:
+                       backend: str = "reference", ranks: ModuleRanks | None = None
+                       ) -> np.ndarray | TensorTarget | None:
     """The state of the node programs' output qubits in noise-free, zero-latency runs (one per
     seed of the measurement outcomes), or None when there are no output qubits, or when that
     state is mixed or differs between the runs. A dense vector for up to
@@ -340,12 +377,12 @@ def ideal_output_state(programs: Mapping[str, Callable], network: Network,
         return None
     modular = BACKENDS[backend].modules if backend in BACKENDS else False
     if modular and len(low.final_qubits) > DENSE_TARGET_QUBITS:
-        return _tensor_target([(low, seed) for seed in seeds], backend)
+        return _tensor_target([(low, seed) for seed in seeds], backend, ranks)
     n = low.circuit.num_qubits
     first = None
     for seed in seeds:
         if modular:
-            rho = _run_final(backend, low, seed, _final_rdm)
+            rho = _run_final(backend, low, seed, _final_rdm, ranks)
         else:
             engine = get_backend("reference" if n <= 12 else "statevector")
             result = engine.run(low.noisy, shots=1, seed=seed, save_state=True,
@@ -363,25 +400,27 @@ def ideal_output_state(programs: Mapping[str, Callable], network: Network,
     return first
 
 
-def _run_final(backend: str, low: Lowered, seed: int, read: Callable):
+def _run_final(backend: str, low: Lowered, seed: int, read: Callable,
+               ranks: ModuleRanks | None = None):
     """``read(state, qubits, known, final_qubits)`` of the final state of one ideal run of
     ``low`` (its terminal measurements left out)."""
     keep = _FinalState()
-    _engine(backend, low).run(low.state_circuit(), shots=1, seed=seed, precision="double",
-                              observer=keep)
+    _engine(backend, low, ranks).run(low.state_circuit(), shots=1, seed=seed,
+                                     precision="double", observer=keep)
     if keep.state is None:   # a circuit of gates only: no branch was observed
-        return read(_engine(backend, low).final_state(low.state_circuit().circuit, "double"),
+        return read(_engine(backend, low, ranks).final_state(low.state_circuit().circuit, "double"),
                     list(range(low.circuit.num_qubits)), {}, low.final_qubits)
     return read(keep.state, keep.qubits, keep.known, low.final_qubits)
 
 
-def _tensor_target(runs: Sequence[tuple[Lowered, int]], backend: str) -> TensorTarget | None:
+def _tensor_target(runs: Sequence[tuple[Lowered, int]], backend: str,
+                   ranks: ModuleRanks | None = None) -> TensorTarget | None:
     """The ideal runs' output state as module tensors, or None when it is mixed (an output
     qubit still entangled with another qubit) or differs between the runs."""
     first = None
     for low, seed in runs:
         target = _run_final(backend, low, seed,
-                            lambda st, qs, known, final: TensorTarget(st, tuple(final)))
+                            lambda st, qs, known, final: TensorTarget(st, tuple(final)), ranks)
         if first is None:
             try:
                 if abs(_overlap(target, target.state, target.qubits)) ** 2 < 1 - 1e-6:
@@ -429,11 +468,15 @@ def _final_rdm(state, qubits: Sequence[int], known: Mapping[int, int],
 def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Network,
               target: Callable[[str], Any], *, shots: int, seed: int | None, backend: str,
               ideal: bool, runs: int, schedules: int, precision: str, name: str,
-              num_qubits: int | None, cost: dict, t0: float, ranks=None) -> Report:
+              num_qubits: int | None, cost: dict, t0: float, ranks=None,
+              spread: str = "modules") -> Report:
     """Sample ``schedules`` lowerings and run ``runs`` trajectories over them (see the module
     docstring); every MPI rank of a distributed backend takes the same steps; with ``ranks``
-    (a :class:`qsim_dist.comm.Comm`, modulenet only) the schedule groups are shared out among
-    its ranks. ``target(name)`` is the ideal state (or None) for the backend the run uses."""
+    (a :class:`qsim_dist.comm.Comm`, modulenet only) the modules, or the schedule groups, are
+    shared out among its ranks (``spread``). ``target(name, module_ranks)`` is the ideal state
+    (or None) for the backend the run uses."""
+    if spread not in SPREADS:
+        raise OptionError(f"spread must be one of {', '.join(SPREADS)}, got {spread!r}")
     comm = get_backend(backend).comm if backend not in (AUTO, *_MODULAR) else None
     if ranks is not None and comm is not None:
         raise OptionError(f"ranks: the {backend} backend is sharded over the MPI ranks itself")
@@ -445,7 +488,12 @@ def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Netwo
     if ranks is not None and not BACKENDS[backend].modules:
         raise OptionError(f"ranks: schedule groups are spread over MPI ranks for the modulenet "
                           f"backend only, not {backend}")
-    psi_ideal = target(backend)
+    if ranks is not None:
+        ranks.reset_stats()
+    module_ranks = ModuleRanks(ranks, network) if ranks is not None and spread == "modules" \
+        else None
+    group_ranks = ranks if module_ranks is None else None
+    psi_ideal = target(backend, module_ranks)
     shared = None if BACKENDS[backend].modules else get_backend(backend)
 
     # One result per schedule group, each from its own seeded stream: with ``ranks`` the
@@ -455,15 +503,23 @@ def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Netwo
     seeds = shot_root.spawn(schedules)
     for g, low in enumerate(lowered):
         group = runs // schedules + (1 if g < runs % schedules else 0)
-        if not group or (ranks is not None and g % ranks.size != ranks.rank):
+        if not group or (group_ranks is not None and g % group_ranks.size != group_ranks.rank):
             continue
         stats_g: dict[str, float] = {}
-        part, fids = _run_group(shared or _engine(backend, low), low, group,
+        part, fids = _run_group(shared or _engine(backend, low, module_ranks), low, group,
                                 _int_seed(seeds[g]), precision, psi_ideal, stats_g)
         results[g] = (part, fids, stats_g)
-    if ranks is not None:
-        for other in ranks.allgather(results):
+    if group_ranks is not None:
+        for other in group_ranks.allgather(results):
             results.update(other)
+    rank_stats: dict[str, Any] = {}
+    if ranks is not None:
+        busy = ranks.allgather(time.perf_counter() - t0)
+        mpi = ranks.stats()
+        rank_stats = {"spread": spread, "ranks": ranks.size, "messages": mpi["messages"],
+                      "bytes_sent": mpi["bytes_sent"], "broadcasts": mpi["broadcasts"],
+                      "comm_time_s": mpi["comm_time_s"],
+                      "other_time_s": [round(b - c, 6) for b, c in zip(busy, mpi["comm_time_s"])]}
     counts: dict[str, int] = {}
     fidelities: list[tuple[float, int]] = []   # (fidelity, shots of that trajectory branch)
     stats: dict[str, float] = {}
@@ -510,7 +566,7 @@ def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Netwo
         num_qubits=num_qubits if num_qubits is not None else len(lowered[0].final_qubits),
         physical_qubits=max(low.circuit.num_qubits for low in lowered),
         ideal=ideal, wall_time_s=time.perf_counter() - t0, events=lowered[0].events,
-        cost=cost, backend_choice=choice, state_stats=stats)
+        cost=cost, backend_choice=choice, state_stats=stats, rank_stats=rank_stats)
 
 
 class _BranchFidelities:

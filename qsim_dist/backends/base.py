@@ -175,7 +175,7 @@ class Backend(ABC):
         """
         options = RunOptions.resolve(
             shots, seed, precision, default_precision=self.default_precision,
-            resume=checkpoint is not None and checkpoint.resume is not None)
+            resume=checkpoint is not None and checkpoint.resume is not None, comm=self.comm)
         return self._run(circuit, options, save_state=save_state, progress=progress,
                          noise=noise, checkpoint=checkpoint, observer=observer)
 

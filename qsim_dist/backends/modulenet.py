@@ -38,7 +38,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from typing import Any, Hashable, Sequence
+from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 
@@ -47,7 +47,8 @@ from ..errors import BackendError
 from .base import Backend
 from .state import DTYPES, Capability, State
 
-__all__ = ["ModuleNetBackend", "ModuleNetState", "DEFAULT_CUTOFF", "overlap_on"]
+__all__ = ["ModuleNetBackend", "ModuleNetState", "DEFAULT_CUTOFF", "overlap_on", "Placement",
+           "place_modules"]
 
 DEFAULT_CUTOFF = 1e-12       # relative Schmidt-value tolerance of the exact compression
 MAX_DEGREE = 3               # bonds of a module beyond which a new tree joins elsewhere
@@ -73,8 +74,11 @@ class ModuleNetState(State):
     capabilities = Capability(0)
 
     def __init__(self, num_qubits: int, module_of: Sequence[Hashable], dtype=np.complex128,
-                 cutoff: float = DEFAULT_CUTOFF, max_bond: int | None = None):
+                 cutoff: float = DEFAULT_CUTOFF, max_bond: int | None = None,
+                 place: "Placement | None" = None):
         self.num_qubits = num_qubits
+        #: The MPI ranks that own the modules (None: this process holds every tensor).
+        self.place = place
         self.module_of = tuple(module_of)
         self.dtype = np.dtype(dtype)
         self.cutoff = cutoff
@@ -102,7 +106,7 @@ class ModuleNetState(State):
     def _set(self, m, tensor: np.ndarray, legs: Sequence[Leg]) -> None:
         if tensor.size >= _GUARD_SIZE:
             need = 3 * tensor.size * self.dtype.itemsize
-            if need > memory.available_bytes():
+            if self._on(m, lambda: need > memory.available_bytes()):
                 raise BackendError(
                     f"modulenet: the tensor of module {m!r} needs {tensor.size} amplitudes "
                     f"(axes {tensor.shape}), more than the free memory allows: the modules are "
@@ -127,8 +131,50 @@ class ModuleNetState(State):
         return out
 
     def nbytes(self) -> int:
-        """Bytes held by the module tensors."""
-        return sum(t.nbytes for t in self.tensors.values())
+        """Bytes of all the module tensors (over every rank: the same on each)."""
+        return sum(t.size for t in self.tensors.values()) * self.dtype.itemsize
+
+    def local_nbytes(self) -> int:
+        """Bytes of the module tensors this process holds (its rank's modules)."""
+        return sum(t.nbytes for t in self.tensors.values() if isinstance(t, np.ndarray))
+
+    # -- modules on ranks: every rank takes the same steps; only the owner of a module computes
+    # on its tensor (the others carry a _Ghost of its shape); what decides the next step is
+    # broadcast from the owner, and a factor crosses a bond from one owner to the other.
+    def _mine(self, m) -> bool:
+        return self.place is None or self.place.owns(m)
+
+    def _on(self, m, value: Callable[[], Any]) -> Any:
+        """``value()`` computed by the owner of module ``m``, known to every rank."""
+        if self.place is None:
+            return value()
+        return self.place.decide(m, value() if self.place.owns(m) else None)
+
+    def _ship(self, x, src, dst):
+        """The array ``x`` of module ``src``'s owner, handed to module ``dst``'s owner."""
+        return x if self.place is None else self.place.ship(x, src, dst)
+
+    def _svd(self, c, mat, drop: bool, lossy: bool):
+        """SVD of module ``c``'s matrix ``mat`` and how many singular values to keep: all,
+        or with ``drop`` those above the cutoff (and with ``lossy`` at most ``max_bond``, the
+        discarded weight added to :attr:`discarded`)."""
+        if self._mine(c):
+            u, s, vh = np.linalg.svd(mat, full_matrices=False)
+            keep, lost = len(s), 0.0
+            if drop and keep > 1:
+                norm = math.sqrt(float(s @ s))
+                keep = max(1, int(np.count_nonzero(s > self.cutoff * norm)))
+                if lossy and self.max_bond is not None and keep > self.max_bond:
+                    lost = float(np.sum(s[self.max_bond:keep] ** 2) / norm ** 2)
+                    keep = self.max_bond
+        else:
+            k = min(mat.shape)
+            u, s, vh = _Ghost((mat.shape[0], k)), _Ghost((k,)), _Ghost((k, mat.shape[1]))
+            keep = lost = None
+        if self.place is not None:
+            keep, lost = self.place.decide(c, (keep, lost))
+        self.discarded += lost
+        return u, s, vh, keep
 
     def _root(self, m):
         while self.parent[m] is not None:
@@ -148,7 +194,7 @@ class ModuleNetState(State):
         e = np.zeros(2, dtype=self.dtype)
         e[self.value[q]] = 1
         if m in self.tensors:   # an outer product keeps an isometry an isometry
-            self._set(m, np.multiply.outer(self.tensors[m], e), self.legs[m] + (_qubit(q),))
+            self._set(m, _outer(self.tensors[m], e), self.legs[m] + (_qubit(q),))
         else:
             self._set(m, e, (_qubit(q),))
             self.parent[m] = None
@@ -162,10 +208,8 @@ class ModuleNetState(State):
         t, legs = self.tensors[c], self.legs[c]
         a = legs.index(_bond(n))
         rest = t.shape[:a] + t.shape[a + 1:]
-        u, s, vh = np.linalg.svd(_to_end(t, a).reshape(-1, t.shape[a]), full_matrices=False)
-        keep = len(s)
-        if self.parent[c] is None and keep > 1:
-            keep = max(1, int(np.count_nonzero(s > self.cutoff * math.sqrt(float(s @ s)))))
+        u, s, vh, keep = self._svd(c, _to_end(t, a).reshape(-1, t.shape[a]),
+                                   drop=self.parent[c] is None, lossy=False)
         self._set(c, _from_end(u[:, :keep].reshape(rest + (keep,)), a), legs)
         self._absorb_factor(n, c, s[:keep, None] * vh[:keep])
 
@@ -176,6 +220,7 @@ class ModuleNetState(State):
 
     def _absorb_factor(self, n, c, r: np.ndarray) -> None:
         """Contract the matrix ``r`` (new bond x old bond) into ``n``'s bond axis to ``c``."""
+        r = self._ship(r, c, n)
         t, legs = self.tensors[n], self.legs[n]
         b = legs.index(_bond(c))
         self._set(n, _from_start(_tdot(r, t, (1, b)), b), legs)
@@ -197,16 +242,12 @@ class ModuleNetState(State):
         mat = _to_end(t, a).reshape(-1, old)
         if old == 1:
             u_s, vh, keep = mat, np.ones((1, 1), dtype=t.dtype), 1
-        elif (self.max_bond is None or old <= self.max_bond) and _clearly_full_rank(mat):
+        elif (self.max_bond is None or old <= self.max_bond) and \
+                self._on(c, lambda: _clearly_full_rank(mat)):
             self.largest_bond = max(self.largest_bond, old)
             return old, old
         else:
-            u, s, vh = np.linalg.svd(mat, full_matrices=False)
-            norm = float(np.sqrt(np.sum(s * s)))
-            keep = max(1, int(np.count_nonzero(s > self.cutoff * norm)))
-            if self.max_bond is not None and keep > self.max_bond:
-                self.discarded += float(np.sum(s[self.max_bond:keep] ** 2) / norm ** 2)
-                keep = self.max_bond
+            u, s, vh, keep = self._svd(c, mat, drop=True, lossy=True)
             if keep == old:
                 self.largest_bond = max(self.largest_bond, old)
                 return old, old
@@ -218,6 +259,7 @@ class ModuleNetState(State):
             return old, keep
         # rank 1: the tree splits between c and n
         self._set(c, u_s.reshape(rest), legs[:a] + legs[a + 1:])
+        vh = self._ship(vh, c, n)
         tn, ln = self.tensors[n], self.legs[n]
         b = ln.index(_bond(c))
         self._set(n, _tdot(vh[0], tn, (0, b)), ln[:b] + ln[b + 1:])
@@ -263,14 +305,11 @@ class ModuleNetState(State):
         t, legs = self.tensors[c], self.legs[c]
         a = legs.index(_bond(n))
         rest = t.shape[:a] + t.shape[a + 1:]
-        u, s, vh = np.linalg.svd(_to_end(t, a).reshape(-1, t.shape[a]), full_matrices=False)
-        norm = math.sqrt(float(s @ s))
-        keep = max(1, int(np.count_nonzero(s > self.cutoff * norm)))
-        if self.max_bond is not None and keep > self.max_bond:
-            self.discarded += float(np.sum(s[self.max_bond:keep] ** 2) / norm ** 2)
-            keep = self.max_bond
+        u, s, vh, keep = self._svd(c, _to_end(t, a).reshape(-1, t.shape[a]), drop=True,
+                                   lossy=True)
         if keep == 1:   # the tree splits: c keeps the norm's share s[0] u, n the direction
             self._set(c, (u[:, 0] * s[0]).reshape(rest), legs[:a] + legs[a + 1:])
+            vh = self._ship(vh, c, n)
             tn, ln = self.tensors[n], self.legs[n]
             b = ln.index(_bond(c))
             self._set(n, _tdot(vh[0], tn, (0, b)), ln[:b] + ln[b + 1:])
@@ -309,10 +348,11 @@ class ModuleNetState(State):
         nbrs = self.neighbours(m)
         t = self.tensors[m]
         if not nbrs:
-            self.scalar *= complex(t)
+            self.scalar *= self._on(m, lambda: complex(t))
             self._drop(m)
             return
         n = min(nbrs, key=lambda x: self.tensors[x].size)
+        t = self._ship(t, m, n)   # m is dissolved into n, on n's rank
         tn, ln = self.tensors[n], self.legs[n]
         lm = self.legs[m]
         merged = _tdot(tn, t, (ln.index(_bond(m)), lm.index(_bond(n))))
@@ -439,13 +479,13 @@ class ModuleNetState(State):
         ta, la = self.tensors[a], self.legs[a]
         r = ta.shape[-1]
         ia = la.index(_bond(b))
-        ta = np.moveaxis(ta, -1, ia + 1)   # (bond, virtual) adjacent: fused index d * r + v
+        ta = _move_axis(ta, ta.ndim - 1, ia + 1)   # (bond, virtual) adjacent: d * r + v
         shape = ta.shape[:ia] + (ta.shape[ia] * r,) + ta.shape[ia + 2:]
         self._set(a, ta.reshape(shape), la[:-1] if la[-1] == ("v",) else la)
         tb, lb = self.tensors[b], self.legs[b]
         ib = lb.index(_bond(a))
-        tb = np.multiply.outer(tb, np.eye(r, dtype=tb.dtype))   # (..., v_in, v_out)
-        tb = np.moveaxis(tb, -2, ib + 1)
+        tb = _outer(tb, np.eye(r, dtype=self.dtype))   # (..., v_in, v_out)
+        tb = _move_axis(tb, tb.ndim - 2, ib + 1)
         shape = tb.shape[:ib] + (tb.shape[ib] * r,) + tb.shape[ib + 2:]
         self._set(b, tb.reshape(shape), lb + (("v",),))
 
@@ -468,7 +508,7 @@ class ModuleNetState(State):
         # back to the tensor's own order: its qubits where they were, the virtual axis last
         target = [leg for leg in legs if leg != ("v",)] + ([("v",)] if has_right else [])
         perm = [new_legs.index(leg) for leg in target]
-        return np.transpose(out, perm), target
+        return out.transpose(perm), target
 
     # -- measurement ---------------------------------------------------------------------------
     def probabilities(self, qubits: Sequence[int] | None = None) -> np.ndarray:
@@ -486,9 +526,12 @@ class ModuleNetState(State):
         self._move_centre(m)
         t = self.tensors[m]
         a = self.legs[m].index(_qubit(q))
-        w = np.abs(_to_end(t, a).reshape(-1, 2)) ** 2
-        total = float(w.sum())
-        return float(w[:, 1].sum()) / total if total > 0 else 0.0
+
+        def p1() -> float:
+            w = np.abs(_to_end(t, a).reshape(-1, 2)) ** 2
+            total = float(w.sum())
+            return float(w[:, 1].sum()) / total if total > 0 else 0.0
+        return self._on(m, p1)
 
     def collapse(self, qubit: int, outcome: int, probability: float) -> None:
         if not self.live[qubit]:
@@ -498,7 +541,7 @@ class ModuleNetState(State):
         self._move_centre(m)
         t, legs = self.tensors[m], self.legs[m]
         a = legs.index(_qubit(qubit))
-        kept = np.take(t, outcome, axis=a) / np.sqrt(probability)
+        kept = t[(slice(None),) * a + (outcome,)] / np.sqrt(probability)
         self._set(m, kept.astype(self.dtype, copy=False), legs[:a] + legs[a + 1:])
         self.live[qubit], self.value[qubit] = 0, outcome
         if not any(leg[0] == "q" for leg in self.legs[m]):
@@ -586,13 +629,14 @@ class ModuleNetState(State):
                 if (leg[0] == "q" and leg[1] not in open_qubits) or \
                         (leg[0] == "b" and leg[1] not in span):
                     sum_pairs.append(i)
-            e = _tdot(ket, np.conj(t), (sum_pairs, sum_pairs))
+            e = _tdot(ket, t.conj(), (sum_pairs, sum_pairs))
             kept = [legs[i] for i in range(len(legs)) if i not in sum_pairs]
             labels = [("k",) + leg for leg in kept] + [("r",) + leg for leg in kept]
             for child in [leg[1] for leg in kept if leg[0] == "b"]:
                 if child == self.parent[m] or child not in acc:
                     continue
                 ct, cl = acc.pop(child)
+                ct = self._ship(ct, child, m)
                 # the child's pair of bonds to m meets m's pair of bonds to the child
                 ax_e = [labels.index(("k", "b", child)), labels.index(("r", "b", child))]
                 ax_c = [cl.index(("k", "b", m)), cl.index(("r", "b", m))]
@@ -602,7 +646,8 @@ class ModuleNetState(State):
             acc[m] = (e, labels)
         e, labels = acc[centre]
         order = [("k", "q", q) for q in open_qubits] + [("r", "q", q) for q in open_qubits]
-        return np.transpose(e, [labels.index(lab) for lab in order]) if order else e
+        e = e.transpose([labels.index(lab) for lab in order]) if order else e
+        return self._on(centre, lambda: e)   # a few open qubits: small
 
     def _trees_of(self, qubits) -> dict:
         """Live ``qubits`` grouped by the centre of their tree."""
@@ -650,8 +695,9 @@ class ModuleNetState(State):
         for group in self._trees_of(live).values():
             ops = {q: live[q] for q in group}
             num = complex(self._double_layer(ops, []))
-            centre = self.tensors[self._root(self.module_of[group[0]])]
-            value *= num / float(np.vdot(centre, centre).real)   # the tree's norm squared
+            root = self._root(self.module_of[group[0]])
+            centre = self.tensors[root]
+            value *= num / self._on(root, lambda: float(np.vdot(centre, centre).real))
         return value
 
     def statevector(self) -> np.ndarray:
@@ -702,17 +748,18 @@ class _Gate:
 
 
 def _contract_tree(state: ModuleNetState, centre) -> tuple[np.ndarray, list[Leg]]:
-    """One tree contracted into one tensor over its live qubits (a check for small states)."""
+    """One tree contracted into one tensor over its live qubits (a check for small states;
+    on MPI ranks the tree's tensors are sent to the centre's rank, and the result to all)."""
     t, legs = state.tensors[centre], list(state.legs[centre])
     todo = [(n, centre) for n in state.neighbours(centre)]
     while todo:
         n, via = todo.pop()
-        tn, ln = state.tensors[n], list(state.legs[n])
+        tn, ln = state._ship(state.tensors[n], n, centre), list(state.legs[n])
         a, b = legs.index(_bond(n)), ln.index(_bond(via))
         t = _tdot(t, tn, (a, b))
         legs = legs[:a] + legs[a + 1:] + ln[:b] + ln[b + 1:]
         todo += [(o, n) for o in state.neighbours(n) if o != via]
-    return t, legs
+    return state._on(centre, lambda: t), legs
 
 
 def overlap_on(a: ModuleNetState, a_qubits: Sequence[int], b: ModuleNetState,
@@ -720,11 +767,15 @@ def overlap_on(a: ModuleNetState, a_qubits: Sequence[int], b: ModuleNetState,
     """<a|b> over the paired qubits ``a_qubits[k]`` <-> ``b_qubits[k]``, contracted as one
     network of both states' tensors (greedily, smallest result first): no state is expanded.
     Every qubit outside the pairs must be a known basis value in its state (not entangled with
-    the paired ones); those are left out. A ValueError otherwise."""
+    the paired ones); those are left out. A ValueError otherwise. On MPI ranks the tensors
+    are gathered on rank 0, which contracts them, and the value is sent to every rank."""
+    place = a.place or b.place
+    tensors = {tag: st.place.gather(st.tensors) if st.place is not None else st.tensors
+               for tag, st in (("a", a), ("b", b))}
     nodes: dict[Any, tuple[np.ndarray, list]] = {}
     for tag, st, qs in (("a", a, a_qubits), ("b", b, b_qubits)):
         pair_of = {q: k for k, q in enumerate(qs)}
-        for m, t in st.tensors.items():
+        for m, t in tensors[tag].items():
             labels = []
             for leg in st.legs[m]:
                 if leg[0] == "q":
@@ -733,14 +784,17 @@ def overlap_on(a: ModuleNetState, a_qubits: Sequence[int], b: ModuleNetState,
                     labels.append(("x", pair_of[leg[1]]))
                 else:
                     labels.append((tag, frozenset((m, leg[1]))))
-            nodes[(tag, m)] = (np.conj(t) if tag == "a" else t, labels)
+            nodes[(tag, m)] = (t.conj() if tag == "a" else t, labels)
         for q, k in pair_of.items():
             if not st.live[q]:
                 e = np.zeros(2, dtype=np.complex128)
                 e[st.value[q]] = 1
                 nodes[(tag, "known", q)] = (e, [("x", k)])
     scalar = np.conj(a.scalar) * b.scalar
-    return complex(scalar * _contract_network(nodes))
+    if place is None:
+        return complex(scalar * _contract_network(nodes))
+    value = complex(scalar * _contract_network(nodes)) if place.comm.rank == 0 else None
+    return place.comm.bcast(value, root=0)
 
 
 def _contract_network(nodes: dict) -> complex:
@@ -832,6 +886,126 @@ def _tdot(a: np.ndarray, b: np.ndarray, axes) -> np.ndarray:
     am = a.transpose(free_a + list(axes_a)).reshape(-1, k)
     bm = b.transpose(list(axes_b) + free_b).reshape(k, -1)
     return (am @ bm).reshape([a.shape[i] for i in free_a] + [b.shape[i] for i in free_b])
+
+
+def _outer(a, b: np.ndarray):
+    """The outer product of a tensor (or its ghost) with a small array."""
+    if isinstance(a, _Ghost):
+        return _Ghost(a.shape + b.shape)
+    return np.multiply.outer(a, b)
+
+
+def _move_axis(t, src: int, dst: int):
+    """``t`` with axis ``src`` moved to position ``dst`` (np.moveaxis, ghosts included)."""
+    order = [i for i in range(t.ndim) if i != src]
+    order.insert(dst, src)
+    return t.transpose(order)
+
+
+class _Ghost:
+    """The shape of a module tensor that another MPI rank holds: every rank takes the same
+    steps on the tree, and a ghost follows the shape of each step (transposes, reshapes,
+    products, slices) without amplitudes, so that the ranks agree on every dimension."""
+
+    __slots__ = ("shape",)
+    __array_ufunc__ = None   # ndarray @ ghost and ndarray * ghost come here, not to numpy
+    nbytes = 0               # it holds nothing here
+
+    def __init__(self, shape):
+        self.shape = tuple(int(d) for d in shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def transpose(self, *order):
+        order = order[0] if len(order) == 1 and not isinstance(order[0], int) else order
+        return _Ghost([self.shape[i] for i in order] if order else self.shape[::-1])
+
+    def reshape(self, *shape):
+        shape = list(shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+        if -1 in shape:
+            known = math.prod(d for d in shape if d != -1)
+            shape[shape.index(-1)] = self.size // known if known else 0
+        return _Ghost(shape)
+
+    def __getitem__(self, index):
+        dummy = np.lib.stride_tricks.as_strided(np.zeros(1), self.shape, (0,) * self.ndim)
+        return _Ghost(dummy[index].shape)
+
+    def _broadcast(self, other):
+        return _Ghost(np.broadcast_shapes(self.shape, np.shape(other) if not
+                                          isinstance(other, _Ghost) else other.shape))
+
+    __mul__ = __rmul__ = __truediv__ = _broadcast
+
+    def __matmul__(self, other):
+        return _Ghost(self.shape[:-1] + other.shape[1:])
+
+    def __rmatmul__(self, other):
+        return _Ghost(other.shape[:-1] + self.shape[1:])
+
+    def conj(self):
+        return self
+
+    def astype(self, *args, **kwargs):
+        return self
+
+
+class Placement:
+    """Which MPI rank owns each module, and the messages between owners (through a
+    :class:`qsim_dist.comm.Comm`): a decision broadcast from a module's owner, an array sent
+    from one module's owner to another's, the tensors gathered on rank 0 (overlaps)."""
+
+    def __init__(self, comm, owner: dict):
+        self.comm, self.owner, self.rank = comm, dict(owner), comm.rank
+
+    def owns(self, m) -> bool:
+        return self.owner[m] == self.rank
+
+    def decide(self, m, value):
+        return self.comm.bcast(value, root=self.owner[m])
+
+    def ship(self, x, src, dst):
+        a, b = self.owner[src], self.owner[dst]
+        if a == b:
+            return x
+        if self.rank == a:
+            self.comm.send(x, b)
+            return _Ghost(x.shape)
+        if self.rank == b:
+            return self.comm.recv(a)
+        return x
+
+    def gather(self, tensors: dict) -> dict:
+        """Every module's tensor on rank 0 (ghosts elsewhere), in ``tensors``' order."""
+        parts = self.comm.gather({m: t for m, t in tensors.items() if self.owns(m)})
+        if parts is None:
+            return tensors
+        held = {m: t for part in parts for m, t in part.items()}
+        return {m: held[m] for m in tensors}
+
+
+def place_modules(module_of: Sequence[Hashable], ranks: int,
+                  order: Sequence[Hashable] = ()) -> dict:
+    """Modules dealt to ``ranks`` ranks in contiguous runs of ``order`` (then of first
+    appearance in ``module_of``), balanced by their numbers of qubits: neighbours in the
+    order share a rank, so that a chain or a tree cut into runs crosses few rank boundaries."""
+    weight: dict = {}
+    for m in list(order) + list(module_of):
+        weight.setdefault(m, 0)
+    for m in module_of:
+        weight[m] += 1
+    total = sum(weight.values()) or 1
+    owner, done = {}, 0
+    for m, w in weight.items():
+        owner[m] = min(ranks - 1, (done * ranks) // total)
+        done += w
+    return owner
 
 
 def _clearly_full_rank(mat: np.ndarray) -> bool:
@@ -937,10 +1111,20 @@ class ModuleNetBackend(Backend):
     state_capabilities = ModuleNetState.capabilities
 
     def __init__(self, modules: Sequence[Hashable] | None = None,
-                 cutoff: float = DEFAULT_CUTOFF, max_bond: int | None = None):
+                 cutoff: float = DEFAULT_CUTOFF, max_bond: int | None = None,
+                 comm=None, placement: dict | None = None):
         from .. import validation as check
 
         self.modules = tuple(modules) if modules is not None else ()
+        #: MPI ranks (a :class:`qsim_dist.comm.Comm`) that own the modules, each one tensor's
+        #: work and memory; ``placement`` maps a module to its rank (by default
+        #: :func:`place_modules`: contiguous runs of modules, balanced by qubits).
+        self.comm = comm if comm is not None and comm.size > 1 else None
+        if placement is not None and comm is not None and any(
+                not (isinstance(r, int) and 0 <= r < comm.size) for r in placement.values()):
+            raise BackendError(f"modulenet: placement must map modules to ranks 0..."
+                               f"{comm.size - 1}")
+        self.placement = dict(placement or {})
         if not (isinstance(cutoff, (int, float)) and 0 <= cutoff < 1):
             raise BackendError(f"modulenet: cutoff must be in [0, 1), got {cutoff!r}")
         if max_bond is not None:
@@ -960,5 +1144,11 @@ class ModuleNetBackend(Backend):
         return 2 * np.dtype(DTYPES[precision]).itemsize * num_qubits
 
     def new_state(self, num_qubits: int, precision: str) -> ModuleNetState:
-        return ModuleNetState(num_qubits, self.module_of(num_qubits), DTYPES[precision],
-                              self.cutoff, self.max_bond)
+        module_of = self.module_of(num_qubits)
+        place = None
+        if self.comm is not None:
+            owner = place_modules(module_of, self.comm.size, order=list(self.placement))
+            owner.update({m: r for m, r in self.placement.items() if m in owner})
+            place = Placement(self.comm, owner)
+        return ModuleNetState(num_qubits, module_of, DTYPES[precision], self.cutoff,
+                              self.max_bond, place)

@@ -93,8 +93,8 @@ def world_comm():
 def choose_backend(requested: str | None, groups_over_ranks: bool = False) -> str:
     """The backend of a command: ``requested``, or the default (a sharded one under mpiexec with
     more than one rank); a one-process backend under mpiexec is refused, except, with
-    ``groups_over_ranks`` (``qsim-dist dqc``), one that takes modules (its schedule groups are
-    shared out among the ranks)."""
+    ``groups_over_ranks`` (``qsim-dist dqc``), one that takes modules (its modules, or its
+    schedule groups, are shared out among the ranks)."""
     ranks = mpi_world_size()
     if requested is None:
         return DEFAULT_MPI_BACKEND if ranks > 1 else DEFAULT_BACKEND

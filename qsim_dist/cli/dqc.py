@@ -4,7 +4,7 @@
 
     qsim-dist dqc CIRCUIT.qasm --network NET.toml [--placement 0:A,1:A,2:B,...]
                   [--compiler auto|naive] [--shots N] [--seed S]
-                  [--backend NAME] [--ideal]
+                  [--backend NAME] [--spread modules|groups] [--stats] [--ideal]
                   [--purify bbpssw|dejmps[:ROUNDS]] [--schedules K]
                   [--out REPORT.h5] [--json] [--plot SCHEDULE.png] [--topology-plot NET.png]
 
@@ -18,11 +18,13 @@ shots and seed are resolved once, as :class:`qsim_dist.options.RunOptions`.
 In one process ``--backend auto`` is the default: ``statevector`` for a machine of at most
 :data:`qsim_dist.dqc.AUTO_DENSE_QUBITS` live qubits, ``modulenet`` (one tensor per module)
 beyond; the report says which it picked and why. Under ``mpiexec -n P`` (P > 1) the
-``distributed`` backend is the default (``modulenet`` is allowed too: its schedule groups are
-shared out among the ranks, the report the same as one process's; the module tensors are not
-split over ranks): every rank takes the same steps with the same seed, the lowered circuit's state is
-sharded over the ranks, and rank 0 alone prints the report and writes ``--out`` and the
-pictures; the report is the same as the one-process run's for the same seed.
+``distributed`` backend is the default: every rank takes the same steps with the same seed, the
+lowered circuit's state is sharded over the ranks. ``--backend modulenet`` is allowed too: each
+node's tensor lives on one rank (``--spread modules``, the default: the nodes dealt out by a walk
+of the network graph, only bond factors crossing between ranks), or each rank runs whole
+schedule groups (``--spread groups``). Either way rank 0 alone prints the report and writes
+``--out`` and the pictures, and the report is the same as the one-process run's for the same
+seed; ``--stats`` adds the messages, bytes and per-rank times of the MPI job.
 Everything a user can get wrong (missing or malformed files, a bad placement, a circuit larger
 than the network, an unwritable output) is checked before anything is simulated or written, and
 raised as a :class:`~qsim_dist.errors.QsimDistError`, which ``qsim-dist`` prints as one line with
@@ -73,6 +75,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                      help=backend_help() + "; auto (the default in one process): statevector "
                           "for a small machine, modulenet when the whole-machine statevector "
                           "would hold more than 2^14 amplitudes (the report says which)")
+    dqc.add_argument("--spread", choices=("modules", "groups"), default="modules",
+                     help="under mpiexec with --backend modulenet: modules (each node's tensor "
+                          "on one rank, the default) or groups (whole schedule groups per rank)")
+    dqc.add_argument("--stats", action="store_true",
+                     help="under mpiexec: print the messages and bytes between ranks and each "
+                          "rank's time in MPI and in the rest")
     dqc.add_argument("--ideal", action="store_true",
                      help="perfect links and nodes (F = 1, no noise, zero times)")
     dqc.add_argument("--purify", metavar="PROTOCOL[:ROUNDS]", default=None, help=PURIFY_HELP)
@@ -170,14 +178,14 @@ def _execute(args, network, circuit, program, compiler, purification) -> int:
     world = world_comm()
     run = RunOptions.resolve(args.shots, args.seed, comm=world)
     ranks = None
-    if world is not None and BACKENDS[args.backend].modules:   # schedule groups over ranks
+    if world is not None and BACKENDS[args.backend].modules:   # modules or groups over ranks
         from ..comm import Comm
 
         ranks = Comm(world)
     with precision_hint(False):   # dqc has no --precision: no memory hint to use it
         report = run_program(program, network, shots=run.shots, seed=run.seed,
                              backend=args.backend, ideal=args.ideal, schedules=args.schedules,
-                             purification=purification, ranks=ranks)
+                             purification=purification, ranks=ranks, spread=args.spread)
     if _rank(args.backend) != 0:
         return 0   # one report per job: rank 0 prints and writes it
     if args.topology_plot:
@@ -240,6 +248,12 @@ def _print_human(report, name: str, placement: Sequence[str], args, compiler: st
           f"{stats['tensor_bytes']:g} bytes of module tensors per trajectory"
           + (f", discarded weight {stats['discarded_weight']:.3g}"
              if stats.get("discarded_weight") else "") + "\n")
+    if getattr(args, "stats", False) and report.rank_stats:
+        rs = report.rank_stats
+        w(f"ranks      {rs['ranks']} ({rs['spread']} spread): {rs['messages']} messages, "
+          f"{rs['bytes_sent']} bytes, {rs['broadcasts']} broadcasts\n")
+        for r, (c, o) in enumerate(zip(rs["comm_time_s"], rs["other_time_s"])):
+            w(f"rank {r:<5} {c:.3f} s in MPI, {o:.3f} s in the rest\n")
     if report.fidelity is not None:
         w(f"fidelity   {report.fidelity:.6f} +- {report.fidelity_stderr:.6f}\n")
     else:
