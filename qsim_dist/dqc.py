@@ -114,6 +114,12 @@ class Report:
     #: under MPI (``ranks``): how the work was spread, point-to-point messages and their bytes,
     #: broadcasts, and each rank's seconds in MPI calls and in everything else
     rank_stats: dict[str, Any] = field(default_factory=dict)
+    #: "lowered" (the programs recorded as schedules, then simulated in batches) or "online"
+    #: (programs that read outcomes: simulated shot by shot as they run)
+    execution: str = "lowered"
+    #: the spread of the per-schedule (online: per-shot) makespan and resources: min, median,
+    #: 90th percentile and max of ``makespan_s``, ``epr_pairs`` and ``classical_bits``
+    distribution: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary (no events)."""
@@ -237,7 +243,7 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
     :data:`~qsim_dist.network.nodes.MAX_TIME` simulated seconds; ``RunLimitError`` beyond).
     The other arguments are those of :func:`run_program`.
     """
-    from .network.nodes import MAX_EVENTS, MAX_TIME, lower_nodes
+    from .network.nodes import MAX_EVENTS, MAX_TIME, ReadsOutcomes, lower_nodes
 
     limits = {"max_events": MAX_EVENTS if max_events is None else max_events,
               "max_time": MAX_TIME if max_time is None else max_time}
@@ -258,9 +264,20 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
         return lower_nodes(programs, network, rng=rng, ideal=ideal, purification=purification,
                            name=name, **limits)
 
-    return _simulate(lowering, network, ideal_target, shots=shots, seed=seed, backend=backend,
-                     ideal=ideal, runs=runs, schedules=schedules, precision=precision,
-                     name=name, num_qubits=None, cost={}, t0=t0, ranks=ranks, spread=spread)
+    try:
+        return _simulate(lowering, network, ideal_target, shots=shots, seed=seed,
+                         backend=backend, ideal=ideal, runs=runs, schedules=schedules,
+                         precision=precision, name=name, num_qubits=None, cost={}, t0=t0,
+                         ranks=ranks, spread=spread)
+    except ReadsOutcomes:   # the programs branch on outcomes: shot by shot, online
+        if ranks is not None:
+            raise OptionError("programs that read outcomes run online in one process (not "
+                              "over MPI ranks yet)") from None
+        from .online import run_online
+
+        return run_online(programs, network, shots=shots, seed=seed, backend=backend,
+                          ideal=ideal, runs=runs, purification=purification,
+                          precision=precision, name=name, limits=limits, target=target, t0=t0)
 
 
 def _check_backend(backend: Any) -> None:
@@ -533,8 +550,20 @@ def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Netwo
             for key, n in marginal_counts(part, clbits).items():
                 counts[key] = counts.get(key, 0) + n
 
+    return _report(lowered, counts, fidelities if psi_ideal is not None else None,
+                   program=name, network=network, shots=shots, seed=seed, backend=backend,
+                   runs=runs, schedules=schedules, num_qubits=num_qubits, ideal=ideal, t0=t0,
+                   cost=cost, backend_choice=choice, state_stats=stats, rank_stats=rank_stats)
+
+
+def _report(lowered: Sequence[Lowered], counts: dict[str, int],
+            fidelities: list[tuple[float, int]] | None, *, program: str, network: Network,
+            shots: int, seed: int, backend: str, runs: int, schedules: int,
+            num_qubits: int | None, ideal: bool, t0: float, **extra) -> Report:
+    """The report of a run: its counts and (fidelity, shots) pairs (None: no target), the
+    resources averaged over its schedules ``lowered`` (one per shot when run online)."""
     fidelity = stderr = None
-    if psi_ideal is not None:
+    if fidelities is not None:
         f = np.array([x for x, _ in fidelities])
         w = np.array([n for _, n in fidelities], dtype=float)
         total = w.sum()
@@ -552,10 +581,14 @@ def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Netwo
                        for key in ("pairs", "generated", "discarded", "attempts", "rounds",
                                    "busy_s")}
     makespans = [low.makespan for low in lowered]
+    distribution = {key: _spread([value(low) for low in lowered]) for key, value in (
+        ("makespan_s", lambda low: low.makespan),
+        ("epr_pairs", lambda low: low.stats.epr_generated),
+        ("classical_bits", lambda low: low.stats.classical_bits))}
     return Report(
-        program=name, network=network.name, shots=shots, seed=seed,
+        program=program, network=network.name, shots=shots, seed=seed,
         backend=backend, counts=counts, fidelity=fidelity, fidelity_stderr=stderr,
-        trajectories=runs if psi_ideal is not None else 0, schedules=schedules,
+        trajectories=runs if fidelities is not None else 0, schedules=schedules,
         epr_pairs=mean(low.stats.epr_generated for low in lowered),
         epr_pairs_consumed=mean(low.stats.epr_consumed for low in lowered),
         epr_pairs_discarded=mean(low.stats.epr_discarded for low in lowered),
@@ -566,7 +599,13 @@ def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Netwo
         num_qubits=num_qubits if num_qubits is not None else len(lowered[0].final_qubits),
         physical_qubits=max(low.circuit.num_qubits for low in lowered),
         ideal=ideal, wall_time_s=time.perf_counter() - t0, events=lowered[0].events,
-        cost=cost, backend_choice=choice, state_stats=stats, rank_stats=rank_stats)
+        distribution=distribution, **extra)
+
+
+def _spread(values: Sequence[float]) -> dict[str, float]:
+    v = np.asarray(values, dtype=float)
+    return {"min": float(v.min()), "p50": float(np.median(v)),
+            "p90": float(np.quantile(v, 0.9)), "max": float(v.max())}
 
 
 class _BranchFidelities:

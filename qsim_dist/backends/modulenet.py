@@ -95,6 +95,16 @@ class ModuleNetState(State):
         self.largest_bond = 1
 
     # -- bookkeeping -------------------------------------------------------------------------
+    def assign_modules(self, modules: Sequence[Hashable]) -> None:
+        """Name the modules of qubits ``0 .. len(modules) - 1`` (a run that allocates qubits as
+        it goes: node programs online); a live qubit keeps its module."""
+        modules = tuple(modules)
+        for q, m in enumerate(modules):
+            if self.live[q] and self.module_of[q] != m:
+                raise BackendError(f"modulenet: qubit {q} is live in module "
+                                   f"{self.module_of[q]!r}, not {m!r}")
+        self.module_of = modules + self.module_of[len(modules):]
+
     def copy(self) -> "ModuleNetState":
         other = ModuleNetState.__new__(ModuleNetState)
         other.__dict__.update(self.__dict__)

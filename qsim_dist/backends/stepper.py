@@ -39,6 +39,14 @@ class Stepper:
         # as the executor keeps them: the clbits, then the last known value of every qubit
         self._bits = [0] * (num_clbits + state.num_qubits)
 
+    def reserve_clbits(self, num_clbits: int) -> None:
+        """Make room for at least ``num_clbits`` clbits (new ones 0): a run whose bits are
+        made as it goes (node programs online)."""
+        if num_clbits > self._num_clbits:
+            grow = max(num_clbits, 2 * self._num_clbits) - self._num_clbits
+            self._bits[self._num_clbits:self._num_clbits] = [0] * grow
+            self._num_clbits += grow
+
     @property
     def clbits(self) -> list[int]:
         """The classical bits (clbit 0 first)."""

@@ -117,6 +117,16 @@ class RunLimitError(ProgramError):
     """Node programs ran past ``max_events`` or ``max_time`` (a program that never ends?)."""
 
 
+class ReadsOutcomes(ProgramError):
+    """A program read an outcome (``node.read``) in a run that records a schedule without
+    simulating it (:func:`lower_nodes`): such programs run online (``run_nodes`` does)."""
+
+
+#: What answers ``node.read``: called with the runtime and a bit, after the ops recorded so
+#: far, it returns the bit's value in this shot (``qsim_dist.dqc`` builds one on a stepper).
+Outcomes = Callable[[Runtime, Bit], int]
+
+
 class Future:
     """Something a node program asked for. ``done`` once its value is known; ``time`` is when
     it is done (the end of an operation, the arrival of a message, the delivery of a pair).
@@ -283,6 +293,37 @@ class NodeView:
                                "share no link")
         return self._sim.request_pair(self.name, peer, self.now)
 
+    def read(self, *bits) -> Future:
+        """The values (0 or 1) of ``bits`` — bits, futures of ``measure`` or the future of a
+        ``recv`` (its message's bits) — once each is known at this node (measured here, or
+        arrived in a message): yield it to get an int (one bit) or a tuple (several, or a
+        message). Reading a bit this node does not have is a :class:`ProgramError`."""
+        if not bits:
+            raise ProgramError(f"node {self.name!r}: read needs at least one bit")
+        many = len(bits) > 1
+        flat: list[Bit] = []
+        for b in bits:
+            if isinstance(b, Future) and b.done and isinstance(b.value, tuple):
+                flat += [self._bit(x) for x in b.value]   # a received message
+                many = True
+            else:
+                flat.append(self._bit(b))
+        rt = self._sim.rt
+        when = []
+        for b in flat:
+            t = rt.bit_time(b, self.name)
+            if t is None:
+                raise ProgramError(f"node {self.name!r} reads bit c{b.index}, which it does not "
+                                   "have (measured at another node and not received here)")
+            when.append(t)
+        self._sim.tick()
+        if self._sim.outcomes is None:
+            raise ReadsOutcomes(f"node {self.name!r} reads an outcome: a program that branches "
+                                "on outcomes runs online (run_nodes), not as one recorded "
+                                "schedule (lower_nodes)")
+        values = tuple(self._sim.outcomes(rt, b) for b in flat)
+        return _done("read", max([self.now] + when), values if many else values[0])
+
     def wait(self, seconds: float) -> Future:
         """A pause: yield it to sleep ``seconds``."""
         # inf would end the run at time inf (reported as makespan 0); nan compares false
@@ -365,8 +406,10 @@ class _Simulation:
     """The event loop and the matching of messages and pair requests."""
 
     def __init__(self, rt: Runtime, programs: Mapping[str, NodeProgram], *,
-                 max_events: int = MAX_EVENTS, max_time: float = MAX_TIME):
+                 max_events: int = MAX_EVENTS, max_time: float = MAX_TIME,
+                 outcomes: Outcomes | None = None):
         self.rt = rt
+        self.outcomes = outcomes
         self.max_events = validation.count(max_events, "max_events", ProgramError, minimum=1)
         self.max_time = validation.positive(max_time, "max_time", ProgramError)
         self.events = 0
@@ -577,7 +620,7 @@ def _qubits_of(value: Any) -> list[Qubit]:
 
 
 def run_on(rt: Runtime, programs: Mapping[str, NodeProgram], *, max_events: int = MAX_EVENTS,
-           max_time: float = MAX_TIME) -> NodeRun:
+           max_time: float = MAX_TIME, outcomes: Outcomes | None = None) -> NodeRun:
     """Run ``programs`` (node name -> generator function of a :class:`NodeView`) together on
     ``rt``; every live qubit then idles until the makespan. The output qubits are the qubits
     the programs return (node by node, in the order of ``programs``).
@@ -588,8 +631,11 @@ def run_on(rt: Runtime, programs: Mapping[str, NodeProgram], *, max_events: int 
         (:class:`RunLimitError` beyond: a program that never ends).
     max_time : no program wakes later than this simulated time, in seconds
         (:class:`RunLimitError` beyond).
+    outcomes : what answers ``node.read`` (see :data:`Outcomes`); None: a program that reads
+        raises :class:`ReadsOutcomes`.
     """
-    sim = _Simulation(rt, programs, max_events=max_events, max_time=max_time)
+    sim = _Simulation(rt, programs, max_events=max_events, max_time=max_time,
+                      outcomes=outcomes)
     sim.run()
     makespan = rt.finish()
     results = {name: p.result for name, p in sim.procs.items()}
@@ -617,7 +663,16 @@ def lower_nodes(programs: Mapping[str, NodeProgram], network: Network, *,
 
     rt = Runtime(network, rng, ideal=ideal, purification=purification)
     run = run_on(rt, programs, max_events=max_events, max_time=max_time)
-    noisy = rt.noisy_circuit(f"{name}@{network.name}")
+    return lowered_of(run, f"{name}@{network.name}")
+
+
+def lowered_of(run: NodeRun, name: str):
+    """One run of node programs as a :class:`~qsim_dist.network.lowering.Lowered` (its
+    recorded ops, schedule and resources)."""
+    from .lowering import Lowered
+
+    rt = run.runtime
+    noisy = rt.noisy_circuit(name)
     return Lowered(noisy=noisy, terminal=0,
                    final_qubits=tuple(q.index for q in run.output_qubits),
                    num_source_clbits=len(run.output_bits), qubit_node=tuple(rt.qubit_node),

@@ -1,0 +1,136 @@
+"""Node programs that read their outcomes (``yield node.read(bit)``), run online: shot by shot,
+the state simulated while the programs run.
+
+A program that never reads is recorded once per schedule and simulated in batches
+(:func:`qsim_dist.dqc.run_nodes`); one that reads cannot be, since what it does next depends
+on the outcome. :func:`run_online` runs such programs once per shot on a fresh
+:class:`~qsim_dist.network.runtime.Runtime` and a :class:`~qsim_dist.backends.stepper.Stepper`
+of the chosen backend: when a program reads, the operations recorded so far (gates, noise,
+measurements, in the runtime's order, which is causal on every qubit) are applied to the state
+and the bit's value is read off the stepper's clbits. Timing, decoherence and link models are
+the runtime's, as in the lowered path; a program waiting for a value waits in simulated time.
+Each shot's schedule and outcomes come from its own seeded streams, so one seed gives one
+report. The report is the lowered path's, with ``execution = "online"`` and the per-shot
+spread of makespans and resources in ``distribution``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Mapping
+
+import numpy as np
+
+from .backends import get_backend
+from .backends.modulenet import ModuleNetState
+from .circuit import Instruction
+from .errors import OptionError
+from .network.nodes import lowered_of, run_on
+from .network.runtime import Bit, Runtime
+from .network.topology import Network
+from .options import fresh_seed
+
+#: the backends that run programs online (a state of the contract with the step API, in one
+#: process)
+ONLINE_BACKENDS = ("statevector", "reference", "modulenet")
+DENSE_TARGET_QUBITS = 12   # output qubits up to which the fidelity target is a dense vector
+
+
+class _Shot:
+    """One shot's state, advanced to the runtime's recorded ops whenever a program reads."""
+
+    def __init__(self, backend: str, num_qubits: int, precision: str, seed: int):
+        self.stepper = get_backend(backend).stepper(num_qubits, 0, seed=seed,
+                                                    precision=precision)
+        self.applied = 0
+
+    def flush(self, rt: Runtime) -> None:
+        st = self.stepper
+        if isinstance(st.state, ModuleNetState):   # qubits get their nodes as they are made
+            st.state.assign_modules(rt.qubit_node)
+        st.reserve_clbits(rt.num_clbits)
+        for op in rt.ops[self.applied:]:
+            measure = isinstance(op, Instruction) and op.name == "measure"
+            st.apply(op, rt.readout.get(op.qubits[0]) if measure else None)
+        self.applied = len(rt.ops)
+
+    def read(self, rt: Runtime, bit: Bit) -> int:
+        self.flush(rt)
+        return self.stepper.clbits[bit.index]
+
+    def rho(self, qubits) -> np.ndarray:
+        return self.stepper.state.reduced_density_matrix(list(qubits))
+
+
+def _machine_qubits(network: Network) -> int:
+    """The most physical qubits a run can hold at once: every data and communication qubit."""
+    return sum(n.data_qubits + n.comm_qubits for n in network.nodes.values())
+
+
+def _ideal_target(programs, network, backend, precision, limits) -> np.ndarray | None:
+    """The output qubits' state in noise-free runs (seeds 0, 1, 2 of the outcomes) when it is
+    pure, the same in every run and small; else None."""
+    first = None
+    for seed in (0, 1, 2):
+        shot = _Shot(backend, _machine_qubits(network), precision, seed)
+        rt = Runtime(network, np.random.default_rng(seed), ideal=True)
+        run = run_on(rt, programs, outcomes=shot.read, **limits)
+        shot.flush(rt)
+        final = [q.index for q in run.output_qubits]
+        if not final or len(final) > DENSE_TARGET_QUBITS:
+            return None
+        values, vectors = np.linalg.eigh(shot.rho(final))
+        if values[-1] < 1 - 1e-6:
+            return None
+        psi = vectors[:, -1]
+        if first is None:
+            first = psi
+        elif abs(np.vdot(first, psi)) ** 2 < 1 - 1e-6:
+            return None
+    return first
+
+
+def run_online(programs: Mapping[str, Callable], network: Network, *, shots: int,
+               seed: int | None, backend: str, ideal: bool, runs: int, purification,
+               precision: str, name: str, limits: Mapping, target, t0: float):
+    """:func:`qsim_dist.dqc.run_nodes` for programs that read outcomes (see the module
+    docstring); the arguments are run_nodes', ``runs`` the shots (or trajectories)."""
+    from . import dqc
+
+    width = _machine_qubits(network)
+    choice = ""
+    if backend == dqc.AUTO:
+        backend = "statevector" if width <= dqc.AUTO_DENSE_QUBITS else "modulenet"
+        choice = f"auto: {backend} (online; the machine holds at most {width} qubits)"
+    if backend not in ONLINE_BACKENDS:
+        raise OptionError(f"programs that read outcomes run online on "
+                          f"{', '.join(ONLINE_BACKENDS)}, not {backend}")
+    if seed is None:
+        seed = fresh_seed()
+    if target is not None:
+        psi = np.asarray(target, dtype=np.complex128).ravel()
+        psi = psi / np.linalg.norm(psi)
+    else:
+        psi = _ideal_target(programs, network, backend, precision, limits)
+    schedule_root, shot_root = np.random.SeedSequence(seed).spawn(2)
+    counts: dict[str, int] = {}
+    fidelities: list[tuple[float, int]] = []
+    lowered = []
+    for s_schedule, s_shot in zip(schedule_root.spawn(runs), shot_root.spawn(runs)):
+        shot = _Shot(backend, width, precision, dqc._int_seed(s_shot))
+        rt = Runtime(network, np.random.default_rng(s_schedule), ideal=ideal,
+                     purification=purification)
+        run = run_on(rt, programs, outcomes=shot.read, **limits)
+        shot.flush(rt)
+        if shots and run.output_bits:
+            bits = shot.stepper.clbits
+            key = "".join(str(bits[b.index]) for b in reversed(run.output_bits))
+            counts[key] = counts.get(key, 0) + 1
+        if psi is not None:
+            rho = shot.rho([q.index for q in run.output_qubits])
+            fidelities.append((float(np.real(np.vdot(psi, rho @ psi))), 1))
+        lowered.append(lowered_of(run, f"{name}@{network.name}"))
+    return dqc._report(lowered, counts, fidelities if psi is not None else None,
+                       program=name, network=network, shots=shots, seed=seed,
+                       backend=backend, runs=runs, schedules=runs, num_qubits=None,
+                       ideal=ideal, t0=t0, backend_choice=choice, execution="online")
