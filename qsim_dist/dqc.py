@@ -50,7 +50,7 @@ from .backends.state import Capability
 from .circuit import Circuit
 from .errors import OptionError
 from .noise import NoisyCircuit, marginal_counts
-from .options import fresh_seed
+from .options import fresh_seed, int_seed
 from .network.lowering import (Lowered, check_state_defined, data_matrix, logical_circuit, lower,
                                lower_ideal, overlap_fidelity)
 from .network.program import DistributedProgram, ProgramError
@@ -273,11 +273,29 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
         if ranks is not None:
             raise OptionError("programs that read outcomes run online in one process (not "
                               "over MPI ranks yet)") from None
-        from .online import run_online
+        return _run_online(programs, network, shots=shots, seed=seed, backend=backend,
+                           ideal=ideal, runs=runs, purification=purification,
+                           precision=precision, name=name, limits=limits, target=target, t0=t0)
 
-        return run_online(programs, network, shots=shots, seed=seed, backend=backend,
-                          ideal=ideal, runs=runs, purification=purification,
-                          precision=precision, name=name, limits=limits, target=target, t0=t0)
+
+def _run_online(programs, network: Network, *, shots: int, seed: int | None, backend: str,
+                runs: int, name: str, t0: float, ideal: bool, **options) -> Report:
+    """run_nodes for programs that read outcomes (:mod:`qsim_dist.online`): ``auto`` picks
+    statevector for a machine of at most :data:`AUTO_DENSE_QUBITS` qubits, else modulenet."""
+    from .online import machine_qubits, run_online
+
+    choice = ""
+    if backend == AUTO:
+        width = machine_qubits(network)
+        backend = "statevector" if width <= AUTO_DENSE_QUBITS else "modulenet"
+        choice = f"auto: {backend} (online; the machine holds at most {width} qubits)"
+    seed = fresh_seed() if seed is None else seed
+    lowered, counts, fidelities = run_online(programs, network, shots=shots, seed=seed,
+                                             backend=backend, runs=runs, name=name,
+                                             ideal=ideal, **options)
+    return _report(lowered, counts, fidelities, program=name, network=network, shots=shots,
+                   seed=seed, backend=backend, runs=runs, schedules=runs, num_qubits=None,
+                   ideal=ideal, t0=t0, backend_choice=choice, execution="online")
 
 
 def _check_backend(backend: Any) -> None:
@@ -524,7 +542,7 @@ def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Netwo
             continue
         stats_g: dict[str, float] = {}
         part, fids = _run_group(shared or _engine(backend, low, module_ranks), low, group,
-                                _int_seed(seeds[g]), precision, psi_ideal, stats_g)
+                                int_seed(seeds[g]), precision, psi_ideal, stats_g)
         results[g] = (part, fids, stats_g)
     if group_ranks is not None:
         for other in group_ranks.allgather(results):
@@ -678,8 +696,6 @@ def _run_group(engine, low: Lowered, shots: int, seed: int, precision: str,
     return result.counts, fids
 
 
-def _int_seed(seq: np.random.SeedSequence) -> int:
-    return int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
 def save_report(report: Report, path: str | Path) -> Path:

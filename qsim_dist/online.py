@@ -16,7 +16,6 @@ spread of makespans and resources in ``distribution``.
 
 from __future__ import annotations
 
-import time
 from typing import Callable, Mapping
 
 import numpy as np
@@ -28,7 +27,7 @@ from .errors import OptionError
 from .network.nodes import lowered_of, run_on
 from .network.runtime import Bit, Runtime
 from .network.topology import Network
-from .options import fresh_seed
+from .options import int_seed
 
 #: the backends that run programs online (a state of the contract with the step API, in one
 #: process)
@@ -90,34 +89,33 @@ def _ideal_target(programs, network, backend, precision, limits) -> np.ndarray |
     return first
 
 
-def run_online(programs: Mapping[str, Callable], network: Network, *, shots: int,
-               seed: int | None, backend: str, ideal: bool, runs: int, purification,
-               precision: str, name: str, limits: Mapping, target, t0: float):
-    """:func:`qsim_dist.dqc.run_nodes` for programs that read outcomes (see the module
-    docstring); the arguments are run_nodes', ``runs`` the shots (or trajectories)."""
-    from . import dqc
+def machine_qubits(network: Network) -> int:
+    """The most physical qubits a run can hold at once: every data and communication qubit."""
+    return _machine_qubits(network)
 
-    width = _machine_qubits(network)
-    choice = ""
-    if backend == dqc.AUTO:
-        backend = "statevector" if width <= dqc.AUTO_DENSE_QUBITS else "modulenet"
-        choice = f"auto: {backend} (online; the machine holds at most {width} qubits)"
+
+def run_online(programs: Mapping[str, Callable], network: Network, *, shots: int, seed: int,
+               backend: str, ideal: bool, runs: int, purification, precision: str, name: str,
+               limits: Mapping, target):
+    """The runs of :func:`qsim_dist.dqc.run_nodes` for programs that read outcomes (see the
+    module docstring): ``runs`` shots (or trajectories) on ``backend`` (one of
+    :data:`ONLINE_BACKENDS`). Returns (one Lowered per shot, counts, (fidelity, 1) per shot or
+    None without a target)."""
     if backend not in ONLINE_BACKENDS:
         raise OptionError(f"programs that read outcomes run online on "
                           f"{', '.join(ONLINE_BACKENDS)}, not {backend}")
-    if seed is None:
-        seed = fresh_seed()
     if target is not None:
         psi = np.asarray(target, dtype=np.complex128).ravel()
         psi = psi / np.linalg.norm(psi)
     else:
         psi = _ideal_target(programs, network, backend, precision, limits)
+    width = _machine_qubits(network)
     schedule_root, shot_root = np.random.SeedSequence(seed).spawn(2)
     counts: dict[str, int] = {}
     fidelities: list[tuple[float, int]] = []
     lowered = []
     for s_schedule, s_shot in zip(schedule_root.spawn(runs), shot_root.spawn(runs)):
-        shot = _Shot(backend, width, precision, dqc._int_seed(s_shot))
+        shot = _Shot(backend, width, precision, int_seed(s_shot))
         rt = Runtime(network, np.random.default_rng(s_schedule), ideal=ideal,
                      purification=purification)
         run = run_on(rt, programs, outcomes=shot.read, **limits)
@@ -130,7 +128,4 @@ def run_online(programs: Mapping[str, Callable], network: Network, *, shots: int
             rho = shot.rho([q.index for q in run.output_qubits])
             fidelities.append((float(np.real(np.vdot(psi, rho @ psi))), 1))
         lowered.append(lowered_of(run, f"{name}@{network.name}"))
-    return dqc._report(lowered, counts, fidelities if psi is not None else None,
-                       program=name, network=network, shots=shots, seed=seed,
-                       backend=backend, runs=runs, schedules=runs, num_qubits=None,
-                       ideal=ideal, t0=t0, backend_choice=choice, execution="online")
+    return lowered, counts, fidelities if psi is not None else None

@@ -38,6 +38,11 @@ def fresh_seed(comm: Any = None) -> int:
     return comm.bcast(seed) if comm is not None else seed
 
 
+def int_seed(seq: np.random.SeedSequence) -> int:
+    """A non-negative 63-bit integer seed drawn from ``seq``."""
+    return int(seq.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """The checked parameters of one run.
