@@ -42,6 +42,9 @@ it is done and get its value. What each operation does and when:
   have a free communication qubit (a node's ``comm_qubits`` bound how many halves it holds; a
   pair waits until its program frees one). Its value is this node's half.
 - ``wait(seconds)``: a pause of the program.
+- ``read(*bits)``: the values of bits known at the node (a program that reads runs online,
+  :mod:`qsim_dist.online`); ``random()``: the node's classical coin, from the run's seeded
+  stream. A message may carry known values 0/1 besides bits (a herald, a choice).
 
 The programs run together as one discrete-event simulation: a priority queue of node wake-up
 times; a program runs until it yields an unfinished future, then sleeps until the future is done
@@ -266,16 +269,19 @@ class NodeView:
             self._sim.try_pairs()
 
     # ---- communication -------------------------------------------------------------------------
-    def send(self, dst: str, *bits) -> Future:
-        """Send ``bits`` (maybe none: a signal) to node ``dst``; the future is done when the
-        message leaves, its value the arrival time."""
+    def send(self, dst: str, *items) -> Future:
+        """Send ``items`` (maybe none: a signal) to node ``dst``: bits (their values travel,
+        unseen) and classical values the program knows (0 or 1: a herald, a choice; one
+        classical bit each). The future is done when the message leaves, its value the
+        arrival time."""
         self._peer(dst, "sends to")
-        bs = [self._bit(b) for b in bits]
+        message = tuple(self._message_item(x) for x in items)
+        bs = [x for x in message if isinstance(x, Bit)]
         self._sim.tick()
         rt = self._sim.rt
-        arrive = rt.send(self.name, dst, bs, at=self.now)
+        arrive = rt.send(self.name, dst, bs, at=self.now, values=len(message) - len(bs))
         leave = max([self.now] + [rt.bit_time(b, self.name) for b in bs])
-        self._sim.deliver(self.name, dst, tuple(bs), arrive)
+        self._sim.deliver(self.name, dst, message, arrive)
         return _done(f"send to {dst}", leave, arrive)
 
     def recv(self, src: str) -> Future:
@@ -294,35 +300,48 @@ class NodeView:
         return self._sim.request_pair(self.name, peer, self.now)
 
     def read(self, *bits) -> Future:
-        """The values (0 or 1) of ``bits`` — bits, futures of ``measure`` or the future of a
-        ``recv`` (its message's bits) — once each is known at this node (measured here, or
+        """The values (0 or 1) of ``bits`` — bits, futures of ``measure``, a received message
+        or the future of a ``recv`` (its message's bits and values) — once each is known at this node (measured here, or
         arrived in a message): yield it to get an int (one bit) or a tuple (several, or a
         message). Reading a bit this node does not have is a :class:`ProgramError`."""
         if not bits:
             raise ProgramError(f"node {self.name!r}: read needs at least one bit")
         many = len(bits) > 1
-        flat: list[Bit] = []
+        flat: list[Bit | int] = []
         for b in bits:
-            if isinstance(b, Future) and b.done and isinstance(b.value, tuple):
-                flat += [self._bit(x) for x in b.value]   # a received message
+            message = b.value if isinstance(b, Future) and b.done else b
+            if isinstance(message, tuple):                # a received message
+                flat += [x if _is_value(x) else self._bit(x) for x in message]
                 many = True
+            elif _is_value(b):
+                flat.append(int(b))                       # a value it was sent: known
             else:
                 flat.append(self._bit(b))
         rt = self._sim.rt
         when = []
         for b in flat:
+            if not isinstance(b, Bit):
+                continue
             t = rt.bit_time(b, self.name)
             if t is None:
                 raise ProgramError(f"node {self.name!r} reads bit c{b.index}, which it does not "
                                    "have (measured at another node and not received here)")
             when.append(t)
         self._sim.tick()
-        if self._sim.outcomes is None:
+        if self._sim.outcomes is None and any(isinstance(b, Bit) for b in flat):
             raise ReadsOutcomes(f"node {self.name!r} reads an outcome: a program that branches "
                                 "on outcomes runs online (run_nodes), not as one recorded "
                                 "schedule (lower_nodes)")
-        values = tuple(self._sim.outcomes(rt, b) for b in flat)
+        values = tuple(self._sim.outcomes(rt, b) if isinstance(b, Bit) else b for b in flat)
         return _done("read", max([self.now] + when), values if many else values[0])
+
+    def random(self) -> float:
+        """A classical coin of this node: a float in [0, 1) from the run's seeded stream (the
+        one that draws link generation times), e.g. for a Bell measurement that succeeds with
+        probability 1/2. It never depends on the quantum state, so programs that only use it
+        to branch still run as one recorded schedule."""
+        self._sim.tick()
+        return float(self._sim.rt.rng.random())
 
     def wait(self, seconds: float) -> Future:
         """A pause: yield it to sleep ``seconds``."""
@@ -394,12 +413,32 @@ class NodeView:
         b = self._resolved(b, "the bits", "they arrive")
         if isinstance(b, tuple) and len(b) == 1:
             b = b[0]
+        if _is_value(b):
+            raise ProgramError(f"node {self.name!r}: {b!r} is a classical value the program "
+                               "knows, not a bit: branch on it in Python")
         if not isinstance(b, Bit):
             raise ProgramError(f"node {self.name!r}: expected a classical bit, got {b!r}")
         return b
 
+    def _message_item(self, x) -> Bit | int:
+        """One item of a message: a bit handle, or a known classical value 0 or 1."""
+        x = self._resolved(x, "the bits", "they arrive")
+        if isinstance(x, tuple) and len(x) == 1:
+            x = x[0]
+        if _is_value(x):
+            return int(x)
+        if isinstance(x, (int, float, np.integer)) and not isinstance(x, Bit):
+            raise ProgramError(f"node {self.name!r}: a message carries bits and the values 0 "
+                               f"and 1, got {validation.describe(x)}")
+        return self._bit(x)
+
     def __repr__(self) -> str:
         return f"<NodeView {self.name} at {self.now:.3g} s>"
+
+
+def _is_value(x) -> bool:
+    """A classical value a program knows (not a :class:`Bit` handle): 0 or 1."""
+    return isinstance(x, (int, np.integer)) and not isinstance(x, Bit) and x in (0, 1)
 
 
 class _Simulation:

@@ -416,9 +416,11 @@ class Runtime:
         self._finish(node, [qubit], end)
         return end
 
-    def send(self, src: str, dst: str, bits: Sequence[Bit], at: float = 0.0) -> float:
-        """Send ``bits`` from ``src`` to ``dst`` once they are known at ``src`` and no earlier
-        than ``at``; return the arrival time."""
+    def send(self, src: str, dst: str, bits: Sequence[Bit], at: float = 0.0,
+             values: int = 0) -> float:
+        """Send ``bits`` (and ``values`` classical bits the sender knows, e.g. a herald) from
+        ``src`` to ``dst`` once they are known at ``src`` and no earlier than ``at``; return the
+        arrival time."""
         bits = list(bits)
         leave = max(self._bits_ready(src, bits), at)
         path = self.network.path(src, dst)
@@ -428,9 +430,10 @@ class Runtime:
         for b in bits:
             known = self._bit_at[b.index]
             known[dst] = min(known.get(dst, math.inf), arrive)
-        self.stats.classical_bits += len(bits)
+        self.stats.classical_bits += len(bits) + values
         self.stats.messages += 1
-        self.events.append(Event(src, "message", ",".join(f"c{b.index}" for b in bits), leave,
+        label = ",".join([f"c{b.index}" for b in bits] + ["value"] * values)
+        self.events.append(Event(src, "message", label, leave,
                                  arrive, peer=dst))
         return arrive
 
