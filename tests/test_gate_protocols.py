@@ -274,3 +274,27 @@ def test_a_message_carries_known_values_and_refuses_anything_else():
 
     with pytest.raises(ProgramError, match="not a bit: branch on it in Python"):
         run_nodes({"A": corrects_on_a_value}, _pair(1.0, comm=1), shots=1, seed=0)
+
+
+# ---- a repeater chain with gate-level purification --------------------------------------------
+
+@pytest.mark.parametrize("backend", ["statevector", "modulenet"])
+def test_purified_chain_composes_the_purified_links_along_the_swaps(backend):
+    from functools import reduce
+
+    from qsim_dist.network.physics import swapped_weights
+    from qsim_dist.network.workloads import purified_chain
+
+    net, programs = purified_chain(2, 0.9)
+    report = run_nodes(programs, net, shots=300, seed=1, backend=backend, target=PHI_PLUS)
+    weights = purification_rounds(0.9, "dejmps", 1)[0][1]
+    _within(report.fidelity, reduce(swapped_weights, [weights] * 3)[0],
+            report.fidelity_stderr, "end-to-end fidelity")
+
+
+def test_swapped_weights_of_werner_pairs_is_the_swap_formula():
+    from qsim_dist.network.physics import swapped_weights, werner_pauli_probabilities
+
+    w = swapped_weights(werner_pauli_probabilities(0.9), werner_pauli_probabilities(0.8))
+    assert w[0] == pytest.approx(swap_fidelity(0.9, 0.8), abs=1e-12)
+    assert w.sum() == pytest.approx(1.0, abs=1e-12)

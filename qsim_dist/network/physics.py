@@ -39,6 +39,18 @@ def swap_fidelity(f1: float, f2: float) -> float:
     return f1 * f2 + (1.0 - f1) * (1.0 - f2) / 3.0
 
 
+def swapped_weights(first: Sequence[float], second: Sequence[float]) -> np.ndarray:
+    """Pauli-ordered (I, X, Y, Z) weights of the pair that swapping two Bell-diagonal pairs
+    makes: the Pauli errors of the two pairs multiply (X = (1,0), Y = (1,1), Z = (0,1) in
+    (x, z) bits, which add mod 2)."""
+    bits = [(0, 0), (1, 0), (1, 1), (0, 1)]
+    out = np.zeros(4)
+    for i, (x1, z1) in enumerate(bits):
+        for j, (x2, z2) in enumerate(bits):
+            out[bits.index((x1 ^ x2, z1 ^ z2))] += first[i] * second[j]
+    return out
+
+
 def chain_fidelity(fidelities: Sequence[float]) -> float:
     """End-to-end Werner fidelity of a repeater chain with these link fidelities."""
     return reduce(swap_fidelity, fidelities)

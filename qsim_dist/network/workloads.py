@@ -11,7 +11,11 @@ from .nodes import (NodeView, cat_disentangle_recv, cat_disentangle_send, cat_en
                     cat_entangle_send, swap_at, swap_correct, teleport_recv, teleport_send)
 from .topology import Network, network_from_dict
 
-__all__ = ["TELEPORT_ANGLES", "ghz_modules", "repeater_chain"]
+
+def _chain_names(repeaters: int) -> list[str]:
+    return ["A", *[f"R{i}" for i in range(1, repeaters + 1)], "B"]
+
+__all__ = ["TELEPORT_ANGLES", "ghz_modules", "purified_chain", "repeater_chain"]
 
 #: The u3 angles of the state the chain teleports (any state would do; this one is generic).
 TELEPORT_ANGLES = (1.1, 0.4, -0.7)
@@ -26,7 +30,7 @@ def repeater_chain(repeaters: int, fidelity: float = 1.0, *, t2: float | None = 
     and A teleports a qubit in ``u3(TELEPORT_ANGLES)|0>`` to B over the end-to-end pair. The
     output is B's qubit; its ideal fidelity is ``(2F'+1)/3`` with F' the chain's swapped
     fidelity (:func:`qsim_dist.network.physics.chain_fidelity`)."""
-    names = ["A", *[f"R{i}" for i in range(1, repeaters + 1)], "B"]
+    names = _chain_names(repeaters)
     decay = {"t2": t2} if t2 is not None else {}
     link = {"fidelity": fidelity, "latency": latency, "attempt_time": attempt_time,
             "success_probability": success_probability}
@@ -103,3 +107,61 @@ def ghz_modules(modules: int, topology: str = "line", fidelity: float = 1.0, *,
         return run
 
     return net, {x: program(x) for x in names}
+
+
+def purified_chain(repeaters: int, fidelity: float = 0.9, *, protocol: str = "dejmps",
+                   rounds: int = 1, t2: float | None = None, latency: float = 5e-6,
+                   attempt_time: float = 1e-6, gate_error_2q: float = 0.0,
+                   readout_error: float = 0.0) -> tuple[Network, dict[str, Callable]]:
+    """An end-to-end pair over A - R1 - ... - Rk - B, gate level: every link's pair is
+    distilled by ``rounds`` rounds of ``protocol`` with retries
+    (:func:`~qsim_dist.network.gate_protocols.purify`: the nodes read their outcomes, so this
+    runs online), then every repeater swaps and sends its two bits to B, which corrects. Links
+    purify in two waves (nodes at even positions start with their right link, odd ones with
+    their left). A and B return their halves; over ideal memories and local gates the pair's
+    Pauli weights are those of :func:`~qsim_dist.network.physics.purification_rounds`
+    composed along the chain by :func:`~qsim_dist.network.physics.swapped_weights`."""
+    from .gate_protocols import purify
+
+    names = _chain_names(repeaters)
+    decay = {"t2": t2, "t1": 10 * t2} if t2 is not None else {}
+    local = {"gate_error_2q": gate_error_2q, "readout_error": readout_error, **decay}
+    link = {"fidelity": fidelity, "latency": latency, "attempt_time": attempt_time}
+    comm = rounds + 1
+    net = network_from_dict({
+        "nodes": {"A": {"data_qubits": 1, "comm_qubits": comm, **local},
+                  "B": {"data_qubits": 1, "comm_qubits": comm, **local},
+                  **{r: {"repeater": True, "comm_qubits": comm + 1, **local}
+                     for r in names[1:-1]}},
+        "links": [{"between": [x, y], **link} for x, y in zip(names, names[1:])]},
+        name=f"purified-chain{repeaters}")
+
+    def distil(node: NodeView, peer: str):
+        return (yield from purify(node, peer, protocol=protocol, rounds=rounds))
+
+    def end(i: int):
+        def program(node: NodeView):
+            half = yield from distil(node, names[1 if i == 0 else -2])
+            if i:
+                yield from swap_correct(node, half, names[1:-1])
+            return half
+        return program
+
+    def repeater(i: int):
+        def program(node: NodeView):
+            left, right = names[i - 1], names[i + 1]
+            first, second = (right, left) if i % 2 == 0 else (left, right)
+            halves = {first: (yield from distil(node, first))}
+            halves[second] = yield from distil(node, second)
+            l, r = halves[left], halves[right]
+            node.gate("cx", l, r)
+            node.gate("h", l)
+            z, x = node.measure(l), node.measure(r)
+            node.free(l)
+            node.free(r)
+            yield node.send("B", x, z)
+        return program
+
+    programs = {"A": end(0), **{r: repeater(i) for i, r in enumerate(names[1:-1], 1)},
+                "B": end(1)}
+    return net, programs
