@@ -1,0 +1,41 @@
+"""The examples run and print what examples/expected/ shows: each example's main() is run with
+its default seed (fewer shots where that keeps the suite short) and its figures are checked
+against the analytic values it prints beside them."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _example(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_expected_outputs_are_the_default_runs(capsys):
+    """The committed expected output is what the default arguments print (same seed)."""
+    _example("repeat_until_success").main([])
+    assert capsys.readouterr().out == (EXAMPLES / "expected" /
+                                       "repeat_until_success.txt").read_text()
+
+
+def test_repeat_until_success_example_is_exact_over_ideal_links():
+    reports = _example("repeat_until_success").main(["--shots", "100"])
+    ideal = reports["ideal links"]
+    assert ideal.fidelity == pytest.approx(1.0, abs=1e-9)
+    assert abs(ideal.epr_pairs - 2) <= 3 * math.sqrt(2 / 100)
+    assert reports["network_pair.toml"].fidelity < 0.97
+
+
+def test_purified_chain_example_meets_its_analytic_fidelity():
+    out = _example("purified_chain").main(["--repeaters", "2", "--shots", "200"])
+    ideal = out["ideal local gates"]
+    assert abs(ideal.fidelity - out["analytic"]) <= 3 * ideal.fidelity_stderr
