@@ -230,7 +230,7 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
               purification: tuple[str, int] | None = None, precision: str = "double",
               target: np.ndarray | None = None, name: str = "nodes",
               max_events: int | None = None, max_time: float | None = None,
-              ranks=None, spread: str = "modules") -> Report:
+              ranks=None, spread: str = "modules", execution: str = "auto") -> Report:
     """Run node programs (node name -> generator function, see :mod:`qsim_dist.network.nodes`)
     together on ``network`` and report as :func:`run_program` does.
 
@@ -241,6 +241,9 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
     measurement outcomes). ``max_events`` / ``max_time`` cap each run of the programs (default
     :data:`~qsim_dist.network.nodes.MAX_EVENTS` operations and wake-ups,
     :data:`~qsim_dist.network.nodes.MAX_TIME` simulated seconds; ``RunLimitError`` beyond).
+    ``execution``: "auto" (programs that read outcomes run online, the others lowered),
+    "online" (shot by shot, also for programs that never read: the per-shot distribution of
+    makespans and resources) or "lowered" (``ReadsOutcomes`` for programs that read).
     The other arguments are those of :func:`run_program`.
     """
     from .network.nodes import MAX_EVENTS, MAX_TIME, ReadsOutcomes, lower_nodes
@@ -250,8 +253,21 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
     runs, schedules = _check_options(shots, trajectories, schedules, network, purification,
                                      ideal)
     _check_backend(backend)
+    if execution not in EXECUTIONS:
+        raise OptionError(f"execution must be one of {', '.join(EXECUTIONS)}, "
+                          f"got {execution!r}")
     t0 = time.perf_counter()
     programs = dict(programs)
+
+    def online() -> Report:
+        if ranks is not None:
+            raise OptionError("programs run online in one process (not over MPI ranks yet)")
+        return _run_online(programs, network, shots=shots, seed=seed, backend=backend,
+                           ideal=ideal, runs=runs, purification=purification,
+                           precision=precision, name=name, limits=limits, target=target, t0=t0)
+
+    if execution == "online":
+        return online()
 
     def ideal_target(engine_name: str, ranks: ModuleRanks | None):
         if target is not None:
@@ -270,12 +286,9 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
                          precision=precision, name=name, num_qubits=None, cost={}, t0=t0,
                          ranks=ranks, spread=spread)
     except ReadsOutcomes:   # the programs branch on outcomes: shot by shot, online
-        if ranks is not None:
-            raise OptionError("programs that read outcomes run online in one process (not "
-                              "over MPI ranks yet)") from None
-        return _run_online(programs, network, shots=shots, seed=seed, backend=backend,
-                           ideal=ideal, runs=runs, purification=purification,
-                           precision=precision, name=name, limits=limits, target=target, t0=t0)
+        if execution == "lowered":
+            raise
+        return online()
 
 
 def _run_online(programs, network: Network, *, shots: int, seed: int | None, backend: str,
@@ -305,6 +318,7 @@ def _check_backend(backend: Any) -> None:
 
 
 AUTO = "auto"
+EXECUTIONS = (AUTO, "lowered", "online")   # how run_nodes runs node programs
 SPREADS = ("modules", "groups")   # what MPI ranks share in a modulenet run
 
 

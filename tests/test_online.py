@@ -3,6 +3,8 @@ in plain Python, the same physics as the lowered path where both run."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -128,3 +130,43 @@ def test_lower_nodes_refuses_a_program_that_reads():
 
     with pytest.raises(ReadsOutcomes, match="online"):
         lower_nodes({"A": alice}, _pair())
+
+
+# ---- the same report online and lowered, on every workload that runs on both ---------------------
+
+def _workloads():
+    from qsim_dist.network.workloads import ghz_modules, repeater_chain
+    yield "teleport", _teleport(read=False), _pair(0.9, t2=5e-5)
+    net, programs = repeater_chain(2, fidelity=0.92, t2=1e-3)
+    yield "repeater chain", programs, net
+    net, programs = ghz_modules(3, "line", fidelity=0.95)
+    yield "ghz line", programs, net
+    net, programs = ghz_modules(4, "star", fidelity=0.95, measure=True)
+    yield "ghz star, measured", programs, net
+
+
+@pytest.mark.parametrize("name", ["teleport", "repeater chain", "ghz line",
+                                  "ghz star, measured"])
+def test_online_and_lowered_give_the_same_report(name):
+    programs, net = next((p, n) for w, p, n in _workloads() if w == name)
+    shots = 400
+    reports = {ex: run_nodes(programs, net, shots=shots, seed=9, backend="statevector",
+                             schedules=shots, execution=ex) for ex in ("lowered", "online")}
+    low, on = reports["lowered"], reports["online"]
+    assert (low.execution, on.execution) == ("lowered", "online")
+    if low.fidelity is not None:
+        sigma = math.hypot(low.fidelity_stderr, on.fidelity_stderr)
+        assert abs(low.fidelity - on.fidelity) <= 3 * sigma + 1e-9
+    for key in set(low.counts) | set(on.counts):   # each outcome's frequency within 3 sigma
+        p1, p2 = low.counts.get(key, 0) / shots, on.counts.get(key, 0) / shots
+        p = (p1 + p2) / 2
+        assert abs(p1 - p2) <= 3 * math.sqrt(2 * p * (1 - p) / shots) + 1e-9
+    assert on.epr_pairs == pytest.approx(low.epr_pairs, rel=0.1)
+    assert on.classical_bits == pytest.approx(low.classical_bits, rel=0.1)
+
+
+def test_execution_option_is_checked():
+    with pytest.raises(Exception, match="execution must be one of"):
+        run_nodes(_teleport(read=False), _pair(), shots=2, seed=1, execution="eager")
+    with pytest.raises(ReadsOutcomes):
+        run_nodes(_teleport(read=True), _pair(), shots=2, seed=1, execution="lowered")

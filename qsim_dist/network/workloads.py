@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .gate_protocols import purify
 from .nodes import (NodeView, cat_disentangle_recv, cat_disentangle_send, cat_entangle_recv,
                     cat_entangle_send, swap_at, swap_correct, teleport_recv, teleport_send)
 from .topology import Network, network_from_dict
@@ -121,8 +122,6 @@ def purified_chain(repeaters: int, fidelity: float = 0.9, *, protocol: str = "de
     their left). A and B return their halves; over ideal memories and local gates the pair's
     Pauli weights are those of :func:`~qsim_dist.network.physics.purification_rounds`
     composed along the chain by :func:`~qsim_dist.network.physics.swapped_weights`."""
-    from .gate_protocols import purify
-
     names = _chain_names(repeaters)
     decay = {"t2": t2, "t1": 10 * t2} if t2 is not None else {}
     local = {"gate_error_2q": gate_error_2q, "readout_error": readout_error, **decay}
