@@ -298,3 +298,51 @@ def test_swapped_weights_of_werner_pairs_is_the_swap_formula():
     w = swapped_weights(werner_pauli_probabilities(0.9), werner_pauli_probabilities(0.8))
     assert w[0] == pytest.approx(swap_fidelity(0.9, 0.8), abs=1e-12)
     assert w.sum() == pytest.approx(1.0, abs=1e-12)
+
+
+# ---- bad arguments: one ProgramError / OptionError line, never another exception ----------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from qsim_dist.errors import QsimDistError  # noqa: E402
+
+ANYTHING = st.one_of(st.none(), st.integers(-3, 5), st.floats(allow_nan=True), st.text(max_size=4),
+                     st.booleans(), st.lists(st.integers(0, 1), max_size=2), st.just(object()))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(item=ANYTHING)
+def test_a_message_item_is_a_bit_or_a_known_value(item):
+    def a(node):
+        yield node.send("B", item)
+
+    def b(node):
+        msg = yield node.recv("A")
+        return (yield node.read(msg))
+
+    try:
+        run_nodes({"A": a, "B": b}, _pair(1.0, comm=1), shots=1, seed=0)
+    except ProgramError as exc:
+        assert "\n" not in str(exc)
+        assert not (isinstance(item, (bool, int)) and item in (0, 1))   # those are accepted
+    else:
+        assert isinstance(item, (bool, int)) and item in (0, 1)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(protocol=st.one_of(st.sampled_from(["bbpssw", "dejmps"]), ANYTHING),
+       rounds=st.one_of(st.integers(0, 2), ANYTHING),
+       attempts=st.one_of(st.none(), st.integers(1, 3), ANYTHING))
+def test_purify_arguments_are_checked(protocol, rounds, attempts):
+    def program(peer):
+        def run(node):
+            half = yield from purify(node, peer, protocol=protocol, rounds=rounds,
+                                     max_attempts=attempts)
+            if half is not None:
+                node.free(half)
+        return run
+
+    try:
+        run_nodes({"A": program("B"), "B": program("A")}, _pair(0.9), shots=2, seed=0)
+    except QsimDistError as exc:
+        assert "\n" not in str(exc)
