@@ -423,9 +423,7 @@ class Runtime:
         arrival time."""
         bits = list(bits)
         leave = max(self._bits_ready(src, bits), at)
-        path = self.network.path(src, dst)
-        latency = 0.0 if self.ideal else sum(self.network.link(a, b).latency
-                                              for a, b in zip(path, path[1:]))
+        latency = 0.0 if self.ideal else self.network.latency(src, dst)
         arrive = leave + latency
         for b in bits:
             known = self._bit_at[b.index]

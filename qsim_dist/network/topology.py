@@ -127,13 +127,24 @@ class Network:
     links: tuple[Link, ...]
     name: str = "network"
     _adjacent: dict[str, dict[str, Link]] = field(init=False, repr=False, compare=False)
+    # neighbours in file order, and every path and latency asked for once: the runtime asks
+    # on every send and pair request, and lowerings of one run ask the same questions again
+    _ordered: dict[str, list[str]] = field(init=False, repr=False, compare=False)
+    _paths: dict[tuple[str, str], tuple[str, ...]] = field(init=False, repr=False,
+                                                           compare=False)
+    _latencies: dict[tuple[str, str], float] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         adjacent: dict[str, dict[str, Link]] = {name: {} for name in self.nodes}
         for link in self.links:
             adjacent[link.a][link.b] = link
             adjacent[link.b][link.a] = link
+        order = {name: i for i, name in enumerate(self.nodes)}
         object.__setattr__(self, "_adjacent", adjacent)
+        object.__setattr__(self, "_ordered", {name: sorted(near, key=order.__getitem__)
+                                              for name, near in adjacent.items()})
+        object.__setattr__(self, "_paths", {})
+        object.__setattr__(self, "_latencies", {})
 
     @property
     def compute_nodes(self) -> list[Node]:
@@ -157,14 +168,19 @@ class Network:
         nodes swap entanglement (repeaters or compute nodes alike)."""
         if a not in self.nodes or b not in self.nodes:
             raise NetworkError(f"no node named {a if a not in self.nodes else b!r}")
-        order = {name: i for i, name in enumerate(self.nodes)}
+        known = self._paths.get((a, b))
+        if known is None:
+            known = self._paths[(a, b)] = tuple(self._search(a, b))
+        return list(known)
+
+    def _search(self, a: str, b: str) -> list[str]:
+        """Breadth first from ``a`` until ``b`` is found (so the cost follows the distance,
+        not the size of the network); neighbours in file order."""
         previous: dict[str, str | None] = {a: None}
         queue = deque([a])
-        while queue:
+        while queue and b not in previous:
             here = queue.popleft()
-            if here == b:
-                break
-            for nxt in sorted(self._adjacent[here], key=order.__getitem__):
+            for nxt in self._ordered[here]:
                 if nxt not in previous:
                     previous[nxt] = here
                     queue.append(nxt)
@@ -174,6 +190,15 @@ class Network:
         while path[-1] != a:
             path.append(previous[path[-1]])  # type: ignore[arg-type]
         return path[::-1]
+
+    def latency(self, a: str, b: str) -> float:
+        """Classical latency from ``a`` to ``b``: the sum over the links of :meth:`path`."""
+        known = self._latencies.get((a, b))
+        if known is None:
+            path = self.path(a, b)
+            known = self._latencies[(a, b)] = sum(self._adjacent[x][y].latency
+                                                  for x, y in zip(path, path[1:]))
+        return known
 
     def distance(self, a: str, b: str) -> int:
         """Number of links on a shortest path (0 for the same node)."""
