@@ -311,3 +311,20 @@ clinks:
     with pytest.raises(QsimDistError, match="heralded"):
         nq.network_from_squidasm({"stacks": [{"name": "a"}, {"name": "b"}],
                                   "links": [{"stack1": "a", "stack2": "b", "typ": "heralded"}]})
+
+
+def test_example_prints_its_expected_output_and_meets_the_werner_value(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    spec = importlib.util.spec_from_file_location("netqasm_teleport",
+                                                  examples / "netqasm_teleport.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = module.main([])
+    assert capsys.readouterr().out == (examples / "expected" /
+                                       "netqasm_teleport.txt").read_text()
+    # idle decoherence only lowers it: at most the Werner value, within 3 sigma
+    assert out["estimate"] <= out["analytic"] + 3 * out["stderr"]
+    assert out["estimate"] >= out["analytic"] - 0.05 - 3 * out["stderr"]
