@@ -260,11 +260,10 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
     programs = dict(programs)
 
     def online() -> Report:
-        if ranks is not None:
-            raise OptionError("programs run online in one process (not over MPI ranks yet)")
         return _run_online(programs, network, shots=shots, seed=seed, backend=backend,
                            ideal=ideal, runs=runs, purification=purification,
-                           precision=precision, name=name, limits=limits, target=target, t0=t0)
+                           precision=precision, name=name, limits=limits, target=target, t0=t0,
+                           ranks=ranks)
 
     if execution == "online":
         return online()
@@ -292,7 +291,8 @@ def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1
 
 
 def _run_online(programs, network: Network, *, shots: int, seed: int | None, backend: str,
-                runs: int, name: str, t0: float, ideal: bool, **options) -> Report:
+                runs: int, name: str, t0: float, ideal: bool, ranks=None,
+                **options) -> Report:
     """run_nodes for programs that read outcomes (:mod:`qsim_dist.online`): ``auto`` picks
     statevector for a machine of at most :data:`AUTO_DENSE_QUBITS` qubits, else modulenet."""
     from .online import machine_qubits, run_online
@@ -302,10 +302,11 @@ def _run_online(programs, network: Network, *, shots: int, seed: int | None, bac
         width = machine_qubits(network)
         backend = "statevector" if width <= AUTO_DENSE_QUBITS else "modulenet"
         choice = f"auto: {backend} (online; the machine holds at most {width} qubits)"
-    seed = fresh_seed() if seed is None else seed
+    seed = fresh_seed(ranks) if seed is None else seed   # drawn once: rank 0's everywhere
+    owner = ModuleRanks(ranks, network).owner if ranks is not None else None
     lowered, counts, fidelities = run_online(programs, network, shots=shots, seed=seed,
                                              backend=backend, runs=runs, name=name,
-                                             ideal=ideal, **options)
+                                             ideal=ideal, comm=ranks, owner=owner, **options)
     return _report(lowered, counts, fidelities, program=name, network=network, shots=shots,
                    seed=seed, backend=backend, runs=runs, schedules=runs, num_qubits=None,
                    ideal=ideal, t0=t0, backend_choice=choice, execution="online")

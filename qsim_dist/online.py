@@ -25,6 +25,7 @@ from .backends.modulenet import ModuleNetState
 from .circuit import Instruction
 from .errors import OptionError
 from .network.nodes import lowered_of, run_on
+from .network.ranked import ProgramRanks
 from .network.runtime import Bit, Runtime
 from .network.topology import Network
 from .options import int_seed
@@ -38,9 +39,10 @@ DENSE_TARGET_QUBITS = 12   # output qubits up to which the fidelity target is a 
 class _Shot:
     """One shot's state, advanced to the runtime's recorded ops whenever a program reads."""
 
-    def __init__(self, backend: str, num_qubits: int, precision: str, seed: int):
-        self.stepper = get_backend(backend).stepper(num_qubits, 0, seed=seed,
-                                                    precision=precision)
+    def __init__(self, backend: str, num_qubits: int, precision: str, seed: int,
+                 ranks: "_Ranks | None" = None):
+        engine = get_backend(backend) if ranks is None else ranks.engine(backend)
+        self.stepper = engine.stepper(num_qubits, 0, seed=seed, precision=precision)
         self.applied = 0
 
     def flush(self, rt: Runtime) -> None:
@@ -61,19 +63,35 @@ class _Shot:
         return self.stepper.state.reduced_density_matrix(list(qubits))
 
 
+class _Ranks:
+    """MPI ranks of an online run: ``owner[node]`` is the rank that runs the node's program
+    and, on ``modulenet``, holds its module's tensor; every rank takes every step."""
+
+    def __init__(self, comm, owner: Mapping[str, int]):
+        self.comm, self.owner = comm, dict(owner)
+        self.programs = ProgramRanks(comm, owner)
+
+    def engine(self, backend: str):
+        if backend == "modulenet":
+            return get_backend(backend, comm=self.comm, placement=self.owner)
+        return get_backend(backend)   # the whole state on every rank, in step
+
+
 def _machine_qubits(network: Network) -> int:
     """The most physical qubits a run can hold at once: every data and communication qubit."""
     return sum(n.data_qubits + n.comm_qubits for n in network.nodes.values())
 
 
-def _ideal_target(programs, network, backend, precision, limits) -> np.ndarray | None:
+def _ideal_target(programs, network, backend, precision, limits, ranks=None
+                  ) -> np.ndarray | None:
     """The output qubits' state in noise-free runs (seeds 0, 1, 2 of the outcomes) when it is
     pure, the same in every run and small; else None."""
     first = None
     for seed in (0, 1, 2):
-        shot = _Shot(backend, _machine_qubits(network), precision, seed)
+        shot = _Shot(backend, _machine_qubits(network), precision, seed, ranks)
         rt = Runtime(network, np.random.default_rng(seed), ideal=True)
-        run = run_on(rt, programs, outcomes=shot.read, **limits)
+        run = run_on(rt, programs, outcomes=shot.read, ranks=ranks and ranks.programs,
+                     **limits)
         shot.flush(rt)
         final = [q.index for q in run.output_qubits]
         if not final or len(final) > DENSE_TARGET_QUBITS:
@@ -96,11 +114,15 @@ def machine_qubits(network: Network) -> int:
 
 def run_online(programs: Mapping[str, Callable], network: Network, *, shots: int, seed: int,
                backend: str, ideal: bool, runs: int, purification, precision: str, name: str,
-               limits: Mapping, target):
+               limits: Mapping, target, comm=None, owner: Mapping[str, int] | None = None):
     """The runs of :func:`qsim_dist.dqc.run_nodes` for programs that read outcomes (see the
     module docstring): ``runs`` shots (or trajectories) on ``backend`` (one of
     :data:`ONLINE_BACKENDS`). Returns (one Lowered per shot, counts, (fidelity, 1) per shot or
-    None without a target)."""
+    None without a target). With ``comm`` (MPI ranks, a :class:`~qsim_dist.comm.Comm`) and
+    ``owner`` (node -> rank), each node's program runs on its rank
+    (:mod:`qsim_dist.network.ranked`) and, on ``modulenet``, its tensor lives there; every
+    rank returns the same."""
+    ranks = _Ranks(comm, owner) if comm is not None and comm.size > 1 else None
     if backend not in ONLINE_BACKENDS:
         raise OptionError(f"programs that read outcomes run online on "
                           f"{', '.join(ONLINE_BACKENDS)}, not {backend}")
@@ -108,17 +130,18 @@ def run_online(programs: Mapping[str, Callable], network: Network, *, shots: int
         psi = np.asarray(target, dtype=np.complex128).ravel()
         psi = psi / np.linalg.norm(psi)
     else:
-        psi = _ideal_target(programs, network, backend, precision, limits)
+        psi = _ideal_target(programs, network, backend, precision, limits, ranks)
     width = _machine_qubits(network)
     schedule_root, shot_root = np.random.SeedSequence(seed).spawn(2)
     counts: dict[str, int] = {}
     fidelities: list[tuple[float, int]] = []
     lowered = []
     for s_schedule, s_shot in zip(schedule_root.spawn(runs), shot_root.spawn(runs)):
-        shot = _Shot(backend, width, precision, int_seed(s_shot))
+        shot = _Shot(backend, width, precision, int_seed(s_shot), ranks)
         rt = Runtime(network, np.random.default_rng(s_schedule), ideal=ideal,
                      purification=purification)
-        run = run_on(rt, programs, outcomes=shot.read, **limits)
+        run = run_on(rt, programs, outcomes=shot.read, ranks=ranks and ranks.programs,
+                     **limits)
         shot.flush(rt)
         if shots and run.output_bits:
             bits = shot.stepper.clbits

@@ -276,7 +276,7 @@ class ModuleNetState(State):
         self.parent[n] = None
         return old, 0
 
-    def _sweep(self, start, touched: set | None) -> None:
+    def _sweep(self, start, touched: dict | None) -> None:
         """Compress the bonds of the centre ``start`` and go on into the neighbours in
         ``touched`` and those whose bond lost rank (their own bonds may have too), depth first
         with the centre carried along; it ends back at ``start`` (a loop, not recursion: trees
@@ -331,7 +331,7 @@ class ModuleNetState(State):
         self.largest_bond = max(self.largest_bond, keep)
         return keep
 
-    def _compress_touched(self, first, touched: set) -> None:
+    def _compress_touched(self, first, touched: dict) -> None:
         """After a unitary across modules: compress the bonds inside ``touched`` (a subtree
         holding the centre ``first``; a unitary on one side of any other bond leaves its
         Schmidt values as they were), depth first, the centre moving with the compression and
@@ -441,14 +441,14 @@ class ModuleNetState(State):
                 self._set(at, self.tensors[at][..., None], self.legs[at] + (_bond(m),))
                 self.parent[m] = at
         self._move_centre(first)
-        touched = {first}
+        touched = {first: None}   # ordered (a dict): every rank sorts it alike
         here = first
         for k, (m, group, w) in enumerate(zip(modules, groups, factors)):
             if k:   # carry the virtual index of the last factor from ``here`` to ``m``
                 path = self._tree_path(here, m)
                 for a, b in zip(path, path[1:]):
                     self._pass_index(a, b)
-                    touched.add(b)
+                    touched[b] = None
                 here = m
             t, legs = self._apply_factor(m, w, group, has_left=k > 0)
             self._set(m, t, legs)
@@ -605,14 +605,15 @@ class ModuleNetState(State):
         return out
 
     # -- readout on the tensors ----------------------------------------------------------------
-    def _spanning(self, modules: set) -> tuple[Any, set]:
+    def _spanning(self, modules: Sequence) -> tuple[Any, dict]:
         """The centre (moved into ``modules``) and the smallest subtree holding ``modules``
-        (all in one tree)."""
-        first = next(iter(modules))
+        (all in one tree). Ordered containers, not sets: a set of strings iterates in another
+        order in every process, and the ranks must take the same steps."""
+        first = modules[0]
         self._move_centre(first)
-        span = set()
+        span: dict = {}
         for m in modules:
-            span.update(self._path_up(m))
+            span.update(dict.fromkeys(self._path_up(m)))
         return first, span
 
     def _double_layer(self, ops: dict[int, np.ndarray], open_qubits: Sequence[int]
@@ -620,7 +621,7 @@ class ModuleNetState(State):
         """<psi| (prod of ops) |psi> over one tree, with ``open_qubits`` left open: a tensor
         with a ket and a bra axis per open qubit, in the order (kets..., bras...), open
         qubits in the given order. Every qubit named is live and in the same tree."""
-        modules = {self.module_of[q] for q in list(ops) + list(open_qubits)}
+        modules = list(dict.fromkeys(self.module_of[q] for q in list(ops) + list(open_qubits)))
         centre, span = self._spanning(modules)
         # post-order: children before parents; each contributes E with ket/bra bond pairs
         depth = {m: len(self._path_up(m)) for m in span}
@@ -732,7 +733,7 @@ class ModuleNetState(State):
             if not self.live[q]:
                 psi = np.multiply.outer(psi, np.eye(2)[self.value[q]])
                 order.append(q)
-        for centre in {self._root(m) for m in self.tensors}:
+        for centre in dict.fromkeys(self._root(m) for m in self.tensors):
             t, legs = _contract_tree(self, centre)
             psi = np.multiply.outer(psi, t)
             order += [leg[1] for leg in legs]

@@ -441,12 +441,27 @@ def _is_value(x) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, Bit) and x in (0, 1)
 
 
+def start_program(name: str, program: NodeProgram, node: "NodeView"):
+    """``program(node)``, refused in one line unless it makes a generator."""
+    try:
+        gen = program(node)
+    except QsimDistError:
+        raise
+    except Exception as exc:   # e.g. a function of no argument, or one that raises
+        raise _wrapped(name, "calling its program", exc) from exc
+    if not inspect.isgenerator(gen):
+        raise ProgramError(f"the program of node {name!r} must be a generator function "
+                           "(it has no yield)")
+    return gen
+
+
 class _Simulation:
-    """The event loop and the matching of messages and pair requests."""
+    """The event loop and the matching of messages and pair requests. With ``ranks`` (a
+    :class:`~qsim_dist.network.ranked.ProgramRanks`) each program runs on its node's rank."""
 
     def __init__(self, rt: Runtime, programs: Mapping[str, NodeProgram], *,
                  max_events: int = MAX_EVENTS, max_time: float = MAX_TIME,
-                 outcomes: Outcomes | None = None):
+                 outcomes: Outcomes | None = None, ranks=None):
         self.rt = rt
         self.outcomes = outcomes
         self.max_events = validation.count(max_events, "max_events", ProgramError, minimum=1)
@@ -468,16 +483,11 @@ class _Simulation:
             if not callable(program):
                 raise ProgramError(f"the program of node {name!r} must be a generator function "
                                    f"of its NodeView, got {validation.describe(program)}")
-            node = NodeView(name, self)
-            try:
-                gen = program(node)
-            except QsimDistError:
-                raise
-            except Exception as exc:   # e.g. a function of no argument, or one that raises
-                raise _wrapped(name, "calling its program", exc) from exc
-            if not inspect.isgenerator(gen):
-                raise ProgramError(f"the program of node {name!r} must be a generator function "
-                                   "(it has no yield)")
+            if ranks is None:
+                node = NodeView(name, self)
+                gen = start_program(name, program, node)
+            else:   # on MPI ranks: the program runs on its node's owner (.ranked)
+                node, gen = ranks.start(name, program, self)
             self.procs[name] = _Process(node, gen)
             self._wake(name, 0.0, None)
 
@@ -659,7 +669,8 @@ def _qubits_of(value: Any) -> list[Qubit]:
 
 
 def run_on(rt: Runtime, programs: Mapping[str, NodeProgram], *, max_events: int = MAX_EVENTS,
-           max_time: float = MAX_TIME, outcomes: Outcomes | None = None) -> NodeRun:
+           max_time: float = MAX_TIME, outcomes: Outcomes | None = None,
+           ranks=None) -> NodeRun:
     """Run ``programs`` (node name -> generator function of a :class:`NodeView`) together on
     ``rt``; every live qubit then idles until the makespan. The output qubits are the qubits
     the programs return (node by node, in the order of ``programs``).
@@ -672,9 +683,11 @@ def run_on(rt: Runtime, programs: Mapping[str, NodeProgram], *, max_events: int 
         (:class:`RunLimitError` beyond).
     outcomes : what answers ``node.read`` (see :data:`Outcomes`); None: a program that reads
         raises :class:`ReadsOutcomes`.
+    ranks : a :class:`~qsim_dist.network.ranked.ProgramRanks` under MPI: each program runs on
+        the rank that owns its node, the others replay what it does.
     """
     sim = _Simulation(rt, programs, max_events=max_events, max_time=max_time,
-                      outcomes=outcomes)
+                      outcomes=outcomes, ranks=ranks)
     sim.run()
     makespan = rt.finish()
     results = {name: p.result for name, p in sim.procs.items()}
