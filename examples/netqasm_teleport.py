@@ -17,7 +17,7 @@ import argparse
 import math
 
 # the backend first: it makes netqasm.sdk.external's NetQASMConnection and Socket qsim_dist's
-from qsim_dist.network.netqasm_backend import network_from_squidasm, run_netqasm
+from qsim_dist.netqasm_backend import network_from_squidasm, run_netqasm
 
 from netqasm.sdk import EPRSocket, Qubit
 from netqasm.sdk.classical_communication.message import StructuredMessage

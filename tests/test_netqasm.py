@@ -1,5 +1,5 @@
 """NetQASM SDK applications (SquidASM style) run unchanged on qsim_dist's network runtime
-(qsim_dist.network.netqasm_backend), checked against analytic values."""
+(qsim_dist.netqasm_backend), checked against analytic values."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-import qsim_dist.network.netqasm_backend as nq   # before the SDK's external names are used
+import qsim_dist.netqasm_backend as nq   # before the SDK's external names are used
 from netqasm.lang.ir import BreakpointAction
 from netqasm.sdk import EPRSocket, Qubit
 from netqasm.sdk.classical_communication.message import StructuredMessage

@@ -19,7 +19,7 @@ An application is per-node Python code written against the ``netqasm`` SDK::
 
 and run with::
 
-    import qsim_dist.network.netqasm_backend as nq   # before the applications are imported
+    import qsim_dist.netqasm_backend as nq   # before the applications are imported
     run = nq.run_netqasm({"alice": alice_main, "bob": bob_main}, network, shots=100, seed=1)
     run.results["bob"][0]        # what bob's main returned in shot 0
     run.report                   # the qsim_dist Report: makespans, EPR pairs, resources
@@ -61,9 +61,9 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..errors import QsimDistError
-from .program import ProgramError
-from .topology import Network, NetworkError, network_from_dict
+from .errors import QsimDistError
+from .network.program import ProgramError
+from .network.topology import Network, NetworkError, network_from_dict
 
 # the SDK chooses its backend by this variable when netqasm.sdk.external is first imported;
 # its default (netsquid) needs squidasm, so without it the import itself would fail
@@ -85,7 +85,7 @@ try:
     from netqasm.sdk.network import NetworkInfo
     from netqasm.sdk.shared_memory import SharedMemory
 except ImportError as exc:   # pragma: no cover - exercised only without the extra
-    raise ImportError("qsim_dist.network.netqasm_backend needs the netqasm package "
+    raise ImportError("qsim_dist.netqasm_backend needs the netqasm package "
                       "(pip install netqasm)") from exc
 
 
@@ -724,7 +724,7 @@ def _check_bindings(node: str, app: Callable) -> None:
         if value is DebugConnection or value is ThreadSocket:
             raise NetQASMError(f"the application of node {node!r} holds netqasm's "
                                f"{value.__name__} as {name!r}: import "
-                               "qsim_dist.network.netqasm_backend before the application "
+                               "qsim_dist.netqasm_backend before the application "
                                "module (or import NetQASMConnection/Socket inside main)")
 
 
@@ -740,8 +740,8 @@ def run_netqasm(apps: Mapping[str, Callable], network: Network, shots: int = 1,
     The other keyword arguments go to :func:`qsim_dist.dqc.run_nodes` (backend, ideal,
     max_events, ...); applications always run online, shot by shot.
     """
-    from ..dqc import run_nodes
-    from ..errors import OptionError
+    from .dqc import run_nodes
+    from .errors import OptionError
 
     if not isinstance(network, Network):
         raise OptionError(f"network must be a Network (load_network, network_from_squidasm), "
