@@ -8,6 +8,8 @@ carries Y. With that encoding, for a basis index ``j``::
 Accepted inputs for :func:`as_pauli_sum`:
 - a Qiskit-style label ``"XZI"`` (rightmost character is qubit 0, as the bit order of the state);
 - a sparse label ``"X0 Z3"`` (letter then qubit index, separated by spaces);
+- a sum of such labels with real coefficients, ``"Z0 Z1 + 0.5 X3 - 2e-1 Y0"``
+  (:func:`parse_pauli_sum`, what ``qsim-dist run --observable`` takes);
 - a list of ``(coefficient, label)`` pairs; a ``PauliSum``.
 """
 
@@ -115,7 +117,7 @@ def as_pauli_sum(obs: "PauliSum | str | Sequence", num_qubits: int) -> PauliSum:
                                   f"has {num_qubits}")
         return obs
     if isinstance(obs, str):
-        obs = [(1.0, obs)]
+        return parse_pauli_sum(obs, num_qubits)
     if isinstance(obs, bytes) or not hasattr(obs, "__iter__"):
         raise ObservableError(f"an observable must be a Pauli label, a list of (coefficient, "
                               f"label) pairs or a PauliSum, got {check.describe(obs)}")
@@ -129,6 +131,45 @@ def as_pauli_sum(obs: "PauliSum | str | Sequence", num_qubits: int) -> PauliSum:
         x, z = parse_pauli(label, num_qubits)
         terms.append((coeff, x, z))
     return PauliSum(num_qubits, tuple(terms))
+
+
+# one term of a written sum: an optional real coefficient (an optional "*"), then its label
+_TERM = re.compile(r"^(?P<coeff>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)?\s*\*?\s*"
+                   r"(?P<label>[IXYZ][IXYZ0-9 ]*)$")
+
+
+def parse_pauli_sum(text: str, num_qubits: int) -> PauliSum:
+    """A written sum of Pauli labels, ``"Z0 Z1 + 0.5 X3 - 2 Y0"`` (terms joined by ``+`` or
+    ``-``, each an optional real coefficient and a sparse or dense label).
+
+    >>> parse_pauli_sum("Z0 Z1 - 0.5 X2", 3).terms
+    (((1+0j), 0, 3), ((-0.5+0j), 4, 0))
+    """
+    check.text(text, "an observable", ObservableError)
+    # a sign splits terms, except in a coefficient's exponent (labels have no letter e)
+    pieces = re.split(r"(?<![eE])([+-])", text)
+    terms, sign = [], 1.0
+    for j, piece in enumerate(pieces):
+        if piece in "+-" and j % 2:
+            sign = -sign if piece == "-" else sign
+            continue
+        piece = piece.strip()
+        if not piece:
+            if j == 0:
+                continue   # a leading sign
+            raise ObservableError(f"observable '{text}': a sign with no term after it")
+        match = _TERM.match(piece)
+        if match is None:
+            raise ObservableError(f"observable '{text}': cannot read the term '{piece}' "
+                                  f"(a coefficient, then a label such as 'Z0 Z1' or 'XZI')")
+        coeff = sign * float(match.group("coeff") or 1.0)
+        terms.append((coeff, match.group("label")))
+        sign = 1.0
+    if not terms:
+        raise ObservableError(f"observable '{text}' has no term")
+    if pieces[-1].strip() == "" and len(pieces) > 1:
+        raise ObservableError(f"observable '{text}': a sign with no term after it")
+    return as_pauli_sum(terms, num_qubits)
 
 
 def pauli_phase(x_mask: int, z_mask: int) -> complex:

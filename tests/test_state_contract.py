@@ -16,7 +16,7 @@ from qsim_dist.observables import as_pauli_sum
 N = 4
 KINDS = [("reference", {}), ("statevector", {"kernels": "cpu"}),
          ("statevector", {"kernels": "jax"}), ("distributed", {"kernels": "cpu"}),
-         ("modulenet", {}), ("modulenet", {"modules": [0, 0, 1, 1]})]
+         ("modulenet", {}), ("modulenet", {"modules": [0, 0, 1, 1]}), ("tensor", {})]
 
 
 @pytest.fixture(scope="module", params=KINDS, ids=lambda k: f"{k[0]}-{k[1].get('kernels', '')}{len(set(k[1].get('modules', ())))}")

@@ -57,6 +57,11 @@ BACKENDS: dict[str, BackendInfo] = {
         "modulenet", "ModuleNetBackend",
         "one tensor per QPU module, entanglement as bonds (large networks, little entanglement)",
         sharded=False, precisions=("double", "single"), modules=True),
+    "tensor": BackendInfo(
+        "tensor", "TensorBackend",
+        "a tensor network contracted on request (wide, shallow circuits: amplitudes, "
+        "marginals, expectations, exact samples)",
+        sharded=False, precisions=("double", "single")),
 }
 
 DEFAULT_BACKEND = "statevector"   # in one process

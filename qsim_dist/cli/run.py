@@ -8,6 +8,13 @@
                                [--checkpoint CKPT.h5 [--checkpoint-every SECONDS]]
                                [--resume CKPT.h5]
                                [--split-shots [--shot-block N]]   (distributed backend)
+                               [--amplitude BITSTRING ...] [--observable 'Z0 Z1 + 0.5 X3']
+                               [--optimize NAME] [--max-memory BYTES]   (tensor backend)
+
+``--amplitude`` and ``--observable`` read the state after the circuit's gates (its measurements
+left out) on any backend; with ``--backend tensor`` they are contractions of the circuit's tensor
+network (only the past light cone of each Pauli term), so circuits far wider than a statevector
+are answered exactly.
 
 The backends and their defaults come from the registry, :data:`qsim_dist.backends.BACKENDS`;
 shots, seed and precision are resolved once, as :class:`qsim_dist.options.RunOptions`.
@@ -23,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends import BACKENDS
+from ..backends.tensor import OPTIMIZERS as TENSOR_OPTIMIZERS
 from ..errors import OptionError
 from ..options import MAX_SEED, MAX_SHOTS, PRECISIONS, RunOptions
 from .common import Job, backend_help, check_input_file, choose_backend, circuit_fingerprint, \
@@ -82,7 +90,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     run.add_argument("--stats", action="store_true",
                      help="add communication statistics to the JSON summary: exchanges, "
                           "bytes_sent (all ranks), per-rank comm_time_s and compute_time_s, "
-                          "device_buffers (exchanges on device arrays)")
+                          "device_buffers (exchanges on device arrays); with the tensor "
+                          "backend, the contraction cost (flops, largest intermediate, paths, "
+                          "seconds)")
     run.add_argument("--checkpoint", metavar="CKPT.h5", default=None,
                      help="write checkpoints of the run to this HDF5 file (atomically; see "
                           "qsim_dist/io/checkpoint.py), every --checkpoint-every seconds")
@@ -106,7 +116,31 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                           "another backend")
     run.add_argument("--shot-block", metavar="N", type=int_option("shot block", minimum=1),
                      default=None, help="shots per block of --split-shots (default 1024)")
+    run.add_argument("--amplitude", metavar="BITSTRING", nargs="+", default=None,
+                     help="amplitudes of these basis states after the gates (qubit 0 "
+                          "rightmost, as counts are printed)")
+    run.add_argument("--observable", metavar="PAULI_SUM", default=None,
+                     help="expectation value of a Pauli sum after the gates, e.g. "
+                          "'Z0 Z1 + 0.5 X3' or 'XZI'")
+    run.add_argument("--optimize", choices=TENSOR_OPTIMIZERS, default=None,
+                     help="tensor backend: the contraction path finder (default auto: "
+                          "opt-einsum's choice by size; cotengra when installed)")
+    run.add_argument("--max-memory", metavar="BYTES", type=int_option("max memory", minimum=1),
+                     default=None, help="tensor backend: bytes the largest intermediate of one "
+                                        "contraction may take (default a third of the free "
+                                        "memory); beyond, a clear refusal with its cost")
     return run
+
+
+def _bitstrings(texts: list[str], num_qubits: int) -> list[int]:
+    """``--amplitude`` bitstrings as basis indices (qubit 0 rightmost)."""
+    indices = []
+    for text in texts:
+        if len(text) != num_qubits or set(text) - {"0", "1"}:
+            raise OptionError(f"--amplitude '{text[:80]}': a bitstring of {num_qubits} "
+                              f"characters 0/1 is needed (qubit 0 rightmost)")
+        indices.append(int(text, 2))
+    return indices
 
 
 def _check_options(args: argparse.Namespace) -> Path:
@@ -129,6 +163,9 @@ def _check_options(args: argparse.Namespace) -> Path:
         raise OptionError("--checkpoint-gates needs --checkpoint or --resume")
     if args.checkpoint is None and args.checkpoint_every is not None:
         raise OptionError("--checkpoint-every needs --checkpoint (the file to write)")
+    if (args.optimize is not None or args.max_memory is not None) and args.backend != "tensor":
+        raise OptionError(f"--optimize and --max-memory are options of the tensor backend, "
+                          f"not of '{args.backend}'")
     if args.shot_block is not None and not args.split_shots:
         raise OptionError("--shot-block needs --split-shots")
     if args.split_shots and not BACKENDS[args.backend].sharded:
@@ -180,6 +217,10 @@ def _print_human(result, out: str | None) -> None:
         w(f"shots      {result.shots} (no measurements: no counts)\n")
     else:
         write_top_counts(w, f"shots      {result.shots}, ", result.counts)
+    for bits, (re_, im) in result.metadata.get("amplitudes", {}).items():
+        w(f"amplitude  {bits}: {re_:+.12g} {im:+.12g}i\n")
+    if "expectation" in result.metadata:
+        w(f"<H>        {result.metadata['expectation']:.12g}  (H = {result.metadata['observable']})\n")
     if out is not None:
         w(f"results    {out}" + (" (with statevector)" if result.statevector is not None
                                  else "") + "\n")
@@ -194,6 +235,12 @@ def prepare(args: argparse.Namespace) -> Job:
 
         noise = load_noise_model(args.noise)
     circuit = load_circuit(path)
+    if args.amplitude is not None:
+        args.amplitude_indices = _bitstrings(args.amplitude, circuit.num_qubits)
+    if args.observable is not None:
+        from ..observables import as_pauli_sum
+
+        args.pauli_sum = as_pauli_sum(args.observable, circuit.num_qubits)
     fields = job_fields(args, {"circuit": circuit_fingerprint(circuit),
                                "noise": file_fingerprint(args.noise)},
                         outputs=("out", "checkpoint", "resume"))
@@ -214,6 +261,10 @@ def execute(args: argparse.Namespace, circuit, noise) -> int:
         options["split_shots"] = True
         if args.shot_block is not None:
             options["shot_block"] = args.shot_block
+    if args.optimize is not None:
+        options["optimize"] = args.optimize
+    if args.max_memory is not None:
+        options["max_memory"] = args.max_memory
     sharded = BACKENDS[args.backend].sharded
     backend = get_backend(args.backend, **options)
     result = backend.run(circuit, shots=run.shots, seed=run.seed, precision=run.precision,
@@ -221,6 +272,16 @@ def execute(args: argparse.Namespace, circuit, noise) -> int:
                          checkpoint=_checkpointing(args))
     if args.noise is not None:
         result.metadata["noise_model"] = str(args.noise)
+    if args.amplitude is not None:
+        values = backend.amplitudes(circuit, args.amplitude_indices, precision=run.precision)
+        result.metadata["amplitudes"] = {b: [float(v.real), float(v.imag)]
+                                         for b, v in zip(args.amplitude, values)}
+    if args.observable is not None:
+        result.metadata["observable"] = args.observable
+        result.metadata["expectation"] = float(backend.expectation(circuit, args.pauli_sum,
+                                                                   precision=run.precision))
+    if args.stats and hasattr(backend, "stats"):
+        result.metadata["contraction"] = backend.stats.as_dict()
     if args.out is not None:
         if sharded:  # collective: every rank writes its shard
             backend.save_result(result, args.out)

@@ -1,0 +1,499 @@
+"""The ``tensor`` backend: a circuit held as a tensor network and contracted only when something
+is asked of it (an amplitude, a marginal, an expectation value, a sample).
+
+A :class:`TensorState` is the list of operations applied to |0...0>, never a vector, so its
+width is bounded by what each question costs to contract, not by 2^n: wide and shallow circuits
+(QAOA on hundreds of qubits, GHZ states, shallow grids) are answered exactly. It implements the
+state contract (:mod:`.state`) with no capability flag, so the shared executor runs static,
+dynamic and noisy circuits on it unchanged: a measurement or reset appends its normalised
+projector, a Kraus operator its matrix.
+
+How a question becomes a contraction:
+
+- **amplitudes** ``<x|psi>``: the gate tensors with every output leg closed by a basis vector;
+- **marginals, reduced density matrices, Pauli expectations** ``<psi|T|psi>``: the network and
+  its conjugate joined at the output legs of the qubits that are traced out, open (or closed by
+  a Pauli matrix) at the qubits asked for; only the gates in the *past light cone* of those
+  qubits enter (a unitary gate after which nothing asked for depends on it meets its own
+  conjugate and cancels, ``U^dagger U = 1``); a non-unitary operation (a projector) always
+  enters;
+- **samples**: exact, by the chain rule, qubit after qubit from the highest measured qubit down,
+  each shot's uniform rescaled into the chosen outcome's interval, which is exactly the inverse
+  transform of the dense backends (the same seed gives the same counts when every qubit is
+  measured); shots whose outcomes agree so far share one contraction, and a few measured qubits
+  are sampled from their joint marginal, one contraction.
+
+Diagonal gates (``cz``, ``rz``, ``rzz``, ``cp``, ...) enter as hyperedges: a tensor of their
+diagonal on the qubit's current index, no new index, which keeps QAOA's cost phases cheap.
+Contraction paths are found by opt-einsum (``optimize``: ``auto``, ``greedy``, ``optimal``,
+``auto-hq``, ``random-greedy``) or by cotengra's hyper-optimiser (``optimize="cotengra"``, when
+installed, with a ``path_time`` budget); a path is found once per network shape and kept. Every
+contraction is priced before it runs: its largest intermediate over ``max_memory`` is a
+:class:`~qsim_dist.errors.BackendError` that names the predicted size and flops.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import opt_einsum as oe
+
+from .. import memory
+from ..errors import BackendError, OptionError
+from .base import Backend
+from .state import DTYPES, Capability, State
+
+__all__ = ["ContractionStats", "TensorBackend", "TensorState"]
+
+OPTIMIZERS = ("auto", "greedy", "optimal", "auto-hq", "random-greedy", "cotengra")
+#: At most this many measured qubits are sampled from their joint marginal in one contraction.
+JOINT_SAMPLE_QUBITS = 12
+_PAULI = {"X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j], [1j, 0]]),
+          "Z": np.array([[1, 0], [0, -1]])}
+
+
+@dataclass
+class _Op:
+    """One operation of the network: ``tensor`` on ``qubits`` (little-endian), the diagonal
+    (shape (2,)*k) of a diagonal operation or the (2,)*2k matrix of another one."""
+
+    tensor: np.ndarray
+    qubits: tuple[int, ...]
+    diagonal: bool
+    unitary: bool
+
+
+@dataclass
+class ContractionStats:
+    """What the contractions of a backend cost so far (``qsim-dist run --stats``)."""
+
+    contractions: int = 0
+    flops: float = 0.0
+    largest_intermediate: int = 0   # elements
+    paths_found: int = 0
+    path_seconds: float = 0.0
+    contract_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+
+def _as_op(matrix: np.ndarray, qubits: Sequence[int], dtype) -> _Op:
+    m = np.asarray(matrix, dtype=np.complex128)
+    k = len(qubits)
+    unitary = bool(np.allclose(m @ m.conj().T, np.eye(1 << k), atol=1e-12))
+    d = np.diag(m)
+    if np.count_nonzero(m - np.diag(d)) == 0:
+        return _Op(d.astype(dtype).reshape((2,) * k), tuple(qubits), True, unitary)
+    return _Op(m.astype(dtype).reshape((2,) * (2 * k)), tuple(qubits), False, unitary)
+
+
+def light_cone(ops: Sequence[_Op], qubits: Sequence[int]) -> list[_Op]:
+    """The operations that can change what ``qubits`` read: walking back from the end, every
+    operation touching a qubit already in the cone (which then takes all its qubits), and every
+    non-unitary one (it does not cancel against its conjugate)."""
+    cone, kept = set(qubits), []
+    for op in reversed(ops):
+        if not op.unitary or cone.intersection(op.qubits):
+            cone.update(op.qubits)
+            kept.append(op)
+    return kept[::-1]
+
+
+def _pair(a: np.ndarray, la: Sequence[int], b: np.ndarray, lb: Sequence[int],
+          out: Sequence[int]) -> np.ndarray:
+    """Two small tensors contracted by numpy's einsum (local letters for the labels)."""
+    letter = {i: chr(97 + j) for j, i in enumerate(dict.fromkeys([*la, *lb]))}
+    word = lambda labels: "".join(letter[i] for i in labels)  # noqa: E731
+    return np.einsum(f"{word(la)},{word(lb)}->{word(out)}", a, b)
+
+
+def simplify(arrays: Sequence[np.ndarray], indices: Sequence[Sequence[int]],
+             output: Sequence[int]) -> tuple[list[np.ndarray], list[list[int]], complex]:
+    """The same network with fewer, smaller tensors, and a scalar factor: a basis vector on an
+    index that is not an output (a |0> of the start, a fixed outcome) is removed and every
+    tensor on that index sliced at its value; then a tensor of rank <= 2 is merged into a
+    neighbour whenever the result has no more indices than the neighbour (a single-qubit gate
+    into the next gate). Contracting it gives the original network's value."""
+    arrays = [np.asarray(a) for a in arrays]
+    indices = [list(labels) for labels in indices]
+    keep = set(output)
+    factor = 1.0 + 0j
+    alive = [True] * len(arrays)
+    where: dict[int, set[int]] = {}
+    for t, labels in enumerate(indices):
+        for i in labels:
+            where.setdefault(i, set()).add(t)
+    # slice basis vectors
+    for t, labels in enumerate(indices):
+        if not alive[t] or len(labels) != 1 or labels[0] in keep:
+            continue
+        nonzero = np.flatnonzero(arrays[t])
+        if nonzero.size != 1 or arrays[t][nonzero[0]] != 1:
+            continue
+        i, bit = labels[0], int(nonzero[0])
+        others = where[i] - {t}
+        if any(indices[o].count(i) > 1 for o in others):
+            continue
+        alive[t] = False
+        for o in others:
+            axis = indices[o].index(i)
+            arrays[o] = np.take(arrays[o], bit, axis=axis)
+            del indices[o][axis]
+        del where[i]
+    for t in range(len(arrays)):
+        if alive[t] and not indices[t]:
+            factor *= complex(arrays[t])
+            alive[t] = False
+    # merge small tensors into a neighbour
+    changed = True
+    while changed:
+        changed = False
+        for t in range(len(arrays)):
+            if not alive[t] or len(indices[t]) > 2:
+                continue
+            for o in sorted(set().union(*(where.get(i, set()) for i in indices[t])) - {t}):
+                if not alive[o]:
+                    continue
+                shared = set(indices[t]) & set(indices[o])
+                inner = {i for i in shared if i not in keep and
+                         all(not alive[x] or x in (t, o) for x in where[i])}
+                merged = [i for i in indices[o] if i not in inner] + \
+                    [i for i in indices[t] if i not in inner and i not in indices[o]]
+                if len(merged) > len(indices[o]):
+                    continue
+                arrays[o] = _pair(arrays[t], indices[t], arrays[o], indices[o], merged)
+                for i in indices[t]:
+                    where[i].discard(t)
+                    where[i].add(o)
+                for i in inner:
+                    where[i].discard(o)
+                indices[o] = merged
+                alive[t] = False
+                changed = True
+                if not merged:
+                    factor *= complex(arrays[o])
+                    alive[o] = False
+                break
+    kept = [t for t in range(len(arrays)) if alive[t]]
+    return [arrays[t] for t in kept], [indices[t] for t in kept], factor
+
+
+class _Builder:
+    """Tensors and integer index labels of one network."""
+
+    def __init__(self) -> None:
+        self.arrays: list[np.ndarray] = []
+        self.indices: list[list[int]] = []
+        self.count = 0
+
+    def new(self) -> int:
+        self.count += 1
+        return self.count - 1
+
+    def add(self, array: np.ndarray, labels: Sequence[int]) -> None:
+        self.arrays.append(array)
+        self.indices.append(list(labels))
+
+    def layer(self, ops: Sequence[_Op], qubits: Sequence[int], dtype, conj: bool) -> dict[int, int]:
+        """|0> on each of ``qubits``, then ``ops`` (conjugated for a bra); returns each qubit's
+        final index."""
+        zero = np.array([1, 0], dtype=dtype)
+        cur = {}
+        for q in qubits:
+            cur[q] = self.new()
+            self.add(zero, [cur[q]])
+        for op in ops:
+            t = op.tensor.conj() if conj else op.tensor
+            legs = [cur[q] for q in reversed(op.qubits)]
+            if op.diagonal:
+                self.add(t, legs)
+                continue
+            for q in op.qubits:
+                cur[q] = self.new()
+            self.add(t, [cur[q] for q in reversed(op.qubits)] + legs)
+        return cur
+
+    def relabel(self, start: int, mapping: dict[int, int]) -> None:
+        """Rename indices in the tensors from ``start`` on (a bra's final legs joined to the
+        ket's)."""
+        for labels in self.indices[start:]:
+            labels[:] = [mapping.get(i, i) for i in labels]
+
+
+@dataclass
+class _Shared:
+    """What a backend's states share: options, the path cache, the cost so far."""
+
+    optimize: str
+    path_time: float
+    max_memory: int | None
+    array_backend: str
+    joint_qubits: int
+    paths: dict = field(default_factory=dict)
+    stats: ContractionStats = field(default_factory=ContractionStats)
+
+    def optimizer(self):
+        if self.optimize == "cotengra":
+            try:
+                import cotengra as ctg
+            except ImportError as exc:
+                raise BackendError("optimize='cotengra' needs cotengra (pip install "
+                                   "cotengra)") from exc
+            return ctg.HyperOptimizer(max_time=self.path_time, progbar=False, parallel=False)
+        if self.optimize == "random-greedy":
+            return oe.RandomGreedy(max_time=self.path_time)
+        return self.optimize
+
+    def contract(self, b: _Builder, output: Sequence[int], what: str, dtype) -> np.ndarray:
+        """Contract the network of ``b`` to the open ``output`` indices, after simplifying
+        (:func:`simplify`) and pricing it."""
+        arrays, indices, factor = simplify(b.arrays, b.indices, output)
+        if not arrays:
+            return np.asarray(factor, dtype=dtype).reshape(())
+        used = {i for labels in indices for i in labels} | set(output)
+        symbol = {i: oe.get_symbol(j) for j, i in enumerate(sorted(used))}
+        eq = ",".join("".join(symbol[i] for i in labels) for labels in indices) + \
+            "->" + "".join(symbol[i] for i in output)
+        shapes = tuple(a.shape for a in arrays)
+        key = (eq, shapes)
+        if key not in self.paths:
+            t0 = time.perf_counter()
+            path, info = oe.contract_path(eq, *arrays, optimize=self.optimizer(),
+                                          shapes=False)
+            self.stats.paths_found += 1
+            self.stats.path_seconds += time.perf_counter() - t0
+            # the largest array is at least the largest (simplified) input
+            largest = max(int(info.largest_intermediate), max(a.size for a in arrays))
+            self.paths[key] = (path, float(info.opt_cost), largest)
+        path, flops, largest = self.paths[key]
+        itemsize = np.dtype(dtype).itemsize
+        limit = self.max_memory if self.max_memory is not None else \
+            memory.available_bytes() // 3
+        if largest * itemsize > limit:
+            raise BackendError(
+                f"{what}: the contraction's largest intermediate needs "
+                f"{memory.format_bytes(largest * itemsize)} (2^{np.log2(largest):.1f} "
+                f"elements, {flops:.3g} flops), over max_memory "
+                f"{memory.format_bytes(limit)}")
+        t0 = time.perf_counter()
+        out = oe.contract(eq, *arrays, optimize=path, backend=self.array_backend)
+        if factor != 1.0:
+            out = out * factor
+        self.stats.contract_seconds += time.perf_counter() - t0
+        self.stats.contractions += 1
+        self.stats.flops += flops
+        self.stats.largest_intermediate = max(self.stats.largest_intermediate, largest)
+        return np.asarray(out)
+
+
+class TensorState(State):
+    """|0...0> of ``num_qubits`` qubits followed by the operations applied to it (see the
+    module docstring): nothing is contracted until something is read."""
+
+    capabilities = Capability(0)
+
+    def __init__(self, num_qubits: int, dtype, shared: _Shared) -> None:
+        self.num_qubits = num_qubits
+        self.dtype = np.dtype(dtype)
+        self.ops: list[_Op] = []
+        self._shared = shared
+
+    # -- the contract's core ---------------------------------------------------------------
+    def apply_gate(self, matrix: np.ndarray, qubits: Sequence[int]) -> None:
+        self.ops.append(_as_op(matrix, qubits, self.dtype))
+
+    def collapse(self, qubit: int, outcome: int, probability: float) -> None:
+        d = np.zeros(2, dtype=self.dtype)
+        d[outcome] = 1.0 / np.sqrt(probability)
+        self.ops.append(_Op(d, (qubit,), True, False))
+
+    def flip(self, qubit: int) -> None:
+        self.apply_gate(_PAULI["X"], (qubit,))
+
+    def copy(self) -> "TensorState":
+        other = TensorState(self.num_qubits, self.dtype, self._shared)
+        other.ops = list(self.ops)   # operations are never changed in place: share them
+        return other
+
+    # -- <psi| T |psi> ---------------------------------------------------------------------
+    def _sandwich(self, ends: dict[int, Any], output: Sequence[tuple[int, str]], what: str
+                  ) -> np.ndarray:
+        """<psi| T |psi> with T given per qubit by ``ends`` (qubit -> "diag": ket and bra joined
+        and left open; "rho": both open; a 2x2 matrix M: closed by M[bra, ket]; an int b:
+        joined and fixed to bit b); every other qubit traced out. ``output``: (qubit, "ket" |
+        "bra") of the open legs, most significant first."""
+        ops = light_cone(self.ops, list(ends))
+        qubits = sorted(set(ends).union(*(op.qubits for op in ops)))
+        b = _Builder()
+        ket = b.layer(ops, qubits, self.dtype, conj=False)
+        start = len(b.arrays)
+        bra = b.layer(ops, qubits, self.dtype, conj=True)
+        join = {}
+        for q in qubits:
+            end = ends.get(q)
+            if isinstance(end, np.ndarray):
+                b.add(end.astype(self.dtype), [bra[q], ket[q]])
+            elif not (isinstance(end, str) and end == "rho"):
+                join[bra[q]] = ket[q]
+                if isinstance(end, int):
+                    b.add(np.eye(2, dtype=self.dtype)[end], [ket[q]])
+        b.relabel(start, join)
+        legs = [ket[q] if side == "ket" else bra[q] for q, side in output]
+        return self._shared.contract(b, legs, what, self.dtype)
+
+    def probabilities(self, qubits: Sequence[int] | None = None) -> np.ndarray:
+        qubits = list(range(self.num_qubits)) if qubits is None else list(qubits)
+        p = self._sandwich({q: "diag" for q in qubits},
+                           [(q, "ket") for q in reversed(qubits)], "probabilities")
+        return np.clip(np.real(p).reshape(-1).astype(np.float64), 0.0, None)
+
+    def reduced_density_matrix(self, qubits: Sequence[int]) -> np.ndarray:
+        k = len(qubits)
+        rho = self._sandwich({q: "rho" for q in qubits},
+                             [(q, "ket") for q in reversed(qubits)] +
+                             [(q, "bra") for q in reversed(qubits)], "reduced_density_matrix")
+        return np.asarray(rho, dtype=np.complex128).reshape(1 << k, 1 << k)
+
+    def pauli_expectation(self, x_mask: int, z_mask: int) -> complex:
+        ends = {}
+        for q in range(self.num_qubits):
+            x, z = x_mask >> q & 1, z_mask >> q & 1
+            if x or z:   # observables' convention: the string of standard X, Y, Z matrices
+                ends[q] = _PAULI["Y" if x and z else "X" if x else "Z"]
+        if not ends:
+            return complex(1.0)
+        return complex(self._sandwich(ends, [], "expectation"))
+
+    # -- samples ---------------------------------------------------------------------------
+    def sample(self, qubits: Sequence[int], draws: np.ndarray) -> np.ndarray:
+        order = sorted(qubits, reverse=True)   # the dense inverse transform's order
+        u = np.array(draws, dtype=np.float64)
+        # bit q of each outcome is qubit q: Python integers beyond 62 qubits
+        wide = bool(order) and order[0] >= 62
+        result = np.zeros(u.size, dtype=object if wide else np.int64)
+        if not order or not u.size:
+            return result
+        if len(order) <= self._shared.joint_qubits:
+            p = self.probabilities(order[::-1])   # bit j = ascending qubit j
+            cdf = np.cumsum(p)
+            keys = np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), cdf.size - 1)
+            for j, q in enumerate(order[::-1]):
+                result |= ((keys >> j) & 1).astype(result.dtype) << q
+            return result
+        # the chain rule; groups of shots with equal outcomes so far stay contiguous, since
+        # each step maps the sorted uniforms monotonically
+        groups = [({}, 0, u.size)]
+        for q in order:
+            split = []
+            for fixed, lo, hi in groups:
+                p = self._sandwich({**fixed, q: "diag"}, [(q, "ket")], "sample").real
+                p0 = min(max(float(p[0] / max(p[0] + p[1], 1e-300)), 0.0), 1.0)
+                mid = lo + int(np.searchsorted(u[lo:hi], p0, side="left"))
+                if mid > lo:
+                    u[lo:mid] /= max(p0, 1e-300)
+                    split.append(({**fixed, q: 0}, lo, mid))
+                if hi > mid:
+                    u[mid:hi] = (u[mid:hi] - p0) / max(1.0 - p0, 1e-300)
+                    result[mid:hi] |= 1 << q
+                    split.append(({**fixed, q: 1}, mid, hi))
+            groups = split
+        return result
+
+    def sample_indices(self, draws: np.ndarray) -> np.ndarray:
+        return self.sample(range(self.num_qubits), draws)
+
+    # -- amplitudes and overlaps -----------------------------------------------------------
+    def _ket(self, b: _Builder, ops: Sequence[_Op], conj: bool = False) -> dict[int, int]:
+        return b.layer(ops, range(self.num_qubits), self.dtype, conj)
+
+    def amplitudes(self, indices: Sequence[int]) -> np.ndarray:
+        out = np.empty(len(indices), dtype=self.dtype)
+        basis = np.eye(2, dtype=self.dtype)
+        touched = set().union(*(op.qubits for op in self.ops))
+        for n, index in enumerate(indices):
+            index = int(index)
+            if any(index >> q & 1 for q in range(self.num_qubits) if q not in touched):
+                out[n] = 0.0   # an untouched qubit is still |0>
+                continue
+            b = _Builder()
+            ket = b.layer(self.ops, sorted(touched), self.dtype, conj=False)
+            for q in sorted(touched):
+                b.add(basis[index >> q & 1], [ket[q]])
+            out[n] = self._shared.contract(b, [], "amplitudes", self.dtype) if b.arrays else 1.0
+        return out
+
+    def statevector(self) -> np.ndarray:
+        b = _Builder()
+        ket = self._ket(b, self.ops)
+        psi = self._shared.contract(b, [ket[q] for q in reversed(range(self.num_qubits))],
+                                    "statevector", self.dtype)
+        return np.asarray(psi, dtype=self.dtype).reshape(-1)
+
+    def overlap(self, other: "State") -> complex:
+        if not isinstance(other, TensorState):
+            return super().overlap(other)
+        b = _Builder()
+        bra = self._ket(b, self.ops, conj=True)
+        start = len(b.arrays)
+        ket = other._ket(b, other.ops)
+        b.relabel(start, {ket[q]: bra[q] for q in range(self.num_qubits)})
+        return complex(self._shared.contract(b, [], "overlap", self.dtype))
+
+
+class TensorBackend(Backend):
+    """Circuits as tensor networks, contracted on request (see the module docstring).
+
+    ``optimize``: the path finder (:data:`OPTIMIZERS`; ``"auto"``: opt-einsum's choice by
+    network size); ``path_time``: seconds of search for ``"cotengra"`` and ``"random-greedy"``;
+    ``max_memory``: bytes the largest intermediate of one contraction may take (default a third
+    of the memory available); ``array``: ``"numpy"`` or ``"jax"`` (the contraction's arrays; JAX
+    runs on a GPU when it sees one); ``joint_sample_qubits``: up to this many measured qubits
+    are sampled from their joint marginal (one contraction of 2^k outputs), more by the chain
+    rule (default :data:`JOINT_SAMPLE_QUBITS`).
+    """
+
+    name = "tensor"
+    default_precision = "double"
+    state_capabilities = Capability(0)
+    compaction = False
+
+    def __init__(self, optimize: str = "auto", path_time: float = 1.0,
+                 max_memory: int | None = None, array: str = "numpy",
+                 joint_sample_qubits: int | None = None) -> None:
+        if optimize not in OPTIMIZERS:
+            raise OptionError(f"optimize must be one of {', '.join(OPTIMIZERS)}, "
+                              f"got {optimize!r}")
+        if not isinstance(path_time, (int, float)) or isinstance(path_time, bool) or \
+                not np.isfinite(path_time) or path_time <= 0:
+            raise OptionError(f"path_time must be a positive number of seconds, got "
+                              f"{path_time!r}")
+        if max_memory is not None and (not isinstance(max_memory, int) or
+                                       isinstance(max_memory, bool) or max_memory < 1):
+            raise OptionError(f"max_memory must be a positive number of bytes, got "
+                              f"{max_memory!r}")
+        if array not in ("numpy", "jax"):
+            raise OptionError(f"array must be 'numpy' or 'jax', got {array!r}")
+        if joint_sample_qubits is None:
+            joint_sample_qubits = JOINT_SAMPLE_QUBITS
+        if not isinstance(joint_sample_qubits, int) or isinstance(joint_sample_qubits, bool) \
+                or not 0 <= joint_sample_qubits <= 30:
+            raise OptionError(f"joint_sample_qubits must be an integer in [0, 30], got "
+                              f"{joint_sample_qubits!r}")
+        self._shared = _Shared(optimize, float(path_time), max_memory, array,
+                               joint_sample_qubits)
+
+    @property
+    def stats(self) -> ContractionStats:
+        """The cost of every contraction this backend ran so far."""
+        return self._shared.stats
+
+    def state_bytes(self, num_qubits: int, precision: str) -> int:
+        # a state is its list of operations; each contraction is priced when it is asked for
+        return 0
+
+    def new_state(self, num_qubits: int, precision: str) -> TensorState:
+        return TensorState(num_qubits, DTYPES[precision], self._shared)

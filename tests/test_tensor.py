@@ -1,0 +1,257 @@
+"""The tensor backend against the dense reference on the shared test circuits, and on circuits
+too wide for any statevector against closed forms (GHZ-200, QAOA p=1 on 100 qubits)."""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qsim_dist import Circuit, Condition
+from qsim_dist import library as lib
+from qsim_dist import noise as Nz
+from qsim_dist.backends import get_backend
+from qsim_dist.backends.tensor import light_cone
+from qsim_dist.errors import BackendError, QsimDistError
+from qsim_dist.observables import as_pauli_sum
+
+REF = get_backend("reference")
+TOL = 1e-10
+
+
+def shared_circuits():
+    """The circuits every backend is checked on (tests/test_backends.py's kinds)."""
+    yield "random5", lib.random_circuit(5, 6, seed=3)
+    yield "random7-cz", lib.random_circuit(7, 4, seed=1, entangler="cz")
+    yield "gates6", lib.random_gate_circuit(6, 40, seed=2)
+    yield "qft5", lib.qft(5)
+    yield "ghz6", lib.ghz(6)
+    yield "qpe", lib.qpe(4, 0.3125)
+    yield "qaoa", lib.qaoa_maxcut([(0, 1), (1, 2), (2, 3), (3, 0), (0, 2)], 4, [0.4, 0.7],
+                                  [0.3, 0.2])
+    yield "adder", lib.cuccaro_adder(2, 3, 1)
+    yield "grover", lib.grover(4, 11)
+
+
+CIRCUITS = dict(shared_circuits())
+
+
+@pytest.fixture(scope="module")
+def tensor():
+    return get_backend("tensor")
+
+
+@pytest.mark.parametrize("name", CIRCUITS)
+def test_every_readout_matches_the_reference(tensor, name):
+    c = CIRCUITS[name]
+    n = c.num_qubits
+    want = REF.statevector(c)
+    np.testing.assert_allclose(tensor.statevector(c), want, atol=TOL)
+    idx = [0, 1, (1 << n) - 1, 5 % (1 << n)]
+    np.testing.assert_allclose(tensor.amplitudes(c, idx), want[idx], atol=TOL)
+    for qubits in ([0], [n - 1, 0], [1, n - 1, 0]):
+        np.testing.assert_allclose(tensor.probabilities(c, qubits),
+                                   REF.probabilities(c, qubits), atol=TOL)
+    h = as_pauli_sum([(0.5, "Z0 Z1"), (-1.25, f"X{n - 1}"), (0.75, "Y0 X1"), (0.3, "Y1")], n)
+    assert tensor.expectation(c, h) == pytest.approx(REF.expectation(c, h), abs=TOL)
+
+
+@pytest.mark.parametrize("name", ["random5", "qft5", "ghz6", "grover"])
+def test_samples_are_the_dense_inverse_transform(name):
+    """Every qubit measured: the chain rule from the top qubit down maps each uniform to the
+    outcome the dense cumulative sum maps it to, so one seed gives the reference's counts."""
+    c = CIRCUITS[name]
+    m = Circuit(c.num_qubits, c.num_qubits, list(c.instructions))
+    for q in range(c.num_qubits):
+        m.measure(q, q)
+    for joint in (True, False):
+        got = get_backend("tensor", joint_sample_qubits=None if joint else 0).run(
+            m, shots=3000, seed=11).counts
+        assert got == REF.run(m, shots=3000, seed=11).counts
+
+
+def dynamic_circuit():
+    c = Circuit(3, 3)
+    c.add("h", 0)
+    c.add("cx", 0, 1)
+    c.measure(0, 0)
+    c.add("x", 2, condition=Condition((0,), 1))
+    c.add("ry", 1, params=[0.9])
+    c.add("reset", 0)
+    c.add("h", 0)
+    for q in range(3):
+        c.measure(q, q)
+    return c
+
+
+@pytest.mark.parametrize("noisy", [False, True])
+def test_dynamic_and_noisy_runs_follow_the_reference(noisy):
+    model = (Nz.NoiseModel().add_gate_error(Nz.amplitude_damping(0.3), ["h", "x"])
+             .add_gate_error(Nz.depolarizing(0.1), "ry")) if noisy else None
+    shots = 4000
+    got = get_backend("tensor").run(dynamic_circuit(), shots=shots, seed=5, noise=model).counts
+    want = REF.run(dynamic_circuit(), shots=shots, seed=5, noise=model).counts
+    tvd = 0.5 * sum(abs(got.get(k, 0) - want.get(k, 0)) for k in set(got) | set(want)) / shots
+    assert tvd < 0.05
+
+
+def test_ghz_200_amplitudes_expectations_and_samples(tensor):
+    n = 200
+    c = lib.ghz(n)
+    ones = (1 << n) - 1
+    np.testing.assert_allclose(tensor.amplitudes(c, [0, ones, 1, 1 << 199, ones ^ 4]),
+                               [1 / math.sqrt(2), 1 / math.sqrt(2), 0, 0, 0], atol=TOL)
+    h = as_pauli_sum([(1.0, "Z0 Z199"), (1.0, " ".join(f"X{q}" for q in range(n))),
+                      (1.0, "Z100")], n)
+    assert tensor.expectation(c, h) == pytest.approx(2.0, abs=TOL)
+    m = Circuit(n, n, list(c.instructions))
+    for q in range(n):
+        m.measure(q, q)
+    counts = tensor.run(m, shots=400, seed=3).counts
+    assert set(counts) == {"0" * n, "1" * n}
+    assert abs(counts["0" * n] - 200) < 3 * 10   # binomial(400, 1/2): sigma = 10
+
+
+def qaoa_zz(graph: nx.Graph, u: int, v: int, gamma: float, beta: float) -> float:
+    """<Z_u Z_v> after p=1 QAOA (library.qaoa_maxcut: rzz(2 gamma), rx(2 beta)), the closed form
+    of Wang, Hadfield, Jiang and Rieffel (PRA 97, 022304, 2018) in its cost-angle convention
+    (their gamma is -2 gamma here)."""
+    g = -2 * gamma
+    d, e = graph.degree(u) - 1, graph.degree(v) - 1
+    lam = len(set(graph[u]) & set(graph[v]))
+    cut = 0.5 + 0.25 * math.sin(4 * beta) * math.sin(g) * (math.cos(g) ** d + math.cos(g) ** e) \
+        - 0.25 * math.sin(2 * beta) ** 2 * math.cos(g) ** (d + e - 2 * lam) * \
+        (1 - math.cos(2 * g) ** lam)
+    return 1 - 2 * cut
+
+
+def test_the_qaoa_closed_form_is_read_in_this_convention():
+    graph = nx.random_regular_graph(3, 8, seed=4)
+    graph.add_edge(0, 1 if not graph.has_edge(0, 1) else 2)   # degrees differ, triangles
+    gamma, beta = 0.37, 0.61
+    c = lib.qaoa_maxcut(list(graph.edges), 8, [gamma], [beta])
+    for u, v in graph.edges:
+        want = qaoa_zz(graph, u, v, gamma, beta)
+        assert REF.expectation(c, f"Z{u} Z{v}") == pytest.approx(want, abs=1e-12)
+
+
+def test_qaoa_100_qubits_zz_matches_the_closed_form(tensor):
+    graph = nx.random_regular_graph(3, 100, seed=7)
+    gamma, beta = 0.41, 0.23
+    c = lib.qaoa_maxcut(list(graph.edges), 100, [gamma], [beta])
+    edges = list(graph.edges)[:40]
+    for u, v in edges:
+        got = tensor.expectation(c, f"Z{u} Z{v}")
+        assert got == pytest.approx(qaoa_zz(graph, u, v, gamma, beta), abs=TOL)
+
+
+def test_light_cone_keeps_only_the_past_of_the_qubits():
+    t = get_backend("tensor").final_state(lib.ghz(6))
+    # ghz: h 0, cx 0 1, cx 1 2, cx 2 3, ...: qubit 2 reads what reached it and what it touched
+    assert [op.qubits for op in light_cone(t.ops, [2])] == [(0,), (0, 1), (1, 2), (2, 3)]
+    t.collapse(5, 0, 0.5)   # a projector never cancels against its conjugate
+    assert (5,) in [op.qubits for op in light_cone(t.ops, [0])]
+
+
+def test_overlap_of_two_tensor_states(tensor):
+    a, b = tensor.final_state(CIRCUITS["random5"]), tensor.final_state(lib.random_circuit(5, 6, 4))
+    want = np.vdot(REF.statevector(CIRCUITS["random5"]), REF.statevector(lib.random_circuit(5, 6, 4)))
+    assert a.overlap(b) == pytest.approx(want, abs=TOL)
+
+
+def test_a_contraction_over_max_memory_is_refused_with_its_cost():
+    backend = get_backend("tensor", max_memory=1 << 16)
+    c = lib.random_circuit(24, 8, seed=1)
+    with pytest.raises(BackendError, match=r"largest intermediate needs .*flops.*max_memory"):
+        backend.statevector(c)
+    assert backend.stats.contractions == 0
+
+
+def test_single_precision_and_stats():
+    backend = get_backend("tensor")
+    c = CIRCUITS["qft5"]
+    psi = backend.statevector(c, precision="single")
+    assert psi.dtype == np.complex64
+    np.testing.assert_allclose(psi, REF.statevector(c), atol=2e-6)
+    s = backend.stats
+    assert s.contractions == 1 and s.paths_found == 1 and s.flops > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.one_of(
+    st.fixed_dictionaries({"optimize": st.text(max_size=8).filter(
+        lambda s: s not in ("auto", "greedy", "optimal", "auto-hq", "random-greedy",
+                            "cotengra"))}),
+    st.fixed_dictionaries({"path_time": st.one_of(st.floats(max_value=0.0), st.just(math.nan),
+                                                  st.just(math.inf), st.booleans(),
+                                                  st.text(max_size=3))}),
+    st.fixed_dictionaries({"max_memory": st.one_of(st.integers(max_value=0), st.floats(),
+                                                   st.booleans(), st.text(max_size=3))}),
+    st.fixed_dictionaries({"array": st.text(max_size=6).filter(
+        lambda s: s not in ("numpy", "jax"))}),
+    st.fixed_dictionaries({"joint_sample_qubits": st.one_of(
+        st.integers(max_value=-1), st.integers(min_value=31), st.floats(), st.text(max_size=3))})))
+def test_bad_options_are_one_clear_error(options):
+    with pytest.raises(QsimDistError) as info:
+        get_backend("tensor", **options)
+    assert "\n" not in str(info.value) and list(options)[0] in str(info.value)
+
+
+# -- the command line ---------------------------------------------------------------------------
+def _ghz_file(tmp_path, n):
+    lines = ["OPENQASM 2.0;", 'include "qelib1.inc";', f"qreg q[{n}];", "h q[0];"] + \
+        [f"cx q[{i}],q[{i + 1}];" for i in range(n - 1)]
+    path = tmp_path / f"ghz{n}.qasm"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_cli_amplitudes_and_observable_of_a_wide_circuit(tmp_path, capsys):
+    import json
+
+    from qsim_dist.cli import main
+
+    n = 120
+    rc = main(["run", str(_ghz_file(tmp_path, n)), "--backend", "tensor", "--json", "--stats",
+               "--shots", "0", "--amplitude", "1" * n, "0" * (n - 1) + "1",
+               "--observable", "Z0 Z119 - 0.5 X3 + 2e-1 " + "X" * n])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(summary["amplitudes"]["1" * n], [1 / math.sqrt(2), 0], atol=TOL)
+    np.testing.assert_allclose(summary["amplitudes"]["0" * (n - 1) + "1"], [0, 0], atol=TOL)
+    assert summary["expectation"] == pytest.approx(1.2, abs=TOL)
+    assert summary["contraction"]["contractions"] >= 3
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--amplitude", "012"], "--amplitude '012': a bitstring of 3"),
+    (["--amplitude", "01"], "a bitstring of 3 characters"),
+    (["--observable", "Z0 +"], "a sign with no term"),
+    (["--observable", "Z7"], "qubit 7 out of range"),
+    (["--backend", "statevector", "--optimize", "greedy"], "options of the tensor backend"),
+    (["--backend", "tensor", "--max-memory", "16", "--observable", "X0 X1", "--shots", "0"],
+     "largest intermediate needs"),
+])
+def test_cli_refusals_are_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    from qsim_dist.cli import main
+
+    rc = main(["run", str(_ghz_file(tmp_path, 3)), *argv])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err and message in err
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="XYZI0123+-*. e", max_size=14))
+def test_a_written_pauli_sum_is_read_or_refused_in_one_line(text):
+    from qsim_dist.observables import ObservableError, as_pauli_sum
+
+    try:
+        h = as_pauli_sum(text, 4)
+    except ObservableError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert h.terms and all(math.isfinite(abs(c)) for c, _, _ in h.terms)
