@@ -26,7 +26,8 @@ class BackendInfo:
     MPI rank, the only kind of backend that runs under ``mpiexec -n P`` with P > 1;
     ``precisions``: the precisions it takes, its default first; ``modules``: it takes the
     module (network node) of every qubit, ``modules=...`` (``qsim_dist.dqc`` passes the node of
-    each physical qubit of a lowered program).
+    each physical qubit of a lowered program); ``sliced``: under ``mpiexec -n P`` the slices of
+    its contractions are shared out among the ranks, every rank getting the whole answer.
     """
 
     module: str
@@ -35,6 +36,7 @@ class BackendInfo:
     sharded: bool
     precisions: tuple[str, ...]
     modules: bool = False
+    sliced: bool = False
 
     @property
     def default_precision(self) -> str:
@@ -60,8 +62,8 @@ BACKENDS: dict[str, BackendInfo] = {
     "tensor": BackendInfo(
         "tensor", "TensorBackend",
         "a tensor network contracted on request (wide, shallow circuits: amplitudes, "
-        "marginals, expectations, exact samples)",
-        sharded=False, precisions=("double", "single")),
+        "marginals, expectations, exact samples; slices shared among MPI ranks)",
+        sharded=False, precisions=("double", "single"), sliced=True),
 }
 
 DEFAULT_BACKEND = "statevector"   # in one process

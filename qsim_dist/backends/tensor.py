@@ -71,8 +71,10 @@ class ContractionStats:
     """What the contractions of a backend cost so far (``qsim-dist run --stats``)."""
 
     contractions: int = 0
-    flops: float = 0.0
-    largest_intermediate: int = 0   # elements
+    flops: float = 0.0              # all slices together (all ranks)
+    whole_flops: float = 0.0        # the same contractions not sliced
+    largest_intermediate: int = 0   # elements, of one slice
+    slices: int = 0
     paths_found: int = 0
     path_seconds: float = 0.0
     contract_seconds: float = 0.0
@@ -233,6 +235,8 @@ class _Shared:
     max_memory: int | None
     array_backend: str
     joint_qubits: int
+    comm: Any = None                # qsim_dist.comm.Comm: slices shared among the ranks
+    comm_min_memory: int = 0        # the poorest rank's free memory (a third of it)
     paths: dict = field(default_factory=dict)
     stats: ContractionStats = field(default_factory=ContractionStats)
 
@@ -249,45 +253,183 @@ class _Shared:
         return self.optimize
 
     def contract(self, b: _Builder, output: Sequence[int], what: str, dtype) -> np.ndarray:
-        """Contract the network of ``b`` to the open ``output`` indices, after simplifying
-        (:func:`simplify`) and pricing it."""
+        """Contract the network of ``b`` to the open ``output`` indices: simplified
+        (:func:`simplify`), its path found (or taken from the cache), sliced to fit
+        ``max_memory`` (and, under several ranks, to share a large one among them), priced,
+        then each slice contracted and the slices summed (over the ranks: one reduction)."""
         arrays, indices, factor = simplify(b.arrays, b.indices, output)
         if not arrays:
             return np.asarray(factor, dtype=dtype).reshape(())
         used = {i for labels in indices for i in labels} | set(output)
         symbol = {i: oe.get_symbol(j) for j, i in enumerate(sorted(used))}
-        eq = ",".join("".join(symbol[i] for i in labels) for labels in indices) + \
-            "->" + "".join(symbol[i] for i in output)
-        shapes = tuple(a.shape for a in arrays)
-        key = (eq, shapes)
-        if key not in self.paths:
-            t0 = time.perf_counter()
-            path, info = oe.contract_path(eq, *arrays, optimize=self.optimizer(),
-                                          shapes=False)
-            self.stats.paths_found += 1
-            self.stats.path_seconds += time.perf_counter() - t0
-            # the largest array is at least the largest (simplified) input
-            largest = max(int(info.largest_intermediate), max(a.size for a in arrays))
-            self.paths[key] = (path, float(info.opt_cost), largest)
-        path, flops, largest = self.paths[key]
+        inputs = ["".join(symbol[i] for i in labels) for labels in indices]
+        eq = ",".join(inputs) + "->" + "".join(symbol[i] for i in output)
         itemsize = np.dtype(dtype).itemsize
-        limit = self.max_memory if self.max_memory is not None else \
-            memory.available_bytes() // 3
-        if largest * itemsize > limit:
+        key = (eq, tuple(a.shape for a in arrays), itemsize)
+        if key not in self.paths:
+            self.paths[key] = self._plan(eq, arrays, itemsize)
+        plan = self.paths[key]
+        if plan.refused:
             raise BackendError(
                 f"{what}: the contraction's largest intermediate needs "
-                f"{memory.format_bytes(largest * itemsize)} (2^{np.log2(largest):.1f} "
-                f"elements, {flops:.3g} flops), over max_memory "
-                f"{memory.format_bytes(limit)}")
+                f"{memory.format_bytes(plan.largest * itemsize)} (2^{np.log2(plan.largest):.1f} "
+                f"elements, {plan.flops:.3g} flops) even cut in {plan.slices} slices, over "
+                f"max_memory {memory.format_bytes(plan.limit)}" if plan.sliced else
+                f"{what}: the contraction's largest intermediate needs "
+                f"{memory.format_bytes(plan.largest * itemsize)} (2^{np.log2(plan.largest):.1f} "
+                f"elements, {plan.flops:.3g} flops), over max_memory "
+                f"{memory.format_bytes(plan.limit)}")
         t0 = time.perf_counter()
-        out = oe.contract(eq, *arrays, optimize=path, backend=self.array_backend)
+        rank, size = (self.comm.rank, self.comm.size) if self.comm is not None else (0, 1)
+        share = plan.slices > 1 and size > 1 and plan.spread
+        out = None
+        if plan.expression is None:   # built once per shape: slices reuse its parsed path
+            plan.expression = oe.contract_expression(
+                eq, *[a.shape for a in _slice(arrays, inputs, plan.sliced, plan.dims, 0)],
+                optimize=plan.path)
+        for s in range(rank if share else 0, plan.slices, size if share else 1):
+            part = np.asarray(plan.expression(*_slice(arrays, inputs, plan.sliced, plan.dims, s),
+                                              backend=self.array_backend))
+            out = part if out is None else out + part
+        if out is None:   # more ranks than slices
+            out = np.zeros(tuple(np.shape(_empty_output(eq, arrays))), dtype=dtype)
+        if share:
+            shape = np.shape(out)   # ascontiguousarray makes a scalar 1-d
+            out = np.asarray(self.comm.allreduce_sum(np.ascontiguousarray(out))).reshape(shape)
         if factor != 1.0:
             out = out * factor
         self.stats.contract_seconds += time.perf_counter() - t0
         self.stats.contractions += 1
-        self.stats.flops += flops
-        self.stats.largest_intermediate = max(self.stats.largest_intermediate, largest)
+        self.stats.flops += plan.flops * plan.slices
+        self.stats.whole_flops += plan.whole_flops
+        self.stats.slices += plan.slices
+        self.stats.largest_intermediate = max(self.stats.largest_intermediate, plan.largest)
         return np.asarray(out)
+
+    def _plan(self, eq: str, arrays: Sequence[np.ndarray], itemsize: int) -> "_Plan":
+        """Path, slices and price of one network shape, found on rank 0 and broadcast so that
+        every rank contracts the same slices the same way (and refuses together)."""
+        def find() -> _Plan:
+            t0 = time.perf_counter()
+            shapes = [a.shape for a in arrays]
+            path, info = oe.contract_path(eq, *shapes, optimize=self.optimizer(), shapes=True)
+            limit = self.max_memory if self.max_memory is not None else \
+                memory.available_bytes() // 3
+            if self.comm is not None and self.comm.size > 1:
+                limit = min(limit, self.comm_min_memory)
+            want = self.comm.size if self.comm is not None and self.comm.size > 1 and \
+                float(info.opt_cost) >= SPREAD_FLOPS else 1
+            plan = _slicing(eq, shapes, path, info, limit // itemsize, want)
+            plan.limit = limit
+            plan.seconds = time.perf_counter() - t0
+            return plan
+
+        if self.comm is None or self.comm.size == 1:
+            plan = find()
+        else:
+            plan = self.comm.bcast(find() if self.comm.rank == 0 else None)
+        self.stats.paths_found += 1
+        self.stats.path_seconds += plan.seconds
+        return plan
+
+
+def _empty_output(eq: str, arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """A zero array of the output's shape (a rank with no slice to contract)."""
+    dims = {}
+    for labels, a in zip(eq.split("->")[0].split(","), arrays):
+        dims.update(zip(labels, a.shape))
+    return np.zeros([dims[c] for c in eq.split("->")[1]])
+
+
+@dataclass
+class _Plan:
+    """How one network shape is contracted: its path, the indices cut into slices (each slice
+    one value of each), the cost of one slice and whether it fits."""
+
+    path: list
+    flops: float          # of one slice
+    largest: int          # elements of the largest array of one slice
+    whole_flops: float = 0.0   # of the network not sliced
+    sliced: tuple[str, ...] = ()
+    dims: tuple[int, ...] = ()
+    refused: bool = False
+    spread: bool = False  # the slices are shared out among the ranks
+    limit: int = 0
+    seconds: float = 0.0
+    expression: Any = field(default=None, repr=False, compare=False)   # not broadcast
+
+    @property
+    def slices(self) -> int:
+        return int(np.prod(self.dims)) if self.dims else 1
+
+
+#: A contraction of at least this many flops is sliced into at least one slice per rank under
+#: mpiexec; a smaller one is contracted whole by every rank (no communication).
+SPREAD_FLOPS = 1e8
+#: Slicing stops at this many sliced indices (2^16 slices of a binary network); a contraction
+#: that does not fit then is refused.
+MAX_SLICED = 16
+
+
+def _slicing(eq: str, shapes: Sequence[tuple], path: list, info, limit: int, want: int) -> _Plan:
+    """Cut indices (greedily, the one that shrinks the largest intermediate most, at the least
+    extra work) until one slice fits in ``limit`` elements and there are at least ``want``
+    slices; the path stays the one found for the whole network, as cotengra slices a tree."""
+    inputs, output = eq.split("->")
+    dims: dict[str, int] = {}
+    for labels, shape in zip(inputs.split(","), shapes):
+        dims.update(zip(labels, shape))
+
+    def price(cut: dict[str, int]):
+        sub = [tuple(1 if c in cut else d for c, d in zip(labels, shape))
+               for labels, shape in zip(inputs.split(","), shapes)]
+        _, i = oe.contract_path(eq, *sub, optimize=path, shapes=True)
+        return max(int(i.largest_intermediate), max(int(np.prod(s)) for s in sub)), \
+            float(i.opt_cost), i
+
+    cut: dict[str, int] = {}
+    largest, flops, current = price(cut)
+    whole = flops
+    while largest > limit or int(np.prod(list(cut.values()) or [1])) < want:
+        if len(cut) >= MAX_SLICED:
+            break
+        steps = [(int(np.prod([1 if c in cut else dims[c] for c in step[2].split("->")[1]])),
+                  step[2].split("->")[1]) for step in current.contraction_list]
+        big = max(steps)[1] if steps else ""
+        candidates = [c for c in dict.fromkeys(big + "".join(inputs.split(",")))
+                      if c not in cut and c not in output and c in dims and dims[c] > 1]
+        candidates = candidates[:64]
+        best = None
+        for c in candidates:
+            got = price({**cut, c: dims[c]})
+            score = (got[0], got[1] * dims[c])
+            if best is None or score < best[0]:
+                best = (score, c, got)
+        if best is None:
+            break
+        cut[best[1]] = dims[best[1]]
+        largest, flops, current = best[2]
+    sliced = tuple(cut)
+    return _Plan(path=path, flops=flops, largest=largest, whole_flops=whole, sliced=sliced,
+                 dims=tuple(cut[c] for c in sliced), refused=largest > limit,
+                 spread=want > 1)
+
+
+def _slice(arrays: Sequence[np.ndarray], inputs: Sequence[str], sliced: tuple[str, ...],
+           dims: tuple[int, ...], s: int) -> list[np.ndarray]:
+    """The arrays of slice ``s``: each sliced index fixed to its value in slice ``s`` (the
+    last sliced index fastest), kept as an axis of length 1."""
+    if not sliced:
+        return list(arrays)
+    value = {}
+    for c, dim in zip(reversed(sliced), reversed(dims)):
+        value[c], s = s % dim, s // dim
+    out = []
+    for a, labels in zip(arrays, inputs):
+        index = tuple(slice(value[c], value[c] + 1) if c in value else slice(None)
+                      for c in labels)
+        out.append(a[index])
+    return out
 
 
 class TensorState(State):
@@ -453,7 +595,10 @@ class TensorBackend(Backend):
     of the memory available); ``array``: ``"numpy"`` or ``"jax"`` (the contraction's arrays; JAX
     runs on a GPU when it sees one); ``joint_sample_qubits``: up to this many measured qubits
     are sampled from their joint marginal (one contraction of 2^k outputs), more by the chain
-    rule (default :data:`JOINT_SAMPLE_QUBITS`).
+    rule (default :data:`JOINT_SAMPLE_QUBITS`); ``comm``: an MPI communicator (mpi4py's or a
+    :class:`qsim_dist.comm.Comm`) whose ranks share out the slices of every contraction of at
+    least :data:`SPREAD_FLOPS` flops (each rank contracts its slices, one reduction sums them;
+    every rank gets the whole answer); every rank must then make the same calls.
     """
 
     name = "tensor"
@@ -463,7 +608,7 @@ class TensorBackend(Backend):
 
     def __init__(self, optimize: str = "auto", path_time: float = 1.0,
                  max_memory: int | None = None, array: str = "numpy",
-                 joint_sample_qubits: int | None = None) -> None:
+                 joint_sample_qubits: int | None = None, comm: Any = None) -> None:
         if optimize not in OPTIMIZERS:
             raise OptionError(f"optimize must be one of {', '.join(OPTIMIZERS)}, "
                               f"got {optimize!r}")
@@ -485,6 +630,15 @@ class TensorBackend(Backend):
                               f"{joint_sample_qubits!r}")
         self._shared = _Shared(optimize, float(path_time), max_memory, array,
                                joint_sample_qubits)
+        if comm is not None:
+            from ..comm import Comm
+
+            comm = comm if isinstance(comm, Comm) else Comm(comm)
+            if comm.size > 1:   # collective: one memory limit for every rank
+                self._shared.comm = comm
+                self._shared.comm_min_memory = comm.allreduce_min(
+                    memory.available_bytes() // 3)
+        self.comm = self._shared.comm
 
     @property
     def stats(self) -> ContractionStats:

@@ -266,6 +266,9 @@ def execute(args: argparse.Namespace, circuit, noise) -> int:
     if args.max_memory is not None:
         options["max_memory"] = args.max_memory
     sharded = BACKENDS[args.backend].sharded
+    sliced = BACKENDS[args.backend].sliced and world_comm() is not None
+    if sliced:   # every rank contracts its share of the slices and gets the whole answer
+        options["comm"] = world_comm()
     backend = get_backend(args.backend, **options)
     result = backend.run(circuit, shots=run.shots, seed=run.seed, precision=run.precision,
                          save_state=args.save_state, progress=None, noise=noise,
@@ -282,14 +285,19 @@ def execute(args: argparse.Namespace, circuit, noise) -> int:
                                                                    precision=run.precision))
     if args.stats and hasattr(backend, "stats"):
         result.metadata["contraction"] = backend.stats.as_dict()
-    if args.out is not None:
+        if sliced:   # collective: each rank's seconds contracting its slices
+            result.metadata["ranks"] = backend.comm.size
+            result.metadata["compute_time_s"] = [
+                round(t, 6) for t in backend.comm.allgather(backend.stats.contract_seconds)]
+    one_writer = sliced and backend.comm.rank != 0
+    if args.out is not None and not one_writer:
         if sharded:  # collective: every rank writes its shard
             backend.save_result(result, args.out)
         else:
             from ..io.hdf5 import save_result
 
             save_result(result, args.out)
-    if sharded and backend.comm.rank != 0:
+    if (sharded or sliced) and backend.comm.rank != 0:
         return 0  # one report per job
     if args.json:
         summary = result.summary()
