@@ -224,7 +224,7 @@ def test_cli_amplitudes_and_observable_of_a_wide_circuit(tmp_path, capsys):
     np.testing.assert_allclose(summary["amplitudes"]["1" * n], [1 / math.sqrt(2), 0], atol=TOL)
     np.testing.assert_allclose(summary["amplitudes"]["0" * (n - 1) + "1"], [0, 0], atol=TOL)
     assert summary["expectation"] == pytest.approx(1.2, abs=TOL)
-    assert summary["contraction"]["contractions"] >= 3
+    assert {"contractions", "flops", "largest_intermediate", "slices"} <= set(summary["contraction"])
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -115,73 +115,152 @@ def _pair(a: np.ndarray, la: Sequence[int], b: np.ndarray, lb: Sequence[int],
 
 def simplify(arrays: Sequence[np.ndarray], indices: Sequence[Sequence[int]],
              output: Sequence[int]) -> tuple[list[np.ndarray], list[list[int]], complex]:
-    """The same network with fewer, smaller tensors, and a scalar factor: a basis vector on an
-    index that is not an output (a |0> of the start, a fixed outcome) is removed and every
-    tensor on that index sliced at its value; then a tensor of rank <= 2 is merged into a
-    neighbour whenever the result has no more indices than the neighbour (a single-qubit gate
-    into the next gate). Contracting it gives the original network's value."""
-    arrays = [np.asarray(a) for a in arrays]
-    indices = [list(labels) for labels in indices]
-    keep = set(output)
-    factor = 1.0 + 0j
-    alive = [True] * len(arrays)
-    where: dict[int, set[int]] = {}
-    for t, labels in enumerate(indices):
-        for i in labels:
-            where.setdefault(i, set()).add(t)
-    # slice basis vectors
-    for t, labels in enumerate(indices):
-        if not alive[t] or len(labels) != 1 or labels[0] in keep:
-            continue
-        nonzero = np.flatnonzero(arrays[t])
-        if nonzero.size != 1 or arrays[t][nonzero[0]] != 1:
-            continue
-        i, bit = labels[0], int(nonzero[0])
-        others = where[i] - {t}
-        if any(indices[o].count(i) > 1 for o in others):
-            continue
-        alive[t] = False
+    """The same network with fewer, smaller tensors, and a scalar factor; contracting it gives
+    the original network's value. Four reductions, repeated until none applies (those of
+    quimb's circuit simplification, on integer labels):
+
+    - a basis vector on an index that is not an output (a |0> of the start, a fixed outcome):
+      removed, every tensor on that index sliced at its value;
+    - a tensor of all ones: removed (an index it alone held is summed: a factor of its size);
+    - a tensor diagonal in two of its indices (``U U^dagger`` of a gate outside what is read
+      becomes the identity): replaced by its diagonal, the two indices made one;
+    - a tensor of rank <= 2: merged into a neighbour when that adds no index (a single-qubit
+      gate into the next gate).
+    """
+    return _Simplifier(arrays, indices, output).run()
+
+
+class _Simplifier:
+    """The bookkeeping of :func:`simplify`: live tensors, and the tensors on each index."""
+
+    def __init__(self, arrays, indices, output) -> None:
+        self.arrays = [np.asarray(a) for a in arrays]
+        self.indices = [list(labels) for labels in indices]
+        self.keep = set(output)
+        self.factor = 1.0 + 0j
+        self.alive = [True] * len(self.arrays)
+        self.where: dict[int, set[int]] = {}
+        for t, labels in enumerate(self.indices):
+            for i in labels:
+                self.where.setdefault(i, set()).add(t)
+
+    def run(self):
+        changed = True
+        while changed:
+            changed = False
+            for t in range(len(self.arrays)):
+                if self.alive[t] and (self._basis_vector(t) or self._ones(t) or
+                                      self._diagonal(t) or self._merge(t)):
+                    changed = True
+        kept = [t for t in range(len(self.arrays)) if self.alive[t]]
+        return [self.arrays[t] for t in kept], [self.indices[t] for t in kept], self.factor
+
+    def _drop(self, t: int) -> None:
+        self.alive[t] = False
+        for i in self.indices[t]:
+            self.where[i].discard(t)
+
+    def _scalar(self, t: int) -> bool:
+        """A tensor left with no index becomes a factor."""
+        if self.indices[t]:
+            return False
+        self.factor *= complex(self.arrays[t])
+        self._drop(t)
+        return True
+
+    def _basis_vector(self, t: int) -> bool:
+        labels, a = self.indices[t], self.arrays[t]
+        if len(labels) != 1 or labels[0] in self.keep:
+            return False
+        nonzero = np.flatnonzero(a)
+        if nonzero.size != 1 or a[nonzero[0]] != 1:
+            return False
+        i, value = labels[0], int(nonzero[0])
+        others = self.where[i] - {t}
+        if any(self.indices[o].count(i) > 1 for o in others):
+            return False
+        self._drop(t)
         for o in others:
-            axis = indices[o].index(i)
-            arrays[o] = np.take(arrays[o], bit, axis=axis)
-            del indices[o][axis]
-        del where[i]
-    for t in range(len(arrays)):
-        if alive[t] and not indices[t]:
-            factor *= complex(arrays[t])
-            alive[t] = False
-    # merge small tensors into a neighbour
-    changed = True
-    while changed:
-        changed = False
-        for t in range(len(arrays)):
-            if not alive[t] or len(indices[t]) > 2:
+            axis = self.indices[o].index(i)
+            self.arrays[o] = np.take(self.arrays[o], value, axis=axis)
+            del self.indices[o][axis]
+            self.where[i].discard(o)
+            self._scalar(o)
+        return True
+
+    def _ones(self, t: int) -> bool:
+        a = self.arrays[t]
+        if not self.indices[t] or not np.allclose(a, 1.0, rtol=0, atol=1e-13):
+            return False
+        alone = [axis for axis, i in enumerate(self.indices[t]) if self.where[i] == {t}]
+        if any(self.indices[t][axis] in self.keep for axis in alone):
+            return False   # an output held by this tensor alone: keep it
+        for axis in alone:
+            self.factor *= a.shape[axis]   # summed over an index it alone held
+        self._drop(t)
+        return True
+
+    def _diagonal(self, t: int) -> bool:
+        labels, a = self.indices[t], self.arrays[t]
+        for x in range(len(labels)):
+            for y in range(x + 1, len(labels)):
+                i, j = labels[x], labels[y]
+                if a.shape[x] != a.shape[y] or (i in self.keep and j in self.keep):
+                    continue
+                eye = np.eye(a.shape[x], dtype=bool)
+                shape = [1] * a.ndim
+                shape[x], shape[y] = a.shape[x], a.shape[y]
+                if np.any(np.abs(np.where(eye.reshape(shape), 0, a)) > 1e-13):
+                    continue
+                # keep the output label (if any); the other is renamed to it everywhere
+                keep, gone = (j, i) if j in self.keep else (i, j)
+                first, second = (x, y) if keep == i else (y, x)
+                d = np.diagonal(a, axis1=first, axis2=second)   # the joined axis goes last
+                rest = [k for n, k in enumerate(labels) if n not in (x, y)]
+                self.arrays[t], self.indices[t] = d, rest + [keep]
+                self.where[gone].discard(t)
+                for o in self.where.pop(gone):
+                    self.indices[o] = [keep if k == gone else k for k in self.indices[o]]
+                    self.where[keep].add(o)
+                    if self.indices[o].count(keep) > 1:   # both on one tensor: its diagonal
+                        self._fold(o, keep)
+                return True
+        return False
+
+    def _fold(self, o: int, i: int) -> None:
+        """Tensor ``o`` carries index ``i`` twice (after a rename): its diagonal there."""
+        labels = self.indices[o]
+        x, y = [n for n, k in enumerate(labels) if k == i][:2]
+        self.arrays[o] = np.diagonal(self.arrays[o], axis1=x, axis2=y)
+        self.indices[o] = [k for n, k in enumerate(labels) if n not in (x, y)] + [i]
+        if self.indices[o].count(i) > 1:
+            self._fold(o, i)
+
+    def _merge(self, t: int) -> bool:
+        if len(self.indices[t]) > 2:
+            return False
+        labels = self.indices[t]
+        for o in sorted(set().union(*(self.where[i] for i in labels)) - {t}):
+            if not self.alive[o]:
                 continue
-            for o in sorted(set().union(*(where.get(i, set()) for i in indices[t])) - {t}):
-                if not alive[o]:
-                    continue
-                shared = set(indices[t]) & set(indices[o])
-                inner = {i for i in shared if i not in keep and
-                         all(not alive[x] or x in (t, o) for x in where[i])}
-                merged = [i for i in indices[o] if i not in inner] + \
-                    [i for i in indices[t] if i not in inner and i not in indices[o]]
-                if len(merged) > len(indices[o]):
-                    continue
-                arrays[o] = _pair(arrays[t], indices[t], arrays[o], indices[o], merged)
-                for i in indices[t]:
-                    where[i].discard(t)
-                    where[i].add(o)
-                for i in inner:
-                    where[i].discard(o)
-                indices[o] = merged
-                alive[t] = False
-                changed = True
-                if not merged:
-                    factor *= complex(arrays[o])
-                    alive[o] = False
-                break
-    kept = [t for t in range(len(arrays)) if alive[t]]
-    return [arrays[t] for t in kept], [indices[t] for t in kept], factor
+            inner = {i for i in set(labels) & set(self.indices[o])
+                     if i not in self.keep and self.where[i] <= {t, o}}
+            merged = [i for i in self.indices[o] if i not in inner] + \
+                [i for i in labels if i not in inner and i not in self.indices[o]]
+            if len(merged) > len(self.indices[o]):
+                continue
+            self.arrays[o] = _pair(self.arrays[t], labels, self.arrays[o], self.indices[o],
+                                   merged)
+            for i in labels:
+                self.where[i].discard(t)
+                self.where[i].add(o)
+            for i in inner:
+                self.where[i].discard(o)
+            self.indices[o] = merged
+            self.alive[t] = False
+            self._scalar(o)
+            return True
+        return False
 
 
 class _Builder:
@@ -299,6 +378,7 @@ class _Shared:
         if factor != 1.0:
             out = out * factor
         self.stats.contract_seconds += time.perf_counter() - t0
+        plan.uses += 1
         self.stats.contractions += 1
         self.stats.flops += plan.flops * plan.slices
         self.stats.whole_flops += plan.whole_flops
@@ -357,6 +437,7 @@ class _Plan:
     limit: int = 0
     seconds: float = 0.0
     expression: Any = field(default=None, repr=False, compare=False)   # not broadcast
+    uses: int = 0         # contractions of this shape so far (this rank)
 
     @property
     def slices(self) -> int:
