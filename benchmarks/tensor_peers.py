@@ -210,7 +210,11 @@ def run_tensorcircuit(row, size, opt, path_time):
     if row == "qaoa":
         c, edges = qaoa(*size)
         tcc = build(c)
-        value = sum(float(np.real(tcc.expectation_ps(z=[u, v]))) for u, v in edges)
+        # its light-cone option, not the default reuse (which contracts the whole state first);
+        # a fresh Z node per use (a node joins one network)
+        value = sum(float(np.real(tcc.expectation((tc.gates.z(), [u]), (tc.gates.z(), [v]),
+                                                  reuse=False, enable_lightcone=True)))
+                    for u, v in edges)
     else:
         circuit = grid(*size) if row == "grid" else ghz(size[0])
         n = circuit.num_qubits

@@ -157,6 +157,51 @@ def test_light_cone_keeps_only_the_past_of_the_qubits():
     assert (5,) in [op.qubits for op in light_cone(t.ops, [0])]
 
 
+def test_a_batch_varying_in_few_qubits_is_one_contraction():
+    backend = get_backend("tensor")
+    c = CIRCUITS["gates6"]
+    idx = list(range(0, 64, 3))   # varies in every qubit: 2^6 outputs for 22 amplitudes
+    np.testing.assert_allclose(backend.amplitudes(c, idx), REF.amplitudes(c, idx), atol=TOL)
+    assert backend.stats.contractions == 1
+    wide = lib.random_circuit(30, 3, seed=2)   # 40 amplitudes varying in qubits 3..7 only
+    idx = [(1 << 29) | (k << 3) | 5 for k in range(32)] + [1 << 29] * 8
+    one = get_backend("tensor")
+    np.testing.assert_allclose(one.amplitudes(wide, idx),
+                               [get_backend("tensor").amplitudes(wide, [i])[0] for i in idx],
+                               atol=TOL)
+    assert one.stats.contractions == 1
+
+
+@pytest.mark.parametrize("options", [{"optimize": "cotengra", "path_time": 0.2},
+                                     {"optimize": "random-greedy", "path_time": 0.2},
+                                     {"optimize": "optimal"}, {"array": "jax"},
+                                     {"precision": "single"}])
+def test_every_path_finder_and_array_backend_gives_the_reference(options):
+    options = dict(options)
+    precision = options.pop("precision", "double")
+    backend = get_backend("tensor", **options)
+    c = CIRCUITS["qft5"] if options.get("optimize") == "optimal" else CIRCUITS["random7-cz"]
+    n = c.num_qubits
+    tol = 2e-6 if precision == "single" else TOL
+    np.testing.assert_allclose(backend.amplitudes(c, [0, 3, (1 << n) - 1], precision=precision),
+                               REF.amplitudes(c, [0, 3, (1 << n) - 1]), atol=tol)
+    assert backend.expectation(c, "Z0 X1 + 0.5 Y2", precision=precision) == pytest.approx(
+        REF.expectation(c, "Z0 X1 + 0.5 Y2"), abs=tol)
+
+
+def test_auto_searches_longer_only_for_a_costly_contraction(monkeypatch):
+    import qsim_dist.backends.tensor as T
+
+    c = lib.random_circuit(14, 8, seed=4)
+    quick = get_backend("tensor")
+    want = quick.amplitudes(c, [0])
+    monkeypatch.setattr(T, "SEARCH_FLOPS", 0.0)   # every contraction counts as costly
+    searched = get_backend("tensor", path_time=0.3)
+    np.testing.assert_allclose(searched.amplitudes(c, [0]), want, atol=TOL)
+    assert searched.stats.path_seconds >= 0.25 > quick.stats.path_seconds
+    assert searched.stats.flops <= quick.stats.flops
+
+
 def test_overlap_of_two_tensor_states(tensor):
     a, b = tensor.final_state(CIRCUITS["random5"]), tensor.final_state(lib.random_circuit(5, 6, 4))
     want = np.vdot(REF.statevector(CIRCUITS["random5"]), REF.statevector(lib.random_circuit(5, 6, 4)))
@@ -225,6 +270,23 @@ def test_cli_amplitudes_and_observable_of_a_wide_circuit(tmp_path, capsys):
     np.testing.assert_allclose(summary["amplitudes"]["0" * (n - 1) + "1"], [0, 0], atol=TOL)
     assert summary["expectation"] == pytest.approx(1.2, abs=TOL)
     assert {"contractions", "flops", "largest_intermediate", "slices"} <= set(summary["contraction"])
+
+
+def test_cli_writes_amplitudes_and_expectation_to_the_results_file(tmp_path):
+    import h5py
+
+    from qsim_dist.cli import main
+    from qsim_dist.io.hdf5 import load_result
+
+    out = tmp_path / "r.h5"
+    assert main(["run", str(_ghz_file(tmp_path, 70)), "--backend", "tensor", "--shots", "10",
+                 "--seed", "1", "--amplitude", "1" * 70, "--observable", "Z0 Z69",
+                 "--out", str(out)]) == 0
+    meta = load_result(out).metadata
+    assert meta["amplitudes"]["1" * 70] == pytest.approx([1 / math.sqrt(2), 0.0], abs=TOL)
+    assert meta["expectation"] == pytest.approx(1.0, abs=TOL)
+    with h5py.File(out) as f:
+        assert "meta_json.amplitudes" in f.attrs or "meta_json.amplitudes" in f
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -34,6 +34,7 @@ contraction is priced before it runs: its largest intermediate over ``max_memory
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -51,6 +52,9 @@ __all__ = ["ContractionStats", "TensorBackend", "TensorState"]
 OPTIMIZERS = ("auto", "greedy", "optimal", "auto-hq", "random-greedy", "cotengra")
 #: At most this many measured qubits are sampled from their joint marginal in one contraction.
 JOINT_SAMPLE_QUBITS = 12
+#: A batch of amplitudes that varies in at most this many qubits is one contraction with their
+#: legs open.
+OPEN_LEGS = 20
 _PAULI = {"X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j], [1j, 0]]),
           "Z": np.array([[1, 0], [0, -1]])}
 
@@ -190,7 +194,7 @@ class _Simplifier:
 
     def _ones(self, t: int) -> bool:
         a = self.arrays[t]
-        if not self.indices[t] or not np.allclose(a, 1.0, rtol=0, atol=1e-13):
+        if not self.indices[t] or float(np.abs(a - 1.0).max()) > 1e-13:
             return False
         alone = [axis for axis, i in enumerate(self.indices[t]) if self.where[i] == {t}]
         if any(self.indices[t][axis] in self.keep for axis in alone):
@@ -326,7 +330,7 @@ class _Shared:
             except ImportError as exc:
                 raise BackendError("optimize='cotengra' needs cotengra (pip install "
                                    "cotengra)") from exc
-            return ctg.HyperOptimizer(max_time=self.path_time, progbar=False, parallel=False)
+            return _hyper_optimizer(ctg, self.path_time)
         if self.optimize == "random-greedy":
             return oe.RandomGreedy(max_time=self.path_time)
         return self.optimize
@@ -366,10 +370,12 @@ class _Shared:
             plan.expression = oe.contract_expression(
                 eq, *[a.shape for a in _slice(arrays, inputs, plan.sliced, plan.dims, 0)],
                 optimize=plan.path)
-        for s in range(rank if share else 0, plan.slices, size if share else 1):
-            part = np.asarray(plan.expression(*_slice(arrays, inputs, plan.sliced, plan.dims, s),
-                                              backend=self.array_backend))
-            out = part if out is None else out + part
+        with self._precision(itemsize):
+            for s in range(rank if share else 0, plan.slices, size if share else 1):
+                part = np.asarray(plan.expression(
+                    *_slice(arrays, inputs, plan.sliced, plan.dims, s),
+                    backend=self.array_backend))
+                out = part if out is None else out + part
         if out is None:   # more ranks than slices
             out = np.zeros(tuple(np.shape(_empty_output(eq, arrays))), dtype=dtype)
         if share:
@@ -386,6 +392,15 @@ class _Shared:
         self.stats.largest_intermediate = max(self.stats.largest_intermediate, plan.largest)
         return np.asarray(out)
 
+    def _precision(self, itemsize: int):
+        """JAX contracts in complex128 only with 64-bit types on: switched on here, for the
+        contraction alone (as the JAX kernel set does), never for the whole process."""
+        if self.array_backend == "jax" and itemsize == 16:
+            import jax
+
+            return jax.enable_x64(True)
+        return contextlib.nullcontext()
+
     def _plan(self, eq: str, arrays: Sequence[np.ndarray], itemsize: int) -> "_Plan":
         """Path, slices and price of one network shape, found on rank 0 and broadcast so that
         every rank contracts the same slices the same way (and refuses together)."""
@@ -393,6 +408,8 @@ class _Shared:
             t0 = time.perf_counter()
             shapes = [a.shape for a in arrays]
             path, info = oe.contract_path(eq, *shapes, optimize=self.optimizer(), shapes=True)
+            if self.optimize == "auto" and float(info.opt_cost) >= SEARCH_FLOPS:
+                path, info = self._search(eq, shapes, path, info)
             limit = self.max_memory if self.max_memory is not None else \
                 memory.available_bytes() // 3
             if self.comm is not None and self.comm.size > 1:
@@ -411,6 +428,32 @@ class _Shared:
         self.stats.paths_found += 1
         self.stats.path_seconds += plan.seconds
         return plan
+
+
+    def _search(self, eq: str, shapes: Sequence[tuple], path: list, info):
+        """A costly contraction under ``optimize="auto"``: ``path_time`` seconds of search
+        (cotengra's hyper-optimiser when installed, opt-einsum's random greedy otherwise), its
+        path kept when it is cheaper than the quick one."""
+        try:
+            import cotengra as ctg
+
+            finder = _hyper_optimizer(ctg, self.path_time)
+        except ImportError:
+            finder = oe.RandomGreedy(max_time=self.path_time)
+        other, other_info = oe.contract_path(eq, *shapes, optimize=finder, shapes=True)
+        if float(other_info.opt_cost) < float(info.opt_cost):
+            return other, other_info
+        return path, info
+
+
+def _hyper_optimizer(ctg, seconds: float):
+    """cotengra's hyper-optimiser for ``seconds``, single-threaded; its partitioner methods
+    without KaHyPar where that is not installed (named, so that cotengra does not warn)."""
+    import importlib.util
+
+    methods = None if importlib.util.find_spec("kahypar") else ["greedy", "labels"]
+    return ctg.HyperOptimizer(methods=methods, max_time=seconds, max_repeats=10 ** 6,
+                              progbar=False, parallel=False)
 
 
 def _empty_output(eq: str, arrays: Sequence[np.ndarray]) -> np.ndarray:
@@ -447,6 +490,9 @@ class _Plan:
 #: A contraction of at least this many flops is sliced into at least one slice per rank under
 #: mpiexec; a smaller one is contracted whole by every rank (no communication).
 SPREAD_FLOPS = 1e8
+#: Under ``optimize="auto"``, a contraction whose quick path costs at least this many flops
+#: (about a second) is worth ``path_time`` seconds of path search.
+SEARCH_FLOPS = 1e9
 #: Slicing stops at this many sliced indices (2^16 slices of a binary network); a contraction
 #: that does not fit then is refused.
 MAX_SLICED = 16
@@ -634,20 +680,45 @@ class TensorState(State):
         return b.layer(ops, range(self.num_qubits), self.dtype, conj)
 
     def amplitudes(self, indices: Sequence[int]) -> np.ndarray:
-        out = np.empty(len(indices), dtype=self.dtype)
-        basis = np.eye(2, dtype=self.dtype)
-        touched = set().union(*(op.qubits for op in self.ops))
-        for n, index in enumerate(indices):
-            index = int(index)
-            if any(index >> q & 1 for q in range(self.num_qubits) if q not in touched):
-                out[n] = 0.0   # an untouched qubit is still |0>
-                continue
-            b = _Builder()
-            ket = b.layer(self.ops, sorted(touched), self.dtype, conj=False)
-            for q in sorted(touched):
-                b.add(basis[index >> q & 1], [ket[q]])
-            out[n] = self._shared.contract(b, [], "amplitudes", self.dtype) if b.arrays else 1.0
+        """Amplitudes of the basis states ``indices``. A batch that varies in few qubits is one
+        contraction with those qubits' legs left open (at most :data:`OPEN_LEGS` of them, and
+        no more outputs than four per amplitude asked); otherwise one contraction per index,
+        all of one path."""
+        indices = [int(i) for i in indices]
+        out = np.zeros(len(indices), dtype=self.dtype)
+        touched = sorted(set().union(*(op.qubits for op in self.ops)))
+        untouched = sum(1 << q for q in range(self.num_qubits)) - sum(1 << q for q in touched)
+        live = [n for n, index in enumerate(indices) if not index & untouched]  # others: 0
+        if not live:
+            return out
+        first = indices[live[0]]
+        varying = [q for q in touched if any((indices[n] ^ first) >> q & 1 for n in live)]
+        if len(live) > 1 and varying and len(varying) <= OPEN_LEGS and \
+                1 << len(varying) <= 4 * len(live):
+            block = self._amplitude_block(first, varying)
+            for n in live:
+                key = sum((indices[n] >> q & 1) << j for j, q in enumerate(varying))
+                out[n] = block[key]
+            return out
+        for n in live:
+            out[n] = self._amplitude_block(indices[n], [])[0]
         return out
+
+    def _amplitude_block(self, index: int, open_qubits: Sequence[int]) -> np.ndarray:
+        """Amplitudes of every value of ``open_qubits`` (bit j = open_qubits[j]), the other
+        qubits at their bit of ``index`` (qubits no operation touches must read 0)."""
+        basis = np.eye(2, dtype=self.dtype)
+        touched = sorted(set().union(*(op.qubits for op in self.ops)))
+        if not touched:
+            return np.ones(1 << len(open_qubits), dtype=self.dtype)
+        b = _Builder()
+        ket = b.layer(self.ops, touched, self.dtype, conj=False)
+        for q in touched:
+            if q not in open_qubits:
+                b.add(basis[index >> q & 1], [ket[q]])
+        block = self._shared.contract(b, [ket[q] for q in reversed(open_qubits)],
+                                      "amplitudes", self.dtype)
+        return np.asarray(block).reshape(-1)
 
     def statevector(self) -> np.ndarray:
         b = _Builder()
