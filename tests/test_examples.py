@@ -39,3 +39,12 @@ def test_purified_chain_example_meets_its_analytic_fidelity():
     out = _example("purified_chain").main(["--repeaters", "2", "--shots", "200"])
     ideal = out["ideal local gates"]
     assert abs(ideal.fidelity - out["analytic"]) <= 3 * ideal.fidelity_stderr
+
+
+def test_qpu_pilot_example_drives_the_resource_from_dask(capsys):
+    results = _example("qpu_pilot").main([])
+    assert capsys.readouterr().out == (EXAMPLES / "expected" / "qpu_pilot.txt").read_text()
+    for r in results:
+        assert r["zz"] == 1.0   # the two qubits always agree
+        sigma = math.sqrt(r["p11_exact"] * (1 - r["p11_exact"]) / 2000)
+        assert abs(r["p11"] - r["p11_exact"]) <= 3 * sigma + 1e-12
