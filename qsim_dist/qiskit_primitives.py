@@ -1,5 +1,6 @@
 """Qiskit's V2 primitives backed by qsim_dist: :class:`Sampler` (``BaseSamplerV2``) and
-:class:`Estimator` (``BaseEstimatorV2``).
+:class:`Estimator` (``BaseEstimatorV2``); and :class:`QsimDistBackend`, a ``BackendV2`` for
+``transpile(qc, backend)`` and ``backend.run(circuits, shots=...)``.
 
 ::
 
@@ -25,6 +26,7 @@ Needs the ``interop`` extra (``qiskit``).
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any, Iterable
 
 import numpy as np
@@ -40,11 +42,15 @@ try:
                                    PrimitiveJob, PrimitiveResult, PubResult, SamplerPubResult)
     from qiskit.primitives.containers.estimator_pub import EstimatorPub
     from qiskit.primitives.containers.sampler_pub import SamplerPub
+    from qiskit.circuit import IfElseOp
+    from qiskit.providers import BackendV2, JobStatus, JobV1, Options
+    from qiskit.result import Result
+    from qiskit.transpiler import Target
 except ImportError as exc:   # pragma: no cover - exercised only without the extra
     raise ImportError("qsim_dist.qiskit_primitives needs qiskit (pip install "
                       "'qsim_dist[interop]')") from exc
 
-__all__ = ["Estimator", "Sampler"]
+__all__ = ["Estimator", "QsimDistBackend", "Sampler"]
 
 
 def _seed(seed: Any) -> int | None:
@@ -196,3 +202,97 @@ def _gates_of(circuit):
 
     return Circuit(circuit.num_qubits, 0,
                    [inst for inst in circuit if inst.is_gate and not inst.condition])
+
+
+class QsimDistBackend(BackendV2):
+    """A Qiskit ``BackendV2`` on a qsim_dist backend: its target is every gate of the gate
+    table that Qiskit knows (all-to-all, ``num_qubits`` qubits, default 32), measure, reset
+    and conditions; ``run`` simulates each circuit (``shots``, ``seed_simulator``, a qsim_dist
+    ``noise`` model) and returns a finished job whose ``result().get_counts()`` reads as
+    Qiskit's. Qiskit's ``BackendSamplerV2`` / ``BackendEstimatorV2`` accept it too."""
+
+    def __init__(self, backend: str = "statevector", *, num_qubits: int = 32,
+                 noise: NoiseModel | None = None, precision: str = "double",
+                 **backend_options) -> None:
+        from qiskit.circuit.library import get_standard_gate_name_mapping
+
+        from .gates import GATES, qiskit_name
+        from .version import __version__
+
+        if not isinstance(num_qubits, int) or isinstance(num_qubits, bool) or num_qubits < 1:
+            raise OptionError(f"num_qubits must be a positive integer, got {num_qubits!r}")
+        if noise is not None and not isinstance(noise, NoiseModel):
+            raise OptionError(f"noise must be a qsim_dist NoiseModel, got "
+                              f"{type(noise).__name__}")
+        super().__init__(name=f"qsim_dist.{backend}", backend_version=__version__,
+                         description=f"qsim_dist's {backend} backend")
+        self._engine = get_backend(backend, **backend_options)
+        self._noise, self._precision = noise, precision
+        known = get_standard_gate_name_mapping()
+        basis = sorted({qiskit_name(name) for name in GATES} & set(known)) + \
+            ["measure", "reset", "delay"]
+        self._target = Target.from_configuration(basis_gates=basis, num_qubits=num_qubits)
+        self._target.add_instruction(IfElseOp, name="if_else")   # from_qiskit: a condition
+
+    @property
+    def target(self) -> Target:
+        return self._target
+
+    @property
+    def max_circuits(self) -> None:
+        return None
+
+    @classmethod
+    def _default_options(cls) -> Options:
+        return Options(shots=1024, seed_simulator=None)
+
+    def run(self, run_input, **options) -> "_FinishedJob":
+        circuits = [run_input] if not isinstance(run_input, (list, tuple)) else list(run_input)
+        unknown = set(options) - {"shots", "seed_simulator", "memory"}
+        if unknown:
+            raise OptionError(f"run: unknown options {', '.join(sorted(unknown))} (shots, "
+                              f"seed_simulator)")
+        shots = options.get("shots", self.options.shots)
+        seed = options.get("seed_simulator", self.options.seed_simulator)
+        seeds = np.random.SeedSequence(_seed(seed))
+        results = []
+        for qc in circuits:
+            circuit = from_qiskit(qc)
+            run = self._engine.run(circuit, shots=shots,
+                                   seed=int(seeds.spawn(1)[0].generate_state(1)[0]),
+                                   precision=self._precision, noise=self._noise)
+            counts = {hex(int(key, 2)) if key else "0x0": c for key, c in run.counts.items()}
+            data: dict[str, Any] = {"counts": counts}
+            if options.get("memory"):   # per-shot outcomes (BackendSamplerV2 asks for them),
+                # in a seeded random order: the shots are independent
+                memory = np.repeat(np.array(list(counts), dtype=object),
+                                   list(counts.values()))
+                np.random.default_rng(seeds.spawn(1)[0]).shuffle(memory)
+                data["memory"] = memory.tolist()
+            results.append({"shots": shots, "success": True, "data": data,
+                            "header": {"name": qc.name, "memory_slots": qc.num_clbits,
+                                       "creg_sizes": [[r.name, r.size] for r in qc.cregs],
+                                       "n_qubits": qc.num_qubits},
+                            "seed_simulator": seed, "time_taken": run.wall_time})
+        job_id = uuid.uuid4().hex
+        result = Result.from_dict({"backend_name": self.name,
+                                   "backend_version": self.backend_version, "qobj_id": job_id,
+                                   "job_id": job_id, "success": True, "results": results})
+        return _FinishedJob(self, job_id, result)
+
+
+class _FinishedJob(JobV1):
+    """A job that ran when it was made (simulations are synchronous)."""
+
+    def __init__(self, backend, job_id: str, result: "Result") -> None:
+        super().__init__(backend, job_id)
+        self._result = result
+
+    def submit(self) -> None:
+        return None
+
+    def result(self) -> "Result":
+        return self._result
+
+    def status(self) -> "JobStatus":
+        return JobStatus.DONE

@@ -94,3 +94,48 @@ def test_bad_options_are_one_clear_error(make):
     with pytest.raises(QsimDistError) as info:
         make()
     assert "\n" not in str(info.value)
+
+
+def test_backend_v2_transpiles_runs_and_feeds_qiskits_backend_primitives():
+    from qiskit import ClassicalRegister
+    from qiskit.primitives import BackendEstimatorV2, BackendSamplerV2
+
+    from qsim_dist.qiskit_primitives import QsimDistBackend
+
+    backend = QsimDistBackend(num_qubits=8)
+    qc = QuantumCircuit(3)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.ccx(0, 1, 2)
+    qc.add_register(ClassicalRegister(2, "a"))
+    qc.add_register(ClassicalRegister(1, "b"))
+    qc.measure([0, 1], [0, 1])
+    qc.measure(2, 2)
+    tqc = transpile(qc, backend)
+    counts = backend.run(tqc, shots=2000, seed_simulator=4).result().get_counts()
+    assert set(counts) == {"0 00", "1 11"} and sum(counts.values()) == 2000
+    again = backend.run([tqc], shots=2000, seed_simulator=4).result().get_counts()
+    assert again == counts
+    # Qiskit's own backend primitives on it
+    sampled = BackendSamplerV2(backend=backend).run([tqc], shots=500).result()[0]
+    assert set(sampled.data.a.get_counts()) == {"00", "11"}
+    est = ansatz(3, 1)
+    values = np.linspace(0, 1, est.num_parameters)
+    want = StatevectorEstimator().run([(est, "ZZI", values)]).result()[0].data.evs
+    got = BackendEstimatorV2(backend=backend, options={"default_precision": 0.02}).run(
+        [(est, "ZZI", values)]).result()[0].data.evs
+    assert abs(got - want) < 5 * 0.02
+
+
+def test_backend_v2_runs_feed_forward():
+    from qsim_dist.qiskit_primitives import QsimDistBackend
+
+    qc = QuantumCircuit(2, 2)
+    qc.h(0)
+    qc.measure(0, 0)
+    with qc.if_test((qc.clbits[0], 1)):
+        qc.x(1)
+    qc.measure(1, 1)
+    counts = QsimDistBackend(num_qubits=2).run(qc, shots=1000, seed_simulator=1).result() \
+        .get_counts()
+    assert set(counts) == {"00", "11"}
