@@ -48,3 +48,15 @@ def test_qpu_pilot_example_drives_the_resource_from_dask(capsys):
         assert r["zz"] == 1.0   # the two qubits always agree
         sigma = math.sqrt(r["p11_exact"] * (1 - r["p11_exact"]) / 2000)
         assert abs(r["p11"] - r["p11_exact"]) <= 3 * sigma + 1e-12
+
+
+def test_variational_example_reaches_its_exact_optima_and_pays_for_distribution(capsys):
+    out = _example("variational").main([])
+    assert capsys.readouterr().out == (EXAMPLES / "expected" / "variational.txt").read_text()
+    energy, exact = out["vqe"]
+    assert abs(energy - exact) < 1e-8   # the ansatz reaches H2's ground state
+    expected_cut, best = out["qaoa"]
+    assert 2.5 < expected_cut <= best   # p=1 QAOA: above a random cut's 2.5, below the optimum
+    cut_net, cut_ideal, fidelity, stderr, _ = out["network"]
+    assert abs(cut_ideal - expected_cut) < 4 * 1.2 / math.sqrt(2000)   # ideal network = QPU
+    assert fidelity + 3 * stderr < 1.0 and cut_net < cut_ideal          # the noisy network pays
