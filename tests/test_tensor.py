@@ -238,6 +238,9 @@ def test_single_precision_and_stats():
                                                    st.booleans(), st.text(max_size=3))}),
     st.fixed_dictionaries({"array": st.text(max_size=6).filter(
         lambda s: s not in ("numpy", "jax"))}),
+    st.fixed_dictionaries({"spread_flops": st.one_of(st.floats(max_value=-1e-9),
+                                                     st.just(math.nan), st.just(math.inf),
+                                                     st.booleans(), st.text(max_size=3))}),
     st.fixed_dictionaries({"joint_sample_qubits": st.one_of(
         st.integers(max_value=-1), st.integers(min_value=31), st.floats(), st.text(max_size=3))})))
 def test_bad_options_are_one_clear_error(options):

@@ -320,6 +320,7 @@ class _Shared:
     joint_qubits: int
     comm: Any = None                # qsim_dist.comm.Comm: slices shared among the ranks
     comm_min_memory: int = 0        # the poorest rank's free memory (a third of it)
+    spread_flops: float = 1e8       # SPREAD_FLOPS unless the backend says otherwise
     paths: dict = field(default_factory=dict)
     stats: ContractionStats = field(default_factory=ContractionStats)
 
@@ -415,7 +416,7 @@ class _Shared:
             if self.comm is not None and self.comm.size > 1:
                 limit = min(limit, self.comm_min_memory)
             want = self.comm.size if self.comm is not None and self.comm.size > 1 and \
-                float(info.opt_cost) >= SPREAD_FLOPS else 1
+                float(info.opt_cost) >= self.spread_flops else 1
             plan = _slicing(eq, shapes, path, info, limit // itemsize, want)
             plan.limit = limit
             plan.seconds = time.perf_counter() - t0
@@ -749,8 +750,9 @@ class TensorBackend(Backend):
     are sampled from their joint marginal (one contraction of 2^k outputs), more by the chain
     rule (default :data:`JOINT_SAMPLE_QUBITS`); ``comm``: an MPI communicator (mpi4py's or a
     :class:`qsim_dist.comm.Comm`) whose ranks share out the slices of every contraction of at
-    least :data:`SPREAD_FLOPS` flops (each rank contracts its slices, one reduction sums them;
-    every rank gets the whole answer); every rank must then make the same calls.
+    least ``spread_flops`` flops (default :data:`SPREAD_FLOPS`; each rank contracts its slices,
+    one reduction sums them; every rank gets the whole answer); every rank must then make the
+    same calls.
     """
 
     name = "tensor"
@@ -760,7 +762,8 @@ class TensorBackend(Backend):
 
     def __init__(self, optimize: str = "auto", path_time: float = 1.0,
                  max_memory: int | None = None, array: str = "numpy",
-                 joint_sample_qubits: int | None = None, comm: Any = None) -> None:
+                 joint_sample_qubits: int | None = None, comm: Any = None,
+                 spread_flops: float = None) -> None:
         if optimize not in OPTIMIZERS:
             raise OptionError(f"optimize must be one of {', '.join(OPTIMIZERS)}, "
                               f"got {optimize!r}")
@@ -780,8 +783,14 @@ class TensorBackend(Backend):
                 or not 0 <= joint_sample_qubits <= 30:
             raise OptionError(f"joint_sample_qubits must be an integer in [0, 30], got "
                               f"{joint_sample_qubits!r}")
+        if spread_flops is None:
+            spread_flops = SPREAD_FLOPS
+        if not isinstance(spread_flops, (int, float)) or isinstance(spread_flops, bool) or \
+                not np.isfinite(spread_flops) or spread_flops < 0:
+            raise OptionError(f"spread_flops must be a finite number >= 0, got "
+                              f"{spread_flops!r}")
         self._shared = _Shared(optimize, float(path_time), max_memory, array,
-                               joint_sample_qubits)
+                               joint_sample_qubits, spread_flops=float(spread_flops))
         if comm is not None:
             from ..comm import Comm
 
