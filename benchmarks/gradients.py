@@ -39,13 +39,10 @@ def weights(n, layers):
     return np.random.default_rng(1).uniform(0, 2 * np.pi, size=(layers, n, 2))
 
 
-def run_qsim_jax(n, layers, repeat):
-    import jax
-
+def ansatz(n, layers):
+    """The ansatz in qsim_dist's IR, its parameters zero (they are the function's argument)."""
     from qsim_dist import Circuit
-    from qsim_dist.autodiff import expectation_fn
 
-    jax.config.update("jax_enable_x64", True)
     c = Circuit(n)
     for _ in range(layers):
         for q in range(n):
@@ -53,22 +50,25 @@ def run_qsim_jax(n, layers, repeat):
             c.add("rz", q, params=[0.0])
         for q in range(n - 1):
             c.add("cx", q, q + 1)
+    return c
+
+
+def run_qsim_jax(n, layers, repeat):
+    import jax
+
+    from qsim_dist.autodiff import expectation_fn
+
+    jax.config.update("jax_enable_x64", True)
+    c = ansatz(n, layers)
     f = jax.jit(jax.value_and_grad(expectation_fn(c, hamiltonian(n))))
     w = weights(n, layers).reshape(-1)
     return f, w, lambda out: (float(out[0]), np.asarray(out[1]))
 
 
 def run_qsim_shift(n, layers, repeat):
-    from qsim_dist import Circuit
     from qsim_dist.gradients import parameter_shift
 
-    c = Circuit(n)
-    for _ in range(layers):
-        for q in range(n):
-            c.add("ry", q, params=[0.0])
-            c.add("rz", q, params=[0.0])
-        for q in range(n - 1):
-            c.add("cx", q, q + 1)
+    c = ansatz(n, layers)
     w = weights(n, layers).reshape(-1)
     return (lambda x: parameter_shift(c, hamiltonian(n), x)), w, \
         lambda out: (float(out[0]), np.asarray(out[1]))

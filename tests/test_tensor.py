@@ -11,13 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qsim_dist import Circuit, Condition
+from qsim_dist import Circuit
 from qsim_dist import library as lib
 from qsim_dist import noise as Nz
 from qsim_dist.backends import get_backend
 from qsim_dist.backends.tensor import light_cone
 from qsim_dist.errors import BackendError, QsimDistError
 from qsim_dist.observables import as_pauli_sum
+from test_state_contract import dynamic_noisy   # the shared dynamic circuit
 
 REF = get_backend("reference")
 TOL = 1e-10
@@ -74,27 +75,13 @@ def test_samples_are_the_dense_inverse_transform(name):
         assert got == REF.run(m, shots=3000, seed=11).counts
 
 
-def dynamic_circuit():
-    c = Circuit(3, 3)
-    c.add("h", 0)
-    c.add("cx", 0, 1)
-    c.measure(0, 0)
-    c.add("x", 2, condition=Condition((0,), 1))
-    c.add("ry", 1, params=[0.9])
-    c.add("reset", 0)
-    c.add("h", 0)
-    for q in range(3):
-        c.measure(q, q)
-    return c
-
-
 @pytest.mark.parametrize("noisy", [False, True])
 def test_dynamic_and_noisy_runs_follow_the_reference(noisy):
     model = (Nz.NoiseModel().add_gate_error(Nz.amplitude_damping(0.3), ["h", "x"])
              .add_gate_error(Nz.depolarizing(0.1), "ry")) if noisy else None
     shots = 4000
-    got = get_backend("tensor").run(dynamic_circuit(), shots=shots, seed=5, noise=model).counts
-    want = REF.run(dynamic_circuit(), shots=shots, seed=5, noise=model).counts
+    got = get_backend("tensor").run(dynamic_noisy(), shots=shots, seed=5, noise=model).counts
+    want = REF.run(dynamic_noisy(), shots=shots, seed=5, noise=model).counts
     tvd = 0.5 * sum(abs(got.get(k, 0) - want.get(k, 0)) for k in set(got) | set(want)) / shots
     assert tvd < 0.05
 
