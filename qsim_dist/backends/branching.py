@@ -213,7 +213,7 @@ def run_dynamic(circuit, state: State, shots: int, rng: np.random.Generator, sav
     sorted qubits ``state`` holds (compaction), or None for all of them; ``plan``: what
     :func:`plan_steps` planned without a state for ``live`` (made when None). Returns the counts
     and, with ``save_state``, the first branch's final state expanded to every qubit."""
-    instructions, readout, first = dynamic_split(circuit, noisy)
+    instructions, readout, first = dynamic_split(circuit, noisy, hoist=live is None)
     n, ncl = circuit.num_qubits, circuit.num_clbits
     if plan is None:
         plan = plan_steps(None, instructions[first:], readout, live, n)

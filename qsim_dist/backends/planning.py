@@ -197,13 +197,45 @@ def noise_step(state: State | None, op: NoiseOp, slots: Sequence[int],
     return Step("kraus", (tuple(slots), kraus, povm), op.condition)
 
 
-def dynamic_split(circuit: Circuit, noisy) -> tuple[list, dict, int]:
-    """A dynamic run's instructions (noise inserted, barriers dropped), readout matrices, and
-    the length of its deterministic prefix (unconditioned gates before any random step)."""
+def hoist_gates(instructions: Sequence[Instruction | NoiseOp]) -> list[Instruction | NoiseOp]:
+    """The instructions with every unconditioned gate moved ahead of the noise channels on
+    other qubits before it (a stable sort; nothing passes a measurement, reset or conditioned
+    gate, which keep their places). A unitary on other qubits leaves a channel's outcome
+    probabilities as they were, so the draws and results are unchanged; what changes is how
+    much of the run comes before a split, where all shots share it (after a split, shot
+    branching repeats the work once per branch: a repeater chain's link preparations otherwise
+    interleave with the noise of the links made before them). Gates do not pass measurements,
+    which are what keeps an entanglement-limited state (``modulenet``) small."""
+    keys, floor, fixed = [], 0, 0
+    after: dict[int, int] = {}   # qubit -> fixed instructions a later gate on it must follow
+    for idx, op in enumerate(instructions):
+        if isinstance(op, Instruction) and op.is_gate and op.condition is None:
+            rank = max([floor, *(after.get(q, 0) for q in op.qubits)])
+            keys.append((rank, 0, idx))
+            for q in op.qubits:
+                after[q] = rank
+            continue
+        keys.append((fixed, 1, idx))
+        fixed += 1
+        if isinstance(op, NoiseOp):
+            for q in op.qubits:
+                after[q] = fixed
+        else:
+            floor = fixed
+    return [instructions[k[2]] for k in sorted(keys)]
+
+
+def dynamic_split(circuit: Circuit, noisy, hoist: bool = False) -> tuple[list, dict, int]:
+    """A dynamic run's instructions (noise inserted, barriers dropped; with ``hoist``, gates
+    moved ahead of noise by :func:`hoist_gates`: for a state that holds every qubit from the
+    start, not a compacting one, whose width it would grow), readout matrices, and the length
+    of its deterministic prefix (unconditioned gates before any random step)."""
     if noisy is not None:
         instructions, readout = noisy.ops, noisy.readout
     else:
         instructions, readout = [i for i in circuit if i.name != "barrier"], {}
+    if hoist:
+        instructions = hoist_gates(instructions)
     first = next((k for k, i in enumerate(instructions) if isinstance(i, NoiseOp)
                   or not i.is_gate or i.condition is not None), len(instructions))
     return instructions, readout, first
@@ -241,7 +273,7 @@ def plan_run(circuit: Circuit, noisy, compact: bool) -> RunPlan:
         return RunPlan(dynamic, pauli, None, None, n)
     # the plan first, so that only the live qubits are allocated (compaction: the state
     # starts with the qubits the deterministic prefix touches, grows to ``width``)
-    instructions, readout, first = dynamic_split(circuit, noisy)
+    instructions, readout, first = dynamic_split(circuit, noisy, hoist=not compact)
     live = sorted({q for inst in instructions[:first] for q in inst.qubits}) if compact else None
     plan = plan_steps(None, instructions[first:], readout, live, n)
     return RunPlan(dynamic, pauli, live, plan, plan[2])
