@@ -31,6 +31,12 @@ Resources (means over the sampled schedules): ``epr_pairs`` raw pairs generated 
 failed purification rounds), ``classical_bits`` sent, ``makespan_s``, per-link use (``links``:
 pairs delivered, raw pairs generated and discarded, generation attempts, purification rounds run,
 busy time) and per-node idle time of live qubits (``idle_s``, qubit-seconds).
+
+Observables (``observables=``, Pauli sums over the logical qubits): each is read off every
+trajectory branch's output qubits, exactly, and averaged with the branch's shots as weight
+(``expectations``, with ``expectations_stderr`` over the trajectories). Over ideal links every
+branch holds the circuit's own output state, so the value is exact and its error 0; with noise
+it is the trajectory estimate of Tr(rho_out H).
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from .backends.state import Capability
 from .circuit import Circuit
 from .errors import OptionError
 from .noise import NoisyCircuit, marginal_counts
+from .observables import PauliSum, as_pauli_sum
 from .options import fresh_seed, int_seed
 from .network.lowering import (Lowered, check_state_defined, data_matrix, logical_circuit, lower,
                                lower_ideal, overlap_fidelity)
@@ -120,6 +127,10 @@ class Report:
     #: the spread of the per-schedule (online: per-shot) makespan and resources: min, median,
     #: 90th percentile and max of ``makespan_s``, ``epr_pairs`` and ``classical_bits``
     distribution: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: the values of ``observables=`` on the output qubits (trajectory means) and their
+    #: standard errors, in the order given
+    expectations: list[float] = field(default_factory=list)
+    expectations_stderr: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary (no events)."""
@@ -172,7 +183,8 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
                 seed: int | None = None, *, backend: str = "auto", ideal: bool = False,
                 trajectories: int = DEFAULT_TRAJECTORIES, schedules: int | None = None,
                 purification: tuple[str, int] | None = None,
-                precision: str = "double", ranks=None, spread: str = "modules") -> Report:
+                precision: str = "double", ranks=None, spread: str = "modules",
+                observables: Sequence | None = None) -> Report:
     """Run ``program`` on ``network`` and report counts, fidelity and resources.
 
     Parameters
@@ -195,12 +207,17 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
         factors cross between the two ranks of a bond; ``"groups"`` — each rank runs every
         ``size``-th schedule group whole (no communication until the results are gathered;
         a run with one schedule runs on one rank).
+    observables : Pauli sums over the logical qubits (``"Z0 Z1 + 0.5 X2"``, Qiskit labels,
+        (coefficient, label) lists, :class:`~qsim_dist.observables.PauliSum`), read off the
+        output qubits of every trajectory: ``report.expectations`` and
+        ``report.expectations_stderr`` (see the module docstring).
     """
     runs, schedules = _check_options(shots, trajectories, schedules, network, purification,
                                      ideal)
     _check_backend(backend)
     t0 = time.perf_counter()
     program.validate(network)
+    observables = _check_observables(observables, program.num_qubits)
 
     def lowering(rng: np.random.Generator) -> Lowered:
         return lower(program, network, rng=rng, ideal=ideal, purification=purification,
@@ -221,7 +238,19 @@ def run_program(program: DistributedProgram, network: Network, shots: int = 1024
     return _simulate(lowering, network, target, shots=shots, seed=seed, backend=backend,
                      ideal=ideal, runs=runs, schedules=schedules, precision=precision,
                      name=program.name, num_qubits=program.num_qubits,
-                     cost=program.cost(network).as_dict(), t0=t0, ranks=ranks, spread=spread)
+                     cost=program.cost(network).as_dict(), t0=t0, ranks=ranks, spread=spread,
+                     observables=observables)
+
+
+def _check_observables(observables: Sequence | None, num_qubits: int) -> list[PauliSum]:
+    """The observables as Pauli sums over ``num_qubits`` logical qubits (one line for a bad
+    one: :class:`~qsim_dist.observables.ObservableError`)."""
+    if observables is None:
+        return []
+    if isinstance(observables, (str, PauliSum)):
+        raise OptionError("observables must be a list of Pauli sums (a single one: "
+                          "[observable])")
+    return [as_pauli_sum(obs, num_qubits) for obs in observables]
 
 
 def run_nodes(programs: Mapping[str, Callable], network: Network, shots: int = 1024,
@@ -519,7 +548,7 @@ def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Netwo
               target: Callable[[str], Any], *, shots: int, seed: int | None, backend: str,
               ideal: bool, runs: int, schedules: int, precision: str, name: str,
               num_qubits: int | None, cost: dict, t0: float, ranks=None,
-              spread: str = "modules") -> Report:
+              spread: str = "modules", observables: Sequence[PauliSum] = ()) -> Report:
     """Sample ``schedules`` lowerings and run ``runs`` trajectories over them (see the module
     docstring); every MPI rank of a distributed backend takes the same steps; with ``ranks``
     (a :class:`qsim_dist.comm.Comm`, modulenet only) the modules, or the schedule groups, are
@@ -556,9 +585,10 @@ def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Netwo
         if not group or (group_ranks is not None and g % group_ranks.size != group_ranks.rank):
             continue
         stats_g: dict[str, float] = {}
-        part, fids = _run_group(shared or _engine(backend, low, module_ranks), low, group,
-                                int_seed(seeds[g]), precision, psi_ideal, stats_g)
-        results[g] = (part, fids, stats_g)
+        part, fids, values = _run_group(shared or _engine(backend, low, module_ranks), low,
+                                        group, int_seed(seeds[g]), precision, psi_ideal,
+                                        stats_g, observables)
+        results[g] = (part, fids, stats_g, values)
     if group_ranks is not None:
         for other in group_ranks.allgather(results):
             results.update(other)
@@ -572,10 +602,12 @@ def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Netwo
                       "other_time_s": [round(b - c, 6) for b, c in zip(busy, mpi["comm_time_s"])]}
     counts: dict[str, int] = {}
     fidelities: list[tuple[float, int]] = []   # (fidelity, shots of that trajectory branch)
+    values: list[tuple[list[float], int]] = []   # (observables' values, shots of the branch)
     stats: dict[str, float] = {}
     for g in sorted(results):
-        part, fids, stats_g = results[g]
+        part, fids, stats_g, values_g = results[g]
         fidelities += fids
+        values += values_g
         for key, value in stats_g.items():
             stats[key] = max(stats.get(key, 0), value)
         clbits = lowered[g].count_clbits
@@ -583,10 +615,13 @@ def _simulate(lowering: Callable[[np.random.Generator], Lowered], network: Netwo
             for key, n in marginal_counts(part, clbits).items():
                 counts[key] = counts.get(key, 0) + n
 
+    means = [_weighted_mean([(v[k], n) for v, n in values]) for k in range(len(observables))]
     return _report(lowered, counts, fidelities if psi_ideal is not None else None,
                    program=name, network=network, shots=shots, seed=seed, backend=backend,
                    runs=runs, schedules=schedules, num_qubits=num_qubits, ideal=ideal, t0=t0,
-                   cost=cost, backend_choice=choice, state_stats=stats, rank_stats=rank_stats)
+                   cost=cost, backend_choice=choice, state_stats=stats, rank_stats=rank_stats,
+                   expectations=[m for m, _ in means],
+                   expectations_stderr=[e for _, e in means])
 
 
 def _report(lowered: Sequence[Lowered], counts: dict[str, int],
@@ -597,12 +632,7 @@ def _report(lowered: Sequence[Lowered], counts: dict[str, int],
     resources averaged over its schedules ``lowered`` (one per shot when run online)."""
     fidelity = stderr = None
     if fidelities is not None:
-        f = np.array([x for x, _ in fidelities])
-        w = np.array([n for _, n in fidelities], dtype=float)
-        total = w.sum()
-        fidelity = float(np.dot(w, f) / total)
-        var = float(np.dot(w, (f - fidelity) ** 2) / (total - 1)) if total > 1 else 0.0
-        stderr = math.sqrt(var / total)
+        fidelity, stderr = _weighted_mean(fidelities)
 
     def mean(values) -> float:
         return float(np.mean(list(values)))
@@ -635,22 +665,36 @@ def _report(lowered: Sequence[Lowered], counts: dict[str, int],
         distribution=distribution, **extra)
 
 
+def _weighted_mean(samples: Sequence[tuple[float, int]]) -> tuple[float, float]:
+    """Mean and standard error of values each seen by a number of trajectories."""
+    f = np.array([x for x, _ in samples])
+    w = np.array([n for _, n in samples], dtype=float)
+    total = w.sum()
+    mean = float(np.dot(w, f) / total)
+    var = float(np.dot(w, (f - mean) ** 2) / (total - 1)) if total > 1 else 0.0
+    return mean, math.sqrt(var / total)
+
+
 def _spread(values: Sequence[float]) -> dict[str, float]:
     v = np.asarray(values, dtype=float)
     return {"min": float(v.min()), "p50": float(np.median(v)),
             "p90": float(np.quantile(v, 0.9)), "max": float(v.max())}
 
 
-class _BranchFidelities:
+class _BranchReadouts:
     """The observer of a run (:class:`qsim_dist.backends.branching.BranchObserver`) that keeps
     each trajectory branch's data fidelity with the target (a dense ``psi_ideal`` or a
-    :class:`TensorTarget`), with its number of shots, and the module tensors' sizes."""
+    :class:`TensorTarget`, or None) and the values of ``observables`` on the output qubits,
+    each with the branch's number of shots, and the module tensors' sizes."""
 
-    def __init__(self, final_qubits: Sequence[int], target, stats: dict[str, float]):
+    def __init__(self, final_qubits: Sequence[int], target, stats: dict[str, float],
+                 observables: Sequence[PauliSum] = ()):
         self.final_qubits = tuple(final_qubits)
         self.target = target
         self.fidelities: list[tuple[float, int]] = []
         self.stats = stats
+        self.observables = observables
+        self.values: list[tuple[list[float], int]] = []
 
     def on_branch_end(self, state, shots: int, qubits: Sequence[int],
                       known: dict[int, int]) -> None:
@@ -659,6 +703,11 @@ class _BranchFidelities:
                                ("tensor_bytes", state.nbytes()),
                                ("discarded_weight", state.discarded)):
                 self.stats[key] = max(self.stats.get(key, 0), value)
+        if self.observables:
+            self.values.append(([output_expectation(state, qubits, known, self.final_qubits, h)
+                                 for h in self.observables], shots))
+        if self.target is None:
+            return
         if isinstance(self.target, TensorTarget):
             f = _target_fidelity(self.target, state, self.final_qubits)
         elif Capability.STATEVECTOR in state.capabilities:
@@ -682,12 +731,14 @@ class _BranchFidelities:
 
 
 def _run_group(engine, low: Lowered, shots: int, seed: int, precision: str,
-               psi_ideal, stats: dict[str, float]
-               ) -> tuple[dict[str, int], list[tuple[float, int]]]:
-    """Counts of ``shots`` trajectories of one schedule and, when ``psi_ideal`` is given, each
-    trajectory branch's data fidelity with its number of shots."""
+               psi_ideal, stats: dict[str, float], observables: Sequence[PauliSum] = ()
+               ) -> tuple[dict[str, int], list[tuple[float, int]], list[tuple[list[float], int]]]:
+    """Counts of ``shots`` trajectories of one schedule and each trajectory branch's data
+    fidelity (when ``psi_ideal`` is given) and observables' values, with its number of
+    shots."""
     noisy = low.noisy
-    if psi_ideal is not None and low.terminal == 0:
+    observe = psi_ideal is not None or bool(observables)
+    if observe and low.terminal == 0:
         # nothing is sampled at the end: add a read of qubit 0 into a spare clbit (it changes
         # no state; its draws are part of the seeded stream that the reports are pinned to)
         c = noisy.circuit
@@ -695,22 +746,58 @@ def _run_group(engine, low: Lowered, shots: int, seed: int, precision: str,
         circuit.measure(0, c.num_clbits)
         noisy = NoisyCircuit(circuit, list(noisy.ops) + [circuit.instructions[-1]],
                              dict(noisy.readout))
-    observer = _BranchFidelities(low.final_qubits, psi_ideal, stats) \
-        if psi_ideal is not None else None
+    observer = _BranchReadouts(low.final_qubits, psi_ideal, stats, observables) \
+        if observe else None
     result = engine.run(noisy, shots=shots, seed=seed, precision=precision, observer=observer)
-    fids = observer.fidelities if observer is not None else []
-    if psi_ideal is not None and sum(n for _, n in fids) != shots:
+    if observer is None:
+        return result.counts, [], []
+    fids, values = observer.fidelities, observer.values
+    seen = sum(n for _, n in (fids if psi_ideal is not None else values))
+    if seen != shots:
         # no branch states to observe (a run of batched Pauli trajectories): one trajectory
         # per run instead
-        fids = []
+        fids, values = [], []
         state = low.state_circuit()
+        n = low.circuit.num_qubits
         for k in range(shots):
             r = engine.run(state, shots=1, seed=seed + k + 1, precision=precision,
                            save_state=True)
-            fids.append((overlap_fidelity(r.statevector, low.final_qubits, psi_ideal), 1))
-    return result.counts, fids
+            if psi_ideal is not None:
+                fids.append((overlap_fidelity(r.statevector, low.final_qubits, psi_ideal), 1))
+            if observables:
+                dense = get_backend("reference").new_state(n, "double")
+                dense.load_statevector(np.asarray(r.statevector, dtype=np.complex128))
+                values.append(([output_expectation(dense, range(n), {}, low.final_qubits, h)
+                                for h in observables], 1))
+    return result.counts, fids, values
 
 
+def output_expectation(state, qubits: Sequence[int], known: Mapping[int, int],
+                       final_qubits: Sequence[int], observable: PauliSum) -> float:
+    """<H> of a Pauli sum over the output qubits (its bit k = ``final_qubits[k]``) in a
+    branch's ``state``, whose slot j holds qubit ``qubits[j]``; an output qubit outside the
+    state has its ``known`` basis value (X or Y on it reads 0, Z its sign)."""
+    slot = {q: j for j, q in enumerate(qubits)}
+    total = 0.0
+    for coeff, x_mask, z_mask in observable.terms:
+        x_state = z_state = 0
+        sign = 1.0
+        for k, q in enumerate(final_qubits):
+            x, z = (x_mask >> k) & 1, (z_mask >> k) & 1
+            if not (x or z):
+                continue
+            if q in slot:
+                x_state |= x << slot[q]
+                z_state |= z << slot[q]
+            elif x:   # X or Y on a basis state
+                sign = 0.0
+                break
+            elif known[q]:
+                sign = -sign
+        if sign:
+            value = state.pauli_expectation(x_state, z_state) if (x_state or z_state) else 1.0
+            total += float(np.real(coeff * sign * value))
+    return total
 
 
 def save_report(report: Report, path: str | Path) -> Path:

@@ -20,6 +20,17 @@ values come from ``Backend.expectation``; with ``shots``, each Pauli term is mea
 eigenbasis (``shots`` shots per term and shifted circuit, one seeded stream) and a noise model
 (``noise``) applies to those runs; ``return_stderr`` adds the standard error of each gradient
 entry. The JAX path (:mod:`qsim_dist.autodiff`) is exact and faster where it applies.
+
+Through a distributed program: with ``network=`` (a :class:`~qsim_dist.network.Network` or a
+network file) every shifted circuit is compiled onto the network
+(:func:`qsim_dist.network.distribute.distribute`, one placement for all: the base circuit's, or
+``placement=``) and run there by :func:`qsim_dist.dqc.run_program`, the observable read off the
+output qubits of every trajectory. With ``ideal=True`` the links and nodes are perfect and the
+gradient is exact (it equals the circuit's own); otherwise each evaluation averages ``shots``
+trajectories of the noisy machine (its link fidelities, gate errors, decoherence over every
+wait), so a variational algorithm can be optimised on the machine it will run on. The rule
+stays exact in expectation under noise: the channels do not depend on the parameters, so the
+expectation is still a trigonometric polynomial of degree one in each parameter.
 """
 
 from __future__ import annotations
@@ -88,11 +99,13 @@ def parameter_shift(circuit: Circuit, observable: PauliSum | str | Sequence,
                     params: Any = None, *, backend: str = "statevector",
                     shots: int | None = None, seed: int | None = None,
                     noise: NoiseModel | None = None, precision: str = "double",
-                    return_stderr: bool = False, **backend_options):
+                    return_stderr: bool = False, network: Any = None, ideal: bool = False,
+                    placement: Sequence[str] | None = None, **backend_options):
     """``(value, gradient)`` of ``<H>`` at ``params`` (default: the circuit's own parameters),
     by the parameter-shift rule on ``backend`` (see the module docstring); with
     ``return_stderr`` also the standard errors ``(value_err, gradient_err)`` (zeros when
-    exact)."""
+    exact). ``network``, ``ideal``, ``placement``: through a distributed program (see the
+    module docstring); ``backend`` is then the network run's (``"auto"`` lets it choose)."""
     if not isinstance(circuit, Circuit):
         raise CircuitError(f"parameter_shift needs a Circuit, got {type(circuit).__name__}")
     h = as_pauli_sum(observable, circuit.num_qubits)
@@ -117,15 +130,16 @@ def parameter_shift(circuit: Circuit, observable: PauliSum | str | Sequence,
         raise OptionError(f"parameter_shift: shots must be a positive integer, got {shots!r}")
     if noise is not None and shots is None:
         raise OptionError("parameter_shift: a noise model needs shots (a sampled estimate)")
-    engine = get_backend(backend, **backend_options)
     rng = np.random.default_rng(seed)
-
-    def evaluate(values: np.ndarray) -> tuple[float, float]:
-        c = _with_params(circuit, values)
-        if shots is None:
-            return float(engine.expectation(c, h, precision=precision)), 0.0
-        return _sampled(engine, c, h, shots, rng, noise, precision)
-
+    if network is not None:
+        evaluate = _on_network(circuit, h, network, placement=placement, ideal=ideal,
+                               shots=shots, noise=noise, backend=backend, rng=rng)
+    else:
+        if ideal or placement is not None:
+            raise OptionError("parameter_shift: ideal and placement apply to a network run "
+                              "(network=)")
+        evaluate = _on_backend(circuit, h, get_backend(backend, **backend_options),
+                               shots=shots, noise=noise, precision=precision, rng=rng)
     value, value_var = evaluate(base)
     grad, grad_var = np.zeros(base.size), np.zeros(base.size)
     for k in range(base.size):
@@ -138,3 +152,41 @@ def parameter_shift(circuit: Circuit, observable: PauliSum | str | Sequence,
     if return_stderr:
         return value, grad, (math.sqrt(value_var), np.sqrt(grad_var))
     return value, grad
+
+
+def _on_backend(circuit: Circuit, h: PauliSum, engine, *, shots, noise, precision, rng):
+    """(value, variance of the estimate) of <H> at given parameters, on one backend."""
+    def evaluate(values: np.ndarray) -> tuple[float, float]:
+        c = _with_params(circuit, values)
+        if shots is None:
+            return float(engine.expectation(c, h, precision=precision)), 0.0
+        return _sampled(engine, c, h, shots, rng, noise, precision)
+    return evaluate
+
+
+def _on_network(circuit: Circuit, h: PauliSum, network: Any, *, placement, ideal, shots, noise,
+                backend, rng):
+    """(value, variance of the estimate) of <H> at given parameters, the circuit compiled onto
+    ``network`` and run there (exact over ideal links)."""
+    from .dqc import run_program
+    from .network import Network, load_network
+    from .network.distribute import distribute
+
+    if noise is not None:
+        raise OptionError("parameter_shift: a network run takes its noise from the network "
+                          "file, not noise=")
+    if not isinstance(network, Network):
+        network = load_network(network)
+    if shots is None and not ideal:
+        raise OptionError("parameter_shift: a run on a noisy network needs shots (trajectories "
+                          "per evaluation), or ideal=True")
+    if placement is None:
+        placement = distribute(circuit, network).placement
+    backend = "auto" if backend == "statevector" and not ideal else backend
+
+    def evaluate(values: np.ndarray) -> tuple[float, float]:
+        program = distribute(_with_params(circuit, values), network, placement=placement)
+        report = run_program(program, network, shots=shots or 1, ideal=ideal, backend=backend,
+                             seed=int(rng.integers(2 ** 63)), observables=[h])
+        return report.expectations[0], 0.0 if ideal else report.expectations_stderr[0] ** 2
+    return evaluate

@@ -38,10 +38,27 @@ def test_dqc_human_output_with_placement(capsys):
     assert "fidelity   1.000000" in text and "placement  0:A, 1:B, 2:A, 3:B" in text
 
 
+def test_dqc_observables_over_ideal_links_are_the_circuits_own(capsys):
+    from qsim_dist.backends import get_backend
+    from qsim_dist.cli.common import load_circuit
+
+    rc = main(["dqc", CIRCUIT, "--network", PAIR, "--ideal", "--shots", "10", "--seed", "1",
+               "--json", "--observable", "Z0 Z1", "--observable", "X2 - 0.5 Y3"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    circuit = load_circuit(Path(CIRCUIT))
+    want = [get_backend("reference").expectation(circuit, h) for h in ("Z0 Z1", "X2 - 0.5 Y3")]
+    assert summary["expectations"] == pytest.approx(want, abs=1e-10)
+    rc = main(["dqc", CIRCUIT, "--network", PAIR, "--shots", "10", "--seed", "1",
+               "--observable", "Z0 Z1"])
+    assert rc == 0 and "(H = Z0 Z1)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("case", ["missing circuit", "missing network", "bad network",
                                   "bad placement", "too big", "bad out dir", "bad plot suffix",
                                   "bad purify", "no network option", "bad qasm",
-                                  "purify with one comm qubit", "purify rounds > comm qubits"])
+                                  "purify with one comm qubit", "purify rounds > comm qubits",
+                                  "bad observable"])
 def test_dqc_user_mistakes(tmp_path, capsys, case):
     bad_net = tmp_path / "bad.toml"
     bad_net.write_text("[nodes.A]\ndata_qubits = -1\n")
@@ -65,6 +82,7 @@ def test_dqc_user_mistakes(tmp_path, capsys, case):
         "purify with one comm qubit": [CIRCUIT, "--network", str(EXAMPLES / "network_chain.toml"),
                                        "--purify", "bbpssw:2"],
         "purify rounds > comm qubits": [CIRCUIT, "--network", PAIR, "--purify", "dejmps:2"],
+        "bad observable": [CIRCUIT, "--network", PAIR, "--observable", "Z0 + Q1"],
     }[case]
     rc = main(["dqc", *args, "--shots", "4", "--out", str(out)] if case != "bad out dir"
               else ["dqc", *args, "--shots", "4"])

@@ -84,6 +84,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     dqc.add_argument("--ideal", action="store_true",
                      help="perfect links and nodes (F = 1, no noise, zero times)")
     dqc.add_argument("--purify", metavar="PROTOCOL[:ROUNDS]", default=None, help=PURIFY_HELP)
+    dqc.add_argument("--observable", metavar="PAULI_SUM", action="append", default=None,
+                     help="a Pauli sum over the circuit's qubits ('Z0 Z1 + 0.5 X3'), read off the "
+                          "output qubits of every trajectory: its mean and standard error "
+                          "(repeat for several)")
     dqc.add_argument("--schedules", type=int_option("schedules"), default=None,
                      help="sampled schedules (random generation times), shots spread over "
                           "them (default 16, or 1 when timing is deterministic)")
@@ -152,6 +156,10 @@ def prepare(args: argparse.Namespace) -> Job:
         _pyplot()   # matplotlib missing: say so before simulating
     network = load_network(network_path)
     circuit = load_circuit(circuit_path)
+    from ..observables import as_pauli_sum
+
+    args.observables = [as_pauli_sum(text, circuit.num_qubits)
+                        for text in args.observable or ()]   # refused before any run
     placement = None
     if args.placement is not None:
         placement = parse_placement(args.placement, circuit.num_qubits, network)
@@ -185,7 +193,8 @@ def _execute(args, network, circuit, program, compiler, purification) -> int:
     with precision_hint(False):   # dqc has no --precision: no memory hint to use it
         report = run_program(program, network, shots=run.shots, seed=run.seed,
                              backend=args.backend, ideal=args.ideal, schedules=args.schedules,
-                             purification=purification, ranks=ranks, spread=args.spread)
+                             purification=purification, ranks=ranks, spread=args.spread,
+                             observables=args.observables)
     if _rank(args.backend) != 0:
         return 0   # one report per job: rank 0 prints and writes it
     if args.topology_plot:
@@ -258,6 +267,9 @@ def _print_human(report, name: str, placement: Sequence[str], args, compiler: st
         w(f"fidelity   {report.fidelity:.6f} +- {report.fidelity_stderr:.6f}\n")
     else:
         w("fidelity   n/a (the circuit measures or branches before its end)\n")
+    for text, value, err in zip(args.observable or (), report.expectations,
+                                report.expectations_stderr):
+        w(f"<H>        {value:.10g} +- {err:.3g}  (H = {text})\n")
     w(f"EPR pairs  {report.epr_pairs:g} generated, {report.epr_pairs_consumed:g} consumed, "
       f"{report.epr_pairs_discarded:g} discarded\n")
     w(f"classical  {report.classical_bits:g} bits\n")
