@@ -20,6 +20,14 @@ reads every observable of that circuit from it, exactly. As in Qiskit's referenc
 ``precision`` above 0 adds Gaussian noise of that standard deviation to each value (seeded by
 ``seed``) and reports it as ``stds``; 0 (the default) gives the exact values, ``stds`` 0.
 
+On a network (``network=``, a :class:`~qsim_dist.network.Network` or a network file): each
+bound circuit is compiled onto the modules (:func:`qsim_dist.network.distribute.distribute`;
+``placement=`` fixes where its qubits go) and run by :func:`qsim_dist.dqc.run_program` with
+the network's links, noise and timing (``ideal=True``: perfect links and nodes). The sampler's
+shots are then the network run's trajectories; the estimator reads every observable of a
+circuit off one network run of ``shots`` trajectories (default 1000), its ``stds`` the
+standard errors (0 over ideal links, where the values are exact).
+
 Needs the ``interop`` extra (``qiskit``).
 """
 
@@ -74,7 +82,8 @@ class Sampler(BaseSamplerV2):
 
     def __init__(self, backend: str = "statevector", *, default_shots: int = 1024,
                  seed: int | None = None, noise: NoiseModel | None = None,
-                 precision: str = "double", **backend_options) -> None:
+                 precision: str = "double", network: Any = None, ideal: bool = False,
+                 placement: Any = None, **backend_options) -> None:
         if not isinstance(default_shots, int) or isinstance(default_shots, bool) or \
                 default_shots < 1:
             raise OptionError(f"default_shots must be a positive integer, got "
@@ -82,6 +91,7 @@ class Sampler(BaseSamplerV2):
         if noise is not None and not isinstance(noise, NoiseModel):
             raise OptionError(f"noise must be a qsim_dist NoiseModel, got "
                               f"{type(noise).__name__}")
+        self._network = _NetworkRuns.of(network, ideal, placement, backend, noise)
         self._backend = get_backend(backend, **backend_options)
         self._default_shots = default_shots
         self._seed = _seed(seed)
@@ -115,11 +125,14 @@ class Sampler(BaseSamplerV2):
         for index in np.ndindex(*bound.shape):
             circuit = ours[id(bound[index])]
             seed = int(seeds.spawn(1)[0].generate_state(1)[0])
-            result = self._backend.run(circuit, shots=pub.shots, seed=seed,
-                                       precision=self._precision, noise=self._noise)
+            if self._network is not None:
+                found = self._network.counts(circuit, pub.shots, seed)
+            else:
+                found = self._backend.run(circuit, shots=pub.shots, seed=seed,
+                                          precision=self._precision, noise=self._noise).counts
             for name, bits in registers.items():
                 counts: dict[int, int] = {}
-                for key, count in result.counts.items():
+                for key, count in found.items():
                     value = sum(int(key[-1 - clbit]) << k for k, clbit in enumerate(bits))
                     counts[value] = counts.get(value, 0) + count
                 if not counts:   # no measurement at all: every shot reads 0
@@ -142,13 +155,18 @@ class Estimator(BaseEstimatorV2):
     other keyword arguments go to the backend."""
 
     def __init__(self, backend: str = "statevector", *, default_precision: float = 0.0,
-                 seed: int | None = None, precision: str = "double",
+                 seed: int | None = None, precision: str = "double", network: Any = None,
+                 ideal: bool = False, placement: Any = None, shots: int = 1000,
                  **backend_options) -> None:
         if not isinstance(default_precision, (int, float)) or \
                 isinstance(default_precision, bool) or not math.isfinite(default_precision) \
                 or default_precision < 0:
             raise OptionError(f"default_precision must be a finite number >= 0, got "
                               f"{default_precision!r}")
+        if not isinstance(shots, int) or isinstance(shots, bool) or shots < 1:
+            raise OptionError(f"shots must be a positive integer, got {shots!r}")
+        self._network = _NetworkRuns.of(network, ideal, placement, backend, None)
+        self._shots = shots
         self._backend = get_backend(backend, **backend_options)
         self._default_precision = float(default_precision)
         self._seed = _seed(seed)
@@ -178,6 +196,8 @@ class Estimator(BaseEstimatorV2):
         bound = pub.parameter_values.bind_all(qc)
         circuits, observables = np.broadcast_arrays(bound, pub.observables)
         ours = _converted(circuits)
+        if self._network is not None:
+            return self._run_pub_on_network(pub, circuits, observables, ours, rng)
         states: dict[int, Any] = {}
         evs = np.zeros(circuits.shape, dtype=np.float64)
         for index in np.ndindex(*circuits.shape):
@@ -193,6 +213,63 @@ class Estimator(BaseEstimatorV2):
         return PubResult(DataBin(evs=evs, stds=stds, shape=evs.shape),
                          metadata={"target_precision": pub.precision,
                                    "circuit_metadata": qc.metadata})
+
+    def _run_pub_on_network(self, pub, circuits, observables, ours, rng) -> PubResult:
+        """One network run per bound circuit, reading all of its observables; ``stds`` are the
+        runs' standard errors (the PUB's precision is met by the trajectories, not added)."""
+        n = pub.circuit.num_qubits
+        wanted: dict[int, list] = {}
+        for index in np.ndindex(*circuits.shape):
+            wanted.setdefault(id(circuits[index]), []).append(index)
+        evs = np.zeros(circuits.shape, dtype=np.float64)
+        stds = np.zeros(circuits.shape, dtype=np.float64)
+        for key, indices in wanted.items():
+            sums = [as_pauli_sum([(complex(c), label) for label, c in observables[i].items()], n)
+                    for i in indices]
+            values, errors = self._network.expectations(ours[key], sums, self._shots,
+                                                        int(rng.integers(2 ** 63)))
+            for i, v, e in zip(indices, values, errors):
+                evs[i], stds[i] = v, e
+        return PubResult(DataBin(evs=evs, stds=stds, shape=evs.shape),
+                         metadata={"target_precision": pub.precision, "shots": self._shots,
+                                   "circuit_metadata": pub.circuit.metadata})
+
+
+class _NetworkRuns:
+    """Circuits run on a modelled network: compiled onto its modules, run by
+    :func:`qsim_dist.dqc.run_program` (see the module docstring)."""
+
+    def __init__(self, network, ideal: bool, placement, backend: str):
+        from .network import Network, load_network
+
+        self.network = network if isinstance(network, Network) else load_network(network)
+        self.ideal, self.placement = bool(ideal), placement
+        self.backend = "auto" if backend == "statevector" else backend
+
+    @classmethod
+    def of(cls, network, ideal, placement, backend, noise) -> "_NetworkRuns | None":
+        if network is None:
+            if ideal or placement is not None:
+                raise OptionError("ideal and placement apply to a network run (network=)")
+            return None
+        if noise is not None:
+            raise OptionError("a network run takes its noise from the network, not noise=")
+        return cls(network, ideal, placement, backend)
+
+    def _run(self, circuit, shots: int, seed: int, observables=None):
+        from .dqc import run_program
+        from .network.distribute import distribute
+
+        program = distribute(circuit, self.network, placement=self.placement)
+        return run_program(program, self.network, shots=shots, seed=seed, ideal=self.ideal,
+                           backend=self.backend, observables=observables)
+
+    def counts(self, circuit, shots: int, seed: int) -> dict[str, int]:
+        return self._run(circuit, shots, seed).counts
+
+    def expectations(self, circuit, observables, shots: int, seed: int):
+        report = self._run(_gates_of(circuit), 1 if self.ideal else shots, seed, observables)
+        return report.expectations, report.expectations_stderr
 
 
 def _gates_of(circuit):
@@ -296,3 +373,128 @@ class _FinishedJob(JobV1):
 
     def status(self) -> "JobStatus":
         return JobStatus.DONE
+
+
+# ---- primitive jobs as payloads: what a workload manager's resource runs (qsim_dist.resource) ----
+
+PRIMITIVES = ("sampler", "estimator")
+
+
+def primitive_payload(primitive: str, pubs: Iterable, **options) -> dict[str, Any]:
+    """A JSON-ready payload of a Qiskit primitive job, as the Qiskit Runtime service takes one:
+    ``{"primitive": "sampler" | "estimator", "pubs": [...], "options": {...}}``, each PUB
+    coerced as the primitive would and its circuit in QPY (base64). ``options`` go to
+    :class:`Sampler` / :class:`Estimator` (``seed``, ``default_shots``, ``shots``,
+    ``default_precision``, ``ideal``, ``placement``...)."""
+    import base64
+    import io
+
+    from qiskit import qpy
+
+    if primitive not in PRIMITIVES:
+        raise OptionError(f"primitive must be one of {', '.join(PRIMITIVES)}, got "
+                          f"{primitive!r}")
+    encoded = []
+    for pub in pubs:
+        pub = (SamplerPub if primitive == "sampler" else EstimatorPub).coerce(pub)
+        buffer = io.BytesIO()
+        qpy.dump(pub.circuit, buffer)
+        values = pub.parameter_values.as_array(pub.circuit.parameters).tolist() \
+            if pub.circuit.num_parameters else None
+        item = {"circuit": base64.b64encode(buffer.getvalue()).decode("ascii"),
+                "parameter_values": values}
+        if primitive == "sampler":
+            item["shots"] = pub.shots
+        else:
+            item["observables"] = pub.observables.tolist()
+            item["precision"] = pub.precision
+        encoded.append(item)
+    return {"primitive": primitive, "pubs": encoded, "options": dict(options)}
+
+
+def run_payload(payload: dict[str, Any], *, backend: str = "statevector",
+                network: Any = None) -> dict[str, Any]:
+    """Run a :func:`primitive_payload` on ``backend`` (or on a ``network``): a JSON-ready
+    result, one entry per PUB — the sampler's counts per classical register (one count table
+    per parameter binding, in the bindings' flattened order) or the estimator's ``evs`` and
+    ``stds``."""
+    import base64
+    import io
+
+    from qiskit import qpy
+
+    if not isinstance(payload, dict) or payload.get("primitive") not in PRIMITIVES or \
+            not isinstance(payload.get("pubs"), list):
+        raise OptionError("a primitive payload is {'primitive': 'sampler' | 'estimator', "
+                          "'pubs': [...], 'options': {...}} (see primitive_payload)")
+    options = dict(payload.get("options") or {})
+    if network is not None:
+        options["network"] = network
+    kind = payload["primitive"]
+    primitive = (Sampler if kind == "sampler" else Estimator)(backend, **options)
+    pubs = []
+    for item in payload["pubs"]:
+        try:
+            circuit = qpy.load(io.BytesIO(base64.b64decode(item["circuit"])))[0]
+        except Exception as exc:
+            raise OptionError(f"a PUB's circuit is not base64 QPY: {exc}") from None
+        values = item.get("parameter_values")
+        if kind == "sampler":
+            pubs.append((circuit, values, item.get("shots")))
+        else:
+            pubs.append((circuit, item["observables"], values, item.get("precision")))
+    result = primitive.run(pubs).result()
+    out = []
+    for pub_result in result:
+        data = pub_result.data
+        if kind == "sampler":
+            out.append({name: [getattr(data, name)[index].get_counts()
+                               for index in np.ndindex(*data.shape)] if data.shape
+                        else [getattr(data, name).get_counts()]
+                        for name in data.keys()})
+        else:
+            out.append({"evs": np.asarray(data.evs).tolist(),
+                        "stds": np.asarray(data.stds).tolist()})
+    return {"primitive": kind, "backend": backend, "pubs": out}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m qsim_dist.qiskit_primitives JOB.json --out RESULTS.h5 [--backend B]
+    [--network NET.toml]``: run a primitive payload, print its result as JSON and write it
+    to an HDF5 results file (the result under ``meta_json.primitive_result``). One error
+    line and exit status 2 for a bad job."""
+    import argparse
+    import json
+    import sys
+
+    from .errors import QsimDistError
+    from .io.hdf5 import save_result
+    from .results import Result
+
+    ap = argparse.ArgumentParser(prog="python -m qsim_dist.qiskit_primitives",
+                                 description="run a Qiskit primitive job payload")
+    ap.add_argument("job")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--backend", default="statevector")
+    ap.add_argument("--network", default=None)
+    args = ap.parse_args(argv)
+    try:
+        try:
+            with open(args.job) as f:
+                payload = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise OptionError(f"cannot read the job '{args.job}': {exc}") from None
+        out = run_payload(payload, backend=args.backend, network=args.network)
+        save_result(Result(num_qubits=0, num_clbits=0, shots=0, seed=None, precision="double",
+                           backend=args.backend, counts={}, circuit_name=out["primitive"],
+                           metadata={"kind": "primitive_result", "primitive_result": out}),
+                    args.out)
+    except QsimDistError as exc:
+        sys.stderr.write(f"qsim-dist: error: {exc}\n")
+        return 2
+    sys.stdout.write(json.dumps(out) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

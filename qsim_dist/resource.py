@@ -20,7 +20,12 @@ failure of the task never takes the caller down; its results are the HDF5 file o
 (:mod:`qsim_dist.io.hdf5`) in the task's folder, read back by :meth:`QPUResource.task_result`.
 The payload is OpenQASM 2 or 3 text (``"circuit"``) and its options: ``shots``, ``seed``,
 ``backend``, ``precision``, ``noise`` (a noise-model TOML path) — or a dict of them with a
-``"qasm"`` file path instead of the text.
+``"qasm"`` file path instead of the text. A Qiskit primitive job is a payload too: the dict of
+:func:`qsim_dist.qiskit_primitives.primitive_payload` (``"primitive"``, ``"pubs"``,
+``"options"``; circuits in QPY, as the Qiskit Runtime service takes them), run by ``python -m
+qsim_dist.qiskit_primitives`` on the resource's backend or network, in one process; its
+:meth:`~QPUResource.task_result` has the primitive's result (per PUB: counts per register, or
+``evs`` and ``stds``) as ``primitive_result``.
 
 Statuses: ``queued`` (started, not yet running: more tasks than ``max_running``), ``running``,
 ``completed``, ``failed`` (the run's one-line error in :meth:`task_error`), ``cancelled``.
@@ -50,6 +55,7 @@ __all__ = ["QPUResource", "ResourceError", "STATUSES"]
 
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 _PAYLOAD_KEYS = {"circuit", "qasm", "shots", "seed", "backend", "precision", "noise"}
+_PRIMITIVE_KEYS = {"primitive", "pubs", "options"}
 
 
 class ResourceError(QsimDistError):
@@ -124,12 +130,18 @@ class QPUResource:
     # -- tasks ----------------------------------------------------------------------------
     def task_start(self, payload: Any) -> str:
         """Start a task (see the module docstring for the payload); returns its id."""
-        argv, circuit_text, qasm_path = self._command(payload)
+        if isinstance(payload, dict) and "primitive" in payload:
+            argv, job = self._primitive_command(payload), json.dumps(payload)
+        else:
+            argv, circuit_text, qasm_path = self._command(payload)
         task_id = uuid.uuid4().hex[:12]
         folder = self.workdir / task_id
         folder.mkdir()
         circuit = folder / "circuit.qasm"
-        if circuit_text is not None:
+        if "primitive" in (payload if isinstance(payload, dict) else {}):
+            circuit = folder / "job.json"
+            circuit.write_text(job)
+        elif circuit_text is not None:
             circuit.write_text(circuit_text)
         else:
             shutil.copyfile(qasm_path, circuit)
@@ -173,8 +185,11 @@ class QPUResource:
             raise ResourceError(f"task {task_id} is {status}{detail}")
         folder = self._tasks[task_id].folder
         summary = json.loads((folder / "stdout.txt").read_text())
-        return {"counts": summary.get("counts", {}), "summary": summary,
-                "results_file": str(folder / "results.h5")}
+        out = {"counts": summary.get("counts", {}), "summary": summary,
+               "results_file": str(folder / "results.h5")}
+        if "primitive" in summary:
+            out["primitive_result"] = summary
+        return out
 
     def task_stop(self, task_id: str) -> None:
         """Stop a queued or running task (its processes, every rank); a finished one stays as
@@ -255,6 +270,29 @@ class QPUResource:
             command = [shutil.which("mpiexec", path=_venv_path()), "-n", str(self.ranks),
                        sys.executable, "-m", "mpi4py", "-m", "qsim_dist.cli", *args]
         return command, text, Path(path) if path is not None else None
+
+    def _primitive_command(self, payload: dict) -> list[str]:
+        """The command of a Qiskit primitive job (checked here: one line for a bad one)."""
+        unknown = set(payload) - _PRIMITIVE_KEYS
+        if unknown:
+            raise ResourceError(f"unknown primitive payload keys: {', '.join(sorted(unknown))} "
+                                f"(known: {', '.join(sorted(_PRIMITIVE_KEYS))})")
+        if payload.get("primitive") not in ("sampler", "estimator") or \
+                not isinstance(payload.get("pubs"), list):
+            raise ResourceError("a primitive payload has 'primitive' ('sampler' or "
+                                "'estimator') and a list of 'pubs' (see "
+                                "qsim_dist.qiskit_primitives.primitive_payload)")
+        if self.ranks > 1:
+            raise ResourceError("primitive jobs run in one process (ranks = 1)")
+        try:
+            json.dumps(payload)
+        except (TypeError, ValueError) as exc:
+            raise ResourceError(f"a primitive payload must be JSON: {exc}") from None
+        command = [sys.executable, "-m", "qsim_dist.qiskit_primitives", "{circuit}", "--out",
+                   "{out}", "--backend", self.backend]
+        if self.network is not None:
+            command += ["--network", str(self.network)]
+        return command
 
     def _start_queued(self) -> None:
         """Start queued tasks while fewer than ``max_running`` run (caller holds the lock)."""

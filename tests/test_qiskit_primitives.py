@@ -139,3 +139,64 @@ def test_backend_v2_runs_feed_forward():
     counts = QsimDistBackend(num_qubits=2).run(qc, shots=1000, seed_simulator=1).result() \
         .get_counts()
     assert set(counts) == {"00", "11"}
+
+
+# ---- on a modelled network (network=): the circuit compiled onto modules, run with its links ----
+
+PAIR = "examples/network_pair.toml"
+
+
+def _werner_pair(fidelity):
+    from qsim_dist.network import network_from_dict
+
+    return network_from_dict({
+        "nodes": {"A": {"data_qubits": 2, "comm_qubits": 2},
+                  "B": {"data_qubits": 2, "comm_qubits": 2}},
+        "links": [{"between": ["A", "B"], "fidelity": fidelity}]})
+
+
+def test_estimator_on_an_ideal_network_gives_qiskits_values():
+    qc = ansatz()
+    values = np.random.default_rng(3).uniform(-1, 1, size=(3, qc.num_parameters))
+    obs = [SparsePauliOp.from_list([("ZZII", 1.0), ("IXXI", 0.5)]), "YIIZ"]
+    pub = (qc, [[o] for o in obs], values)   # broadcast to (2, 3)
+    want = StatevectorEstimator().run([pub]).result()[0].data.evs
+    got = Estimator(network=PAIR, ideal=True).run([pub]).result()[0]
+    np.testing.assert_allclose(got.data.evs, want, atol=1e-10)
+    assert got.data.stds.shape == want.shape and np.all(got.data.stds < 1e-12)
+
+
+def test_estimator_on_werner_links_follows_the_flip_law():
+    """ry(theta) on A and CX to B over one Werner pair: <Z1> = (1 - 4(1-F)/3) cos(theta)."""
+    theta, fidelity = 0.9, 0.85
+    qc = QuantumCircuit(2)
+    qc.ry(theta, 0)
+    qc.cx(0, 1)
+    est = Estimator(network=_werner_pair(fidelity), placement=["A", "B"], shots=3000, seed=2)
+    data = est.run([(qc, "ZI")]).result()[0].data
+    want = (1 - 4 * (1 - fidelity) / 3) * np.cos(theta)
+    assert 0 < data.stds < 0.05 and abs(data.evs - want) < 4 * data.stds
+
+
+def test_sampler_on_an_ideal_network_gives_ghz_outcomes_only():
+    qc = QuantumCircuit(4)
+    qc.h(0)
+    for q in range(3):
+        qc.cx(q, q + 1)
+    qc.measure_all()
+    run = Sampler(network=PAIR, ideal=True, seed=5).run([qc], shots=400).result()
+    counts = run[0].data.meas.get_counts()
+    assert set(counts) == {"0000", "1111"} and abs(counts["0000"] - 200) < 60
+    again = Sampler(network=PAIR, ideal=True, seed=5).run([qc], shots=400).result()
+    assert again[0].data.meas.get_counts() == counts
+
+
+def test_network_options_are_refused_in_one_line():
+    from qsim_dist import noise as N
+
+    with pytest.raises(QsimDistError, match="network="):
+        Sampler(ideal=True)
+    with pytest.raises(QsimDistError, match="noise"):
+        Sampler(network=PAIR, noise=N.NoiseModel())
+    with pytest.raises(QsimDistError, match="shots"):
+        Estimator(network=PAIR, shots=0)

@@ -129,3 +129,52 @@ def test_a_pickled_resource_is_a_handle_to_the_same_live_one(tmp_path):
     gc.collect()
     with pytest.raises(ResourceError, match="valid only in the process"):
         pickle.loads(blob)
+
+
+# ---- Qiskit primitive jobs as payloads ---------------------------------------------------------
+
+def test_primitive_jobs_run_as_tasks_and_give_the_primitives_results(tmp_path):
+    pytest.importorskip("qiskit")
+    import numpy as np
+    from qiskit import QuantumCircuit
+    from qiskit.circuit import Parameter
+    from qiskit.primitives import StatevectorEstimator
+
+    from qsim_dist.qiskit_primitives import Sampler, primitive_payload
+
+    theta = Parameter("theta")
+    qc = QuantumCircuit(2)
+    qc.ry(theta, 0)
+    qc.cx(0, 1)
+    measured = qc.copy()
+    measured.measure_all()
+    qpu = QPUResource(workdir=tmp_path)
+    sampler_job = primitive_payload("sampler", [(measured, [[0.4], [2.0]], 300)], seed=9)
+    task = qpu.task_start(sampler_job)
+    assert wait(qpu, task) == "completed", qpu.task_error(task)
+    got = qpu.task_result(task)["primitive_result"]["pubs"][0]["meas"]
+    direct = Sampler(seed=9).run([(measured, [[0.4], [2.0]], 300)]).result()[0].data.meas
+    assert got == [direct[0].get_counts(), direct[1].get_counts()]
+
+    pub = (qc, ["ZZ", "XX", "IZ"], [0.7])
+    on_net = QPUResource(workdir=tmp_path / "net", network=EXAMPLES / "network_pair.toml")
+    task = on_net.task_start(primitive_payload("estimator", [pub], ideal=True))
+    assert wait(on_net, task) == "completed", on_net.task_error(task)
+    result = on_net.task_result(task)
+    want = StatevectorEstimator().run([pub]).result()[0].data.evs
+    np.testing.assert_allclose(result["primitive_result"]["pubs"][0]["evs"], want, atol=1e-10)
+    from qsim_dist.io.hdf5 import load_result
+    stored = load_result(result["results_file"]).metadata["primitive_result"]
+    assert stored["pubs"][0]["evs"] == result["primitive_result"]["pubs"][0]["evs"]
+
+
+def test_a_bad_primitive_job_is_refused_or_fails_in_one_line(tmp_path):
+    qpu = QPUResource(workdir=tmp_path)
+    with pytest.raises(ResourceError, match="'sampler' or 'estimator'"):
+        qpu.task_start({"primitive": "magic", "pubs": []})
+    with pytest.raises(ResourceError, match="unknown primitive payload keys"):
+        qpu.task_start({"primitive": "sampler", "pubs": [], "shots": 3})
+    task = qpu.task_start({"primitive": "sampler", "pubs": [{"circuit": "not qpy"}]})
+    assert wait(qpu, task) == "failed"
+    error = qpu.task_error(task)
+    assert error.startswith("qsim-dist: error:") and "QPY" in error
