@@ -7,6 +7,7 @@ amplitude by amplitude below it, tiles smaller than the buffers for small states
 kernel for wider blocks; the patterns below reach each of them.
 """
 
+import functools
 import itertools
 
 import numpy as np
@@ -171,6 +172,109 @@ def test_compaction_and_reduced_density_matrix_kernels(kernel_set, n, dtype):
                                    v @ v.conj().T, atol=TOL[dtype] * 10)
 
 
+# ---- the adjoint method's kernels (qsim_dist.autodiff): both sets against dense numpy ----------
+
+def random_state(n, rng):
+    psi = rng.standard_normal(1 << n) + 1j * rng.standard_normal(1 << n)
+    return psi / np.linalg.norm(psi)
+
+
+def controlled_matrix(u, target, controls):
+    """``u`` on ``target`` where every control reads 1, as a dense matrix on the sorted qubits."""
+    qubits = sorted((target, *controls))
+    full = np.eye(1 << len(qubits), dtype=complex)
+    on = sum(1 << qubits.index(c) for c in controls)
+    block = [on, on | 1 << qubits.index(target)]
+    full[np.ix_(block, block)] = u
+    return full, tuple(qubits)
+
+
+# (target, controls): low and high targets, controls below, above and on both sides of them
+CONTROLLED = [(0, ()), (1, ()), (2, ()), (3, ()), (1, (0,)), (0, (1,)), (4, (0, 6)),
+              (2, (0, 1, 3)), (6, (5,)), (5, (6,))]
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+@pytest.mark.parametrize("n", [2, 7, 9])
+def test_controlled_one_qubit_gates_and_their_overlaps(kernel_set, sum_tol, n, dtype):
+    K = kernel_set
+    rng = np.random.default_rng(n)
+    with precision_context(K, dtype):
+        for target, controls in CONTROLLED:
+            if max((target, *controls)) >= n:
+                continue
+            u = np.linalg.qr(rng.standard_normal((2, 2)) + 1j * rng.standard_normal((2, 2)))[0]
+            full, qubits = controlled_matrix(u, target, controls)
+            psi, bra = random_state(n, rng), random_state(n, rng)
+            got = K.apply_controlled(psi.astype(dtype), K.prepare_matrix(u, dtype), target,
+                                     controls)
+            np.testing.assert_allclose(K.to_numpy(got), reference_apply(psi, full, qubits),
+                                       atol=TOL[dtype], err_msg=f"{target} {controls}")
+            # <bra|M|ket> = sum(M * X), M on target where the controls read 1 (0 elsewhere)
+            x = np.asarray(K.overlap(bra.astype(dtype), psi.astype(dtype), (target,), controls))
+            m = rng.standard_normal((2, 2)) + 1j * rng.standard_normal((2, 2))
+            zero, _ = controlled_matrix(np.zeros((2, 2)), target, controls)
+            want = np.vdot(bra, reference_apply(psi, controlled_matrix(m, target, controls)[0] -
+                                                zero, qubits))
+            assert abs(np.sum(m * x) - want) < sum_tol(TOL[dtype] * 10, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+@pytest.mark.parametrize("n", [3, 7, 9])
+def test_dense_and_diagonal_overlaps(kernel_set, sum_tol, n, dtype):
+    K = kernel_set
+    rng = np.random.default_rng(n + 1)
+    with precision_context(K, dtype):
+        for k in range(1, 4):
+            for qubits in patterns(n, k, rng, 4):
+                bra, ket = random_state(n, rng), random_state(n, rng)
+                dim = 1 << k
+                m = rng.standard_normal((dim, dim)) + 1j * rng.standard_normal((dim, dim))
+                x = np.asarray(K.overlap(bra.astype(dtype), ket.astype(dtype), qubits))
+                want = np.vdot(bra, reference_apply(ket, m, qubits))
+                assert abs(np.sum(m * x) - want) < sum_tol(TOL[dtype] * 10, dtype), qubits
+                d = rng.standard_normal(dim) + 1j * rng.standard_normal(dim)
+                x = np.asarray(K.overlap_diagonal(bra.astype(dtype), ket.astype(dtype), qubits))
+                want = np.vdot(bra, reference_apply(ket, np.diag(d), qubits))
+                assert abs(np.sum(d * x) - want) < sum_tol(TOL[dtype] * 10, dtype), qubits
+        # two target qubits with a control: the CPU set's general overlap
+        if n >= 3:
+            bra, ket = random_state(n, rng), random_state(n, rng)
+            x = np.asarray(K.overlap(bra.astype(dtype), ket.astype(dtype), (0, 2), (1,)))
+            m = rng.standard_normal((4, 4)) + 1j * rng.standard_normal((4, 4))
+            full = np.zeros((8, 8), dtype=complex)  # qubits 0, 1, 2: m where qubit 1 reads 1
+            on = [2, 3, 6, 7]
+            full[np.ix_(on, on)] = m
+            want = np.vdot(bra, reference_apply(ket, full, (0, 1, 2)))
+            assert abs(np.sum(m * x) - want) < sum_tol(TOL[dtype] * 10, dtype)
+
+
+PAULI = {"I": np.eye(2), "X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j], [1j, 0]]),
+         "Z": np.diag([1.0, -1.0])}
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+@pytest.mark.parametrize("n", [1, 3, 7])
+def test_pauli_sums_and_inner_products(kernel_set, sum_tol, n, dtype):
+    from qsim_dist.observables import as_pauli_sum, pauli_phase
+
+    K = kernel_set
+    rng = np.random.default_rng(n + 2)
+    words = ["".join(rng.choice(list("IXYZ"), n)) for _ in range(8)] + ["I" * n, "Z" * n]
+    coeffs = rng.standard_normal(len(words))
+    h = sum(c * functools.reduce(np.kron, [PAULI[p] for p in w]) for c, w in zip(coeffs, words))
+    by_x = {}  # strings grouped by X part, each coefficient times its phase (-i)^#Y
+    for c, x, z in as_pauli_sum(list(zip(coeffs, words)), n).terms:
+        by_x.setdefault(x, []).append((z, c * pauli_phase(x, z)))
+    groups = [(x, [z for z, _ in zc], [c for _, c in zc]) for x, zc in by_x.items()]
+    psi = random_state(n, rng)
+    with precision_context(K, dtype):
+        got = K.apply_pauli_sum(psi.astype(dtype), groups)
+        np.testing.assert_allclose(K.to_numpy(got), h @ psi, atol=TOL[dtype] * 10)
+        assert abs(K.inner(psi.astype(dtype), got) - np.vdot(psi, h @ psi)) < \
+            sum_tol(TOL[dtype] * 10, dtype)
+
+
 # ---- the CPU set alone: C loops updating raw buffers in place check what they are given ------
 
 def test_cpu_kernels_refuse_bad_arrays():
@@ -192,3 +296,25 @@ def test_cpu_kernels_refuse_bad_arrays():
     with pytest.raises(ValueError, match="read-only"):
         K.apply_dense(np.frombuffer(bytes(64), dtype=np.complex64), m, (0,))
 
+
+
+def test_cpu_adjoint_kernels_refuse_bad_arrays():
+    K = CpuKernels
+    state = np.zeros(8, dtype=np.complex128)
+    m = K.prepare_matrix(np.eye(2), np.complex128)
+    with pytest.raises(ValueError, match="distinct and inside the state"):
+        K.apply_controlled(state, m, 1, (1,))
+    with pytest.raises(ValueError, match="2 x 2"):
+        K.apply_controlled(state, K.prepare_matrix(np.eye(4), np.complex128), 1, (0,))
+    with pytest.raises(ValueError, match="one precision and length"):
+        K.overlap(state, np.zeros(4, dtype=np.complex128), (0,))
+    with pytest.raises(ValueError, match="one precision and length"):
+        K.overlap_diagonal(state, state.astype(np.complex64), (0,))
+    with pytest.raises(ValueError, match="ascending"):
+        K.overlap(state, state, (2, 1))
+    with pytest.raises(ValueError, match="another buffer"):
+        from qsim_dist.kernels import _cpu
+        _cpu.add_pauli_terms(state, state, 0, np.zeros(1, dtype=np.int64), np.ones(1),
+                             np.zeros(1))
+    with pytest.raises(ValueError, match="past the state"):
+        K.apply_pauli_sum(state, [(8, (0,), (1.0,))])

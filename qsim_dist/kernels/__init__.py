@@ -26,6 +26,14 @@ Two sets implement it: ``cpu`` (compiled OpenMP loops updating the state in plac
 Optional (the CPU set has them; callers fall back to numpy without them):
     reduced_density_matrix(state, qubits), insert_qubit(state, slot, value),
     extract_qubit(state, slot, value)
+The adjoint method of ``qsim_dist.autodiff`` also needs (both sets have them):
+    apply_controlled(state, m, target, controls)  2 x 2 matrix on target where controls read 1
+    overlap(bra, ket, qubits, controls=())        X with <bra|M|ket> = sum(M * X), M on qubits
+                                                  of the amplitudes whose controls read 1
+    overlap_diagonal(bra, ket, qubits)            x with <bra|diag(d)|ket> = sum(d * x)
+    apply_pauli_sum(state, groups)                H state (a new array); groups of strings
+                                                  sharing an X part: (x, z_masks, coefficients)
+    inner(bra, ket)                               <bra|ket>
 A batch of rows is itself a state of n + log2(rows) qubits: gates on every row are the ordinary
 kernels applied to the flat batch (rows a power of two, or for the CPU set whole tiles of 64).
 """

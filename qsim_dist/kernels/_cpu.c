@@ -448,6 +448,260 @@ static PyObject *py_reduced_density_matrix(PyObject *self, PyObject *args)
     return result;
 }
 
+/* ---- the adjoint method ------------------------------------------------------------------ */
+
+/* The qubits of a controlled block: targets then controls (each sorted), checked against the
+ * state (distinct, inside) and merged into one ascending list ``all`` (k of them); ``set``: the
+ * controls' bits. */
+static int controlled_qubits(const Py_buffer *state, int dbl, const Py_buffer *targets,
+                             const Py_buffer *controls, int64_t *all, int *k, int64_t *set,
+                             int64_t *n_amp)
+{
+    const Py_ssize_t m = targets->len / 8, c = controls->len / 8;
+    if (m < 1 || m + c > 20) {
+        PyErr_SetString(PyExc_ValueError, "a block needs 1 to 20 qubits, controls included");
+        return -1;
+    }
+    const int64_t *t = targets->buf, *cs = controls->buf;
+    int64_t both[20];
+    for (Py_ssize_t j = 0; j < m; j++) both[j] = t[j];
+    for (Py_ssize_t j = 0; j < c; j++) both[m + j] = cs[j];
+    if (check_qubits(state, dbl, both, m + c, 0, n_amp) < 0) return -1;
+    for (Py_ssize_t j = 1; j < m; j++)
+        if (t[j] <= t[j - 1]) {
+            PyErr_SetString(PyExc_ValueError, "target qubits must be ascending");
+            return -1;
+        }
+    *set = 0;
+    for (Py_ssize_t j = 0; j < c; j++) *set |= (int64_t)1 << cs[j];
+    for (Py_ssize_t j = 0; j < m + c; j++) {  /* insertion sort of at most 20 */
+        int64_t v = both[j];
+        Py_ssize_t i = j;
+        while (i > 0 && all[i - 1] > v) { all[i] = all[i - 1]; i--; }
+        all[i] = v;
+    }
+    *k = (int)(m + c);
+    return 0;
+}
+
+static PyObject *py_apply_controlled(PyObject *self, PyObject *args)
+{
+    PyObject *so, *ro, *io, *to, *co;
+    if (!PyArg_ParseTuple(args, "OOOOO", &so, &ro, &io, &to, &co)) return NULL;
+    Py_buffer s, re, im, t, c;
+    PyObject *result = NULL;
+    int dbl = get_array(so, &s, 1, 'Z', "state");
+    if (dbl < 0) return NULL;
+    int r_dbl = get_array(ro, &re, 0, 'r', "real part");
+    if (r_dbl < 0) goto fail_s;
+    int i_dbl = get_array(io, &im, 0, 'r', "imaginary part");
+    if (i_dbl < 0) goto fail_re;
+    if (get_int64s(to, &t, 0, "target") < 0) goto fail_im;
+    if (get_int64s(co, &c, 0, "controls") < 0) goto fail_t;
+    int64_t all[20], set, n_amp;
+    int k;
+    if (r_dbl != dbl || i_dbl != dbl) {
+        PyErr_SetString(PyExc_TypeError, "matrix precision differs from the state's");
+    } else if (t.len != 8) {
+        PyErr_SetString(PyExc_ValueError, "a controlled block has one target qubit");
+    } else if (re.len != 4 * re.itemsize || im.len != 4 * im.itemsize) {
+        PyErr_SetString(PyExc_ValueError, "a controlled block's matrix is 2 x 2");
+    } else if (controlled_qubits(&s, dbl, &t, &c, all, &k, &set, &n_amp) == 0) {
+        const int target = (int)((const int64_t *)t.buf)[0];
+        Py_BEGIN_ALLOW_THREADS
+        if (dbl) {
+            const double *a = re.buf, *b = im.buf;
+            double m[8] = {a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3]};
+            apply_controlled_d(s.buf, n_amp, m, target, all, k, set);
+        } else {
+            const float *a = re.buf, *b = im.buf;
+            float m[8] = {a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3]};
+            apply_controlled_f(s.buf, n_amp, m, target, all, k, set);
+        }
+        Py_END_ALLOW_THREADS
+        result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&c);
+fail_t:
+    PyBuffer_Release(&t);
+fail_im:
+    PyBuffer_Release(&im);
+fail_re:
+    PyBuffer_Release(&re);
+fail_s:
+    PyBuffer_Release(&s);
+    return result;
+}
+
+/* Two states of one precision and length, read only. */
+static int get_two_states(PyObject *bo, PyObject *ko, Py_buffer *b, Py_buffer *k)
+{
+    int dbl = get_array(bo, b, 0, 'Z', "bra");
+    if (dbl < 0) return -1;
+    int k_dbl = get_array(ko, k, 0, 'Z', "ket");
+    if (k_dbl < 0) {
+        PyBuffer_Release(b);
+        return -1;
+    }
+    if (k_dbl != dbl || k->len != b->len) {
+        PyErr_SetString(PyExc_ValueError, "bra and ket must have one precision and length");
+        PyBuffer_Release(k);
+        PyBuffer_Release(b);
+        return -1;
+    }
+    return dbl;
+}
+
+static PyObject *py_overlap(PyObject *self, PyObject *args)
+{
+    PyObject *bo, *ko, *to, *co, *oo;
+    if (!PyArg_ParseTuple(args, "OOOOO", &bo, &ko, &to, &co, &oo)) return NULL;
+    Py_buffer b, kt, t, c, out;
+    PyObject *result = NULL;
+    int dbl = get_two_states(bo, ko, &b, &kt);
+    if (dbl < 0) return NULL;
+    if (get_int64s(to, &t, 0, "qubits") < 0) goto fail_states;
+    if (get_int64s(co, &c, 0, "controls") < 0) goto fail_t;
+    int o_dbl = get_array(oo, &out, 1, 'Z', "out");
+    if (o_dbl < 0) goto fail_c;
+    int64_t all[20], set, n_amp;
+    int k;
+    const Py_ssize_t m = t.len / 8;
+    if (m > 6) {
+        PyErr_SetString(PyExc_ValueError, "overlaps on more than 6 qubits are not supported");
+    } else if (controlled_qubits(&b, dbl, &t, &c, all, &k, &set, &n_amp) == 0) {
+        const int64_t dim = (int64_t)1 << m, *ts = t.buf;
+        if (o_dbl != 1 || out.len != dim * dim * 16) {
+            PyErr_SetString(PyExc_ValueError, "out must be complex128 of 4^k entries");
+        } else {
+            int64_t offsets[64];
+            for (int64_t r = 0; r < dim; r++) {
+                offsets[r] = 0;
+                for (Py_ssize_t j = 0; j < m; j++)
+                    if ((r >> j) & 1) offsets[r] |= (int64_t)1 << ts[j];
+            }
+            int rc = 0;
+            Py_BEGIN_ALLOW_THREADS
+            if (m == 1) {
+                if (dbl) overlap_1q_d(b.buf, kt.buf, n_amp, (int)ts[0], all, k, set, out.buf);
+                else overlap_1q_f(b.buf, kt.buf, n_amp, (int)ts[0], all, k, set, out.buf);
+            } else {
+                rc = dbl ? overlap_dense_d(b.buf, kt.buf, n_amp, all, k, set, offsets, dim,
+                                           out.buf)
+                         : overlap_dense_f(b.buf, kt.buf, n_amp, all, k, set, offsets, dim,
+                                           out.buf);
+            }
+            Py_END_ALLOW_THREADS
+            if (rc < 0) PyErr_NoMemory();
+            else result = Py_NewRef(Py_None);
+        }
+    }
+    PyBuffer_Release(&out);
+fail_c:
+    PyBuffer_Release(&c);
+fail_t:
+    PyBuffer_Release(&t);
+fail_states:
+    PyBuffer_Release(&kt);
+    PyBuffer_Release(&b);
+    return result;
+}
+
+static PyObject *py_overlap_diagonal(PyObject *self, PyObject *args)
+{
+    PyObject *bo, *ko, *qo, *oo;
+    if (!PyArg_ParseTuple(args, "OOOO", &bo, &ko, &qo, &oo)) return NULL;
+    Py_buffer b, kt, q, out;
+    PyObject *result = NULL;
+    int dbl = get_two_states(bo, ko, &b, &kt);
+    if (dbl < 0) return NULL;
+    if (get_int64s(qo, &q, 0, "qubits") < 0) goto fail_states;
+    int o_dbl = get_array(oo, &out, 1, 'Z', "out");
+    if (o_dbl < 0) goto fail_q;
+    const Py_ssize_t k = q.len / 8;
+    int64_t n_amp;
+    if (k > 20) {
+        PyErr_SetString(PyExc_ValueError, "tables of more than 20 qubits are not supported");
+    } else if (check_qubits(&b, dbl, q.buf, k, 1, &n_amp) == 0) {
+        if (o_dbl != 1 || out.len != ((Py_ssize_t)16 << k)) {
+            PyErr_SetString(PyExc_ValueError, "out must be complex128 of 2^k entries");
+        } else {
+            int rc;
+            Py_BEGIN_ALLOW_THREADS
+            rc = dbl ? overlap_diagonal_d(b.buf, kt.buf, n_amp, q.buf, (int)k, out.buf)
+                     : overlap_diagonal_f(b.buf, kt.buf, n_amp, q.buf, (int)k, out.buf);
+            Py_END_ALLOW_THREADS
+            if (rc < 0) PyErr_NoMemory();
+            else result = Py_NewRef(Py_None);
+        }
+    }
+    PyBuffer_Release(&out);
+fail_q:
+    PyBuffer_Release(&q);
+fail_states:
+    PyBuffer_Release(&kt);
+    PyBuffer_Release(&b);
+    return result;
+}
+
+static PyObject *py_add_pauli_terms(PyObject *self, PyObject *args)
+{
+    PyObject *oo, *so, *zo, *ro, *io;
+    long long x;
+    if (!PyArg_ParseTuple(args, "OOLOOO", &oo, &so, &x, &zo, &ro, &io)) return NULL;
+    Py_buffer out, s, z, re, im;
+    PyObject *result = NULL;
+    int dbl = get_array(oo, &out, 1, 'Z', "out");
+    if (dbl < 0) return NULL;
+    int s_dbl = get_array(so, &s, 0, 'Z', "state");
+    if (s_dbl < 0) goto fail_out;
+    if (get_int64s(zo, &z, 0, "z masks") < 0) goto fail_s;
+    int r_dbl = get_array(ro, &re, 0, 'r', "real parts");
+    if (r_dbl < 0) goto fail_z;
+    int i_dbl = get_array(io, &im, 0, 'r', "imaginary parts");
+    if (i_dbl < 0) goto fail_re;
+    int64_t n_amp;
+    const Py_ssize_t terms = z.len / 8;
+    if (s_dbl != dbl || s.len != out.len) {
+        PyErr_SetString(PyExc_ValueError, "out and state must have one precision and length");
+    } else if (s.buf == out.buf) {
+        PyErr_SetString(PyExc_ValueError, "out must be another buffer than the state");
+    } else if (r_dbl != 1 || i_dbl != 1 || re.len != terms * 8 || im.len != terms * 8) {
+        PyErr_SetString(PyExc_ValueError, "coefficients: float64, one per z mask");
+    } else if (check_qubits(&s, dbl, NULL, 0, 1, &n_amp) == 0) {
+        const int64_t whole = n_amp & -n_amp, *zs = z.buf;
+        int bad = x < 0 || x >= whole;
+        for (Py_ssize_t j = 0; j < terms && !bad; j++) bad = zs[j] < 0 || zs[j] >= whole;
+        if (bad) {
+            PyErr_SetString(PyExc_ValueError, "Pauli masks reach past the state");
+        } else {
+            double *cl = malloc(sizeof(double) * (size_t)(2 * TILE * (terms ? terms : 1)));
+            if (!cl) {
+                PyErr_NoMemory();
+            } else {
+                Py_BEGIN_ALLOW_THREADS
+                if (dbl) add_pauli_terms_d(out.buf, s.buf, n_amp, x, zs, re.buf, im.buf,
+                                           (int)terms, cl);
+                else add_pauli_terms_f(out.buf, s.buf, n_amp, x, zs, re.buf, im.buf, (int)terms,
+                                       cl);
+                Py_END_ALLOW_THREADS
+                free(cl);
+                result = Py_NewRef(Py_None);
+            }
+        }
+    }
+    PyBuffer_Release(&im);
+fail_re:
+    PyBuffer_Release(&re);
+fail_z:
+    PyBuffer_Release(&z);
+fail_s:
+    PyBuffer_Release(&s);
+fail_out:
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyObject *py_set_num_threads(PyObject *self, PyObject *args)
 {
     int n;
@@ -496,6 +750,18 @@ static PyMethodDef methods[] = {
      "reads value"},
     {"reduced_density_matrix", py_reduced_density_matrix, METH_VARARGS,
      "reduced_density_matrix(state, sorted_qubits, offsets, out): the 2^k x 2^k matrix, complex128"},
+    {"apply_controlled", py_apply_controlled, METH_VARARGS,
+     "apply_controlled(state, m_re, m_im, target, controls): 2 x 2 matrix on qubit target of the "
+     "amplitudes whose controls (int64) all read 1, in place"},
+    {"overlap", py_overlap, METH_VARARGS,
+     "overlap(bra, ket, qubits, controls, out): X (complex128, 2^k x 2^k) with <bra|M|ket> = "
+     "sum(M * X) for M on sorted qubits of the amplitudes whose controls all read 1"},
+    {"overlap_diagonal", py_overlap_diagonal, METH_VARARGS,
+     "overlap_diagonal(bra, ket, qubits, out): x (complex128, 2^k) with <bra|diag(d)|ket> = "
+     "sum(d * x) for a table d on sorted qubits"},
+    {"add_pauli_terms", py_add_pauli_terms, METH_VARARGS,
+     "add_pauli_terms(out, state, x_mask, z_masks, c_re, c_im): out[j] += sum_t c_t "
+     "(-1)^|j & z_t| state[j ^ x_mask]"},
     {"set_num_threads", py_set_num_threads, METH_VARARGS, "set_num_threads(n): OpenMP threads"},
     {"get_num_threads", py_get_num_threads, METH_NOARGS, "get_num_threads(): OpenMP threads"},
     {NULL, NULL, 0, NULL},

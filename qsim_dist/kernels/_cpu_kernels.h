@@ -449,3 +449,206 @@ static int FN(reduced_density_matrix)(const R *s, int64_t n_amp, const int64_t *
     free(acc);
     return 0;
 }
+
+/* ---- the adjoint method: controlled one-qubit gates, overlaps of two states, Pauli sums ------ */
+
+/* The pairs (i0, i0 + 2^t) of a controlled one-qubit gate, in runs of contiguous pairs: q holds
+ * the target t and the controls, sorted (k of them); every pair has the bits of ``set`` set. */
+static inline int64_t FN(controlled_run)(int64_t n_amp, const int64_t *q, int k, int64_t *items)
+{
+    const int64_t pairs = n_amp >> k;
+    int64_t run = (int64_t)1 << q[0];  /* indices below the lowest qubit are contiguous */
+    if (run > RUN) run = RUN;
+    if (run > lowest_bit(pairs)) run = lowest_bit(pairs);
+    *items = pairs / run;
+    return run;
+}
+
+/* m (8 R, as apply_1q) on qubit t of the amplitudes whose bits ``set`` all read 1. */
+static void FN(apply_controlled)(R *s, int64_t n_amp, const R *m, int t, const int64_t *q, int k,
+                                 int64_t set)
+{
+    int64_t items;
+    const int64_t run = FN(controlled_run)(n_amp, q, k, &items), stride = (int64_t)1 << t;
+#pragma omp parallel for schedule(static) if (n_amp >= SERIAL_BELOW)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t i0 = insert_zero_bits(it * run, q, k) | set;
+        FN(pair_run)(s + 2 * i0, s + 2 * (i0 + stride), run, m);
+    }
+}
+
+/* X[a][c] = sum of conj(bra[i0 + a 2^t]) ket[i0 + c 2^t] over the pairs of apply_controlled
+ * (out: 8 doubles, X00 X01 X10 X11, real and imaginary parts): <bra|M|ket> = sum M[a][c] X[a][c]
+ * for M on qubit t of those amplitudes. Partial sums per chunk, added in order at the end. */
+CLONES static void FN(overlap_1q)(const R *bra, const R *ket, int64_t n_amp, int t,
+                                  const int64_t *q, int k, int64_t set, double *out)
+{
+    int64_t items;
+    const int64_t run = FN(controlled_run)(n_amp, q, k, &items), stride = (int64_t)1 << t;
+    const int64_t chunks = items < 64 ? items : 64;
+    double acc[64][8];
+#pragma omp parallel for schedule(static) if (n_amp >= SERIAL_BELOW)
+    for (int64_t ch = 0; ch < chunks; ch++) {
+        double x[8][4];  /* four partial sums of each entry: lanes the compiler vectorises */
+        memset(x, 0, sizeof x);
+        if (k == 1 && t < 2) {  /* runs of one or two pairs: four pairs at a time instead */
+            const int64_t g0 = items * ch / chunks * run, g1 = items * (ch + 1) / chunks * run;
+            for (int64_t g = g0; g < g1; g += 4)
+                for (int l = 0; l < 4 && g + l < g1; l++) {
+                    const int64_t i0 = (((g + l) >> t) << (t + 1)) | ((g + l) & (stride - 1));
+                    const int64_t o = 2 * i0, p = 2 * (i0 + stride);
+                    const double ar = bra[o], ai = -(double)bra[o + 1];
+                    const double cr = bra[p], ci = -(double)bra[p + 1];
+                    const double pr = ket[o], pi = ket[o + 1], rr = ket[p], ri = ket[p + 1];
+                    x[0][l] += ar * pr - ai * pi;
+                    x[1][l] += ar * pi + ai * pr;
+                    x[2][l] += ar * rr - ai * ri;
+                    x[3][l] += ar * ri + ai * rr;
+                    x[4][l] += cr * pr - ci * pi;
+                    x[5][l] += cr * pi + ci * pr;
+                    x[6][l] += cr * rr - ci * ri;
+                    x[7][l] += cr * ri + ci * rr;
+                }
+        } else
+        for (int64_t it = items * ch / chunks; it < items * (ch + 1) / chunks; it++) {
+            const int64_t i0 = insert_zero_bits(it * run, q, k) | set;
+            const R *b0 = bra + 2 * i0, *b1 = bra + 2 * (i0 + stride);
+            const R *k0 = ket + 2 * i0, *k1 = ket + 2 * (i0 + stride);
+            for (int64_t j = 0; j < run; j += 4) {
+                const int lanes = run - j < 4 ? (int)(run - j) : 4;
+                for (int l = 0; l < lanes; l++) {
+                    const int64_t o = 2 * (j + l);
+                    const double ar = b0[o], ai = -(double)b0[o + 1];
+                    const double cr = b1[o], ci = -(double)b1[o + 1];
+                    const double pr = k0[o], pi = k0[o + 1], rr = k1[o], ri = k1[o + 1];
+                    x[0][l] += ar * pr - ai * pi;
+                    x[1][l] += ar * pi + ai * pr;
+                    x[2][l] += ar * rr - ai * ri;
+                    x[3][l] += ar * ri + ai * rr;
+                    x[4][l] += cr * pr - ci * pi;
+                    x[5][l] += cr * pi + ci * pr;
+                    x[6][l] += cr * rr - ci * ri;
+                    x[7][l] += cr * ri + ci * rr;
+                }
+            }
+        }
+        for (int e = 0; e < 8; e++) acc[ch][e] = (x[e][0] + x[e][1]) + (x[e][2] + x[e][3]);
+    }
+    for (int e = 0; e < 8; e++) {
+        double total = 0;
+        for (int64_t ch = 0; ch < chunks; ch++) total += acc[ch][e];
+        out[e] = total;
+    }
+}
+
+/* X[r][c] = sum over groups of conj(bra[base + offsets[r]]) ket[base + offsets[c]] (out: 2 * 4^m
+ * doubles): <bra|M|ket> = sum M[r][c] X[r][c] for M on the m qubits of the offsets, in the
+ * amplitudes whose bits ``set`` read 1. q: those qubits and the controls, sorted (k of them). */
+CLONES static int FN(overlap_dense)(const R *bra, const R *ket, int64_t n_amp, const int64_t *q,
+                                    int k, int64_t set, const int64_t *offsets, int64_t dim,
+                                    double *out)
+{
+    const int64_t groups = n_amp >> k;
+    const int64_t chunks = groups < 64 ? groups : 64;
+    double *acc = calloc((size_t)(chunks * dim * dim * 2 + chunks * dim * 4), sizeof(double));
+    if (!acc) return -1;
+    double *vectors = acc + chunks * dim * dim * 2;
+#pragma omp parallel for schedule(static) if (n_amp >= SERIAL_BELOW)
+    for (int64_t ch = 0; ch < chunks; ch++) {
+        double *a = acc + ch * dim * dim * 2, *br = vectors + ch * dim * 4, *bi = br + dim;
+        double *kr = bi + dim, *ki = kr + dim;
+        for (int64_t g = groups * ch / chunks; g < groups * (ch + 1) / chunks; g++) {
+            const int64_t base = insert_zero_bits(g, q, k) | set;
+            for (int64_t r = 0; r < dim; r++) {
+                br[r] = bra[2 * (base + offsets[r])];
+                bi[r] = -(double)bra[2 * (base + offsets[r]) + 1];
+                kr[r] = ket[2 * (base + offsets[r])];
+                ki[r] = ket[2 * (base + offsets[r]) + 1];
+            }
+            for (int64_t r = 0; r < dim; r++)
+                for (int64_t c = 0; c < dim; c++) {  /* conj(bra[r]) ket[c] */
+                    a[2 * (r * dim + c)] += br[r] * kr[c] - bi[r] * ki[c];
+                    a[2 * (r * dim + c) + 1] += br[r] * ki[c] + bi[r] * kr[c];
+                }
+        }
+    }
+    for (int64_t e = 0; e < dim * dim * 2; e++) {
+        double total = 0;
+        for (int64_t ch = 0; ch < chunks; ch++) total += acc[ch * dim * dim * 2 + e];
+        out[e] = total;
+    }
+    free(acc);
+    return 0;
+}
+
+/* x[r] = sum of conj(bra[i]) ket[i] over the amplitudes i whose bits at q read r (out: 2 * 2^k
+ * doubles): <bra|diag(d)|ket> = sum d[r] x[r]. Histograms per chunk, as marginal. */
+CLONES static int FN(overlap_diagonal)(const R *bra, const R *ket, int64_t n_amp,
+                                       const int64_t *q, int k, double *out)
+{
+    const int64_t outcomes = (int64_t)1 << k;
+    int64_t chunks = n_amp < 64 ? n_amp : 64;
+    while (chunks > 1 && chunks * outcomes > n_amp) chunks >>= 1;
+    double *hist = calloc((size_t)(chunks * outcomes * 2), sizeof(double));
+    if (!hist) return -1;
+#pragma omp parallel for schedule(static) if (n_amp >= SERIAL_BELOW)
+    for (int64_t c = 0; c < chunks; c++) {
+        double *h = hist + c * outcomes * 2;
+        for (int64_t i = n_amp * c / chunks; i < n_amp * (c + 1) / chunks; i++) {
+            int64_t idx = 0;
+            for (int b = 0; b < k; b++) idx |= ((i >> q[b]) & 1) << b;
+            const double ar = bra[2 * i], ai = -(double)bra[2 * i + 1];
+            const double pr = ket[2 * i], pi = ket[2 * i + 1];
+            h[2 * idx] += ar * pr - ai * pi;
+            h[2 * idx + 1] += ar * pi + ai * pr;
+        }
+    }
+    for (int64_t o = 0; o < 2 * outcomes; o++) {
+        double acc = 0;
+        for (int64_t c = 0; c < chunks; c++) acc += hist[c * outcomes * 2 + o];
+        out[o] = acc;
+    }
+    free(hist);
+    return 0;
+}
+
+/* out[j] += (sum_t c[t] (-1)^popcount(j & z[t])) s[j ^ x]: Pauli strings sharing one X part x
+ * (coefficients with the phase (-i)^#Y taken in), added to out in one pass. Runs of TILE
+ * amplitudes: each term's sign is one parity for the bits above the run times a table for the
+ * bits inside it, so the factor of a run is a loop over the terms that the compiler vectorises,
+ * and the partners s[j ^ x] lie in one run too. cl: 2 * terms * TILE scratch R's. */
+CLONES static void FN(add_pauli_terms)(R *restrict out, const R *restrict s, int64_t n_amp,
+                                       int64_t x, const int64_t *z, const double *c_re,
+                                       const double *c_im, int terms, double *cl)
+{
+    const int64_t tile = lowest_bit(n_amp) < TILE ? lowest_bit(n_amp) : TILE;
+    const int64_t inside = tile - 1, x_low = x & inside, x_high = x & ~inside;
+    for (int t = 0; t < terms; t++)  /* c[t] times the sign from the bits inside a run */
+        for (int64_t l = 0; l < tile; l++) {
+            const double sign = __builtin_parityll((unsigned long long)(l & z[t])) ? -1.0 : 1.0;
+            cl[(2 * t) * TILE + l] = sign * c_re[t];
+            cl[(2 * t + 1) * TILE + l] = sign * c_im[t];
+        }
+    const int64_t runs = n_amp / tile;
+#pragma omp parallel for schedule(static) if (n_amp >= SERIAL_BELOW)
+    for (int64_t r = 0; r < runs; r++) {
+        const int64_t j0 = r * tile, p0 = j0 ^ x_high;
+        double fr[TILE], fi[TILE];
+        for (int64_t l = 0; l < tile; l++) fr[l] = fi[l] = 0;
+        for (int t = 0; t < terms; t++) {
+            const double h = __builtin_parityll((unsigned long long)(j0 & z[t])) ? -1.0 : 1.0;
+            const double *a = cl + (2 * t) * TILE, *b = a + TILE;
+            for (int64_t l = 0; l < tile; l++) {
+                fr[l] += h * a[l];
+                fi[l] += h * b[l];
+            }
+        }
+        R *o = out + 2 * j0;
+        for (int64_t l = 0; l < tile; l++) {
+            const R *v = s + 2 * (p0 | (l ^ x_low));
+            const double br = v[0], bi = v[1];
+            o[2 * l] += (R)(fr[l] * br - fi[l] * bi);
+            o[2 * l + 1] += (R)(fr[l] * bi + fi[l] * br);
+        }
+    }
+}

@@ -135,6 +135,48 @@ class CpuKernels:
         _cpu.reduced_density_matrix(state, _qubits(sorted(qubits)), offsets, out)
         return out
 
+    # the adjoint method (qsim_dist.autodiff): controlled gates, overlaps of two states, H psi
+    @staticmethod
+    def apply_controlled(state, m, target: int, controls):
+        """The prepared 2 x 2 matrix ``m`` on qubit ``target`` of the amplitudes whose
+        ``controls`` all read 1 (a controlled one-qubit gate at the cost of half a one)."""
+        _cpu.apply_controlled(state, m[0], m[1], _qubits([target]), _qubits(controls))
+        return state
+
+    @staticmethod
+    def overlap(bra, ket, qubits, controls=()) -> np.ndarray:
+        """``X`` (complex128, ``2^k x 2^k``) with ``<bra|M|ket> = sum(M * X)`` for every ``M``
+        on the sorted ``qubits`` (index bit j = qubits[j]) of the amplitudes whose ``controls``
+        all read 1: ``X[r, c] = sum_rest conj(bra[rest, r]) ket[rest, c]``, one read-only pass."""
+        out = np.empty((1 << len(qubits),) * 2, dtype=np.complex128)
+        _cpu.overlap(bra, ket, _qubits(qubits), _qubits(controls), out)
+        return out
+
+    @staticmethod
+    def overlap_diagonal(bra, ket, qubits) -> np.ndarray:
+        """``x`` (complex128, ``2^k``) with ``<bra|diag(d)|ket> = sum(d * x)`` for every table
+        ``d`` on the sorted ``qubits``, one read-only pass."""
+        out = np.empty(1 << len(qubits), dtype=np.complex128)
+        _cpu.overlap_diagonal(bra, ket, _qubits(qubits), out)
+        return out
+
+    @staticmethod
+    def apply_pauli_sum(state, groups) -> np.ndarray:
+        """``H state`` as a new array, ``H = sum_t c_t P_t`` given as ``groups`` of strings that
+        share an X part: ``(x_mask, z_masks, coefficients)``, ``(P state)[j] = (-1)^|j & z|
+        state[j ^ x]`` (a Y's phase is the coefficient's). One pass per group."""
+        out = np.zeros_like(state)
+        for x, zs, cs in groups:
+            c = np.asarray(cs, dtype=np.complex128)
+            _cpu.add_pauli_terms(out, state, int(x), _qubits(zs), np.ascontiguousarray(c.real),
+                                 np.ascontiguousarray(c.imag))
+        return out
+
+    @staticmethod
+    def inner(bra, ket) -> complex:
+        """``<bra|ket>``."""
+        return complex(np.vdot(bra, ket))
+
     # live-qubit compaction: a qubit in a known basis state enters or leaves the state
     @staticmethod
     def insert_qubit(state, slot: int, value: int) -> np.ndarray:

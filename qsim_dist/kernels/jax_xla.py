@@ -87,6 +87,69 @@ def pauli_expectation(state, x_mask, z_mask):
     return jnp.sum(jnp.conj(state) * partner * sign)
 
 
+# -- the adjoint method (qsim_dist.autodiff): controlled gates, overlaps of two states, H psi ---
+
+def _control_index(n: int, controls: tuple[int, ...]) -> tuple:
+    # the (2,)*n tensor's part where every control reads 1 (those axes dropped)
+    index = [slice(None)] * n
+    for c in controls:
+        index[n - 1 - c] = 1
+    return tuple(index)
+
+
+def _sub_axis(n: int, q: int, controls: tuple[int, ...]) -> int:
+    # qubit q's axis once the control axes are dropped
+    return n - 1 - q - sum(c > q for c in controls)
+
+
+@partial(jax.jit, static_argnames=("target", "controls"), donate_argnums=0)
+def apply_controlled(state, m, target, controls):
+    n = state.size.bit_length() - 1
+    t = state.reshape((2,) * n)
+    index = _control_index(n, controls)
+    axis = _sub_axis(n, target, controls)
+    sub = jnp.tensordot(m.astype(state.dtype), t[index], axes=([1], [axis]))
+    return t.at[index].set(jnp.moveaxis(sub, 0, axis)).reshape(-1)
+
+
+@partial(jax.jit, static_argnames=("qubits", "controls"))
+def overlap(bra, ket, qubits, controls=()):
+    n = bra.size.bit_length() - 1
+    index = _control_index(n, controls)
+    axes = [_sub_axis(n, q, controls) for q in reversed(qubits)]
+    k = len(qubits)
+
+    def rows(state):  # (rest, 2^k): column r is block index r (bit j = qubits[j])
+        t = state.reshape((2,) * n)[index]
+        return jnp.moveaxis(t, axes, list(range(t.ndim - k, t.ndim))).reshape(-1, 1 << k)
+    return jnp.conj(rows(bra)).T @ rows(ket)
+
+
+@partial(jax.jit, static_argnames=("qubits",))
+def overlap_diagonal(bra, ket, qubits):
+    n = bra.size.bit_length() - 1
+    keep = {n - 1 - q for q in qubits}
+    t = (jnp.conj(bra) * ket).reshape((2,) * n)
+    # the kept axes stay in increasing order: the highest qubit first, as a table's index
+    return jnp.sum(t, axis=tuple(a for a in range(n) if a not in keep)).reshape(-1)
+
+
+@partial(jax.jit, static_argnames=("groups",))
+def apply_pauli_sum(state, groups):
+    n = state.size.bit_length() - 1
+    j = jnp.arange(state.size, dtype=jnp.int64 if state.size > 2**31 - 1 else jnp.int32)
+    out = jnp.zeros_like(state)
+    for x, zs, cs in groups:
+        flips = [n - 1 - b for b in range(n) if x >> b & 1]
+        moved = jnp.flip(state.reshape((2,) * n), axis=flips).reshape(-1) if flips else state
+        factor = jnp.zeros(state.shape, dtype=state.dtype)
+        for z, c in zip(zs, cs):
+            parity = jax.lax.population_count(j & z) & 1
+            factor = factor + (1 - 2 * parity).astype(state.real.dtype) * c
+        out = out + factor * moved
+    return out
+
+
 # -- a batch of trajectories as one (rows, 2^n) array -----------------------------------------
 # Gates common to every row need no kernel of their own: the flat batch is a state whose row
 # index sits above the qubit bits (rows a power of two), so apply_dense/apply_diagonal serve.
@@ -287,6 +350,29 @@ class JaxKernels:
         u[:shots] = draws
         return np.asarray(sample_rows(rows, jnp.asarray(which), jnp.asarray(u)),
                           dtype=np.int64)[:shots]
+
+    @staticmethod
+    def apply_controlled(state, m, target: int, controls):
+        return apply_controlled(state, m, int(target), tuple(int(c) for c in controls))
+
+    @staticmethod
+    def overlap(bra, ket, qubits, controls=()):
+        return overlap(bra, ket, tuple(int(q) for q in qubits),
+                       tuple(int(c) for c in controls))
+
+    @staticmethod
+    def overlap_diagonal(bra, ket, qubits):
+        return overlap_diagonal(bra, ket, tuple(int(q) for q in qubits))
+
+    @staticmethod
+    def apply_pauli_sum(state, groups):
+        return apply_pauli_sum(state, tuple((int(x), tuple(int(z) for z in zs),
+                                             tuple(complex(c) for c in cs))
+                                            for x, zs, cs in groups))
+
+    @staticmethod
+    def inner(bra, ket):
+        return jnp.vdot(bra, ket)
 
     @staticmethod
     def copy(state):
