@@ -352,7 +352,7 @@ class Adjoint:
         for members, index in self.families:
             template = self.blocks[members[0]]
             build = jax.vmap(functools.partial(_local_matrix, template))
-            out.append(build(values[jnp.asarray(index)]).astype(dtype))
+            out.append(build(values[jnp.asarray(index, dtype=jnp.int32)]).astype(dtype))
         return tuple(out)
 
     def _matrices(self, mats) -> list:
