@@ -21,9 +21,9 @@ a ``jax.custom_vjp``): the circuit as blocks (:func:`plan`: a run of one-qubit g
 block, a controlled gate a 2 x 2 pass where its controls read 1, a diagonal gate a phase table),
 one forward sweep, ``H psi`` once, one backward sweep that un-applies each block from both
 states and reads its matrix's cotangent from one overlap of the two; JAX takes it through the
-small matrices to the parameters. On the CPU the sweeps run on the compiled kernels
-(:mod:`qsim_dist.kernels.cpu`, through ``jax.pure_callback``), elsewhere on the JAX kernels
-(:mod:`qsim_dist.kernels.jax_xla`, what a GPU runs). ``gradient="backprop"`` differentiates the
+small matrices to the parameters. On the CPU the sweeps of 14 qubits and more run on the
+compiled kernels (:mod:`qsim_dist.kernels.cpu`, through ``jax.pure_callback``), the rest on the
+JAX kernels (:mod:`qsim_dist.kernels.jax_xla`, what a GPU runs). ``gradient="backprop"`` differentiates the
 JAX kernels themselves instead (forward mode and higher derivatives too);
 :func:`statevector_fn` gives the state as such a function. Both read a circuit as
 ``Backend.expectation`` does: its unconditioned gates (measurements, resets and barriers are
@@ -445,12 +445,19 @@ def _jax_energy(engine: Adjoint, cdtype) -> Callable:
     return energy
 
 
-def _kernel_set(kernels: str) -> str:
+#: From this many qubits on, ``kernels="auto"`` sweeps on the compiled CPU kernels when JAX runs
+#: on the CPU; below, calling out of XLA for every block costs more than the blocks themselves
+#: (value_and_grad of benchmarks/gradients.py's ansatz, 5 layers, one thread: 10 qubits 8.9 ms
+#: on cpu, 1.1 ms on jax; 14: 17.5 / 18.8 ms; 16: 49 / 118 ms; 20: 0.64 / 4.6 s).
+HOST_FROM_QUBITS = 14
+
+
+def _kernel_set(kernels: str, num_qubits: int) -> str:
     if kernels not in ("auto", "cpu", "jax"):
         raise CircuitError(f"kernels must be 'auto', 'cpu' or 'jax', got {kernels!r}")
     if kernels != "auto":
         return kernels
-    if jax.default_backend() != "cpu":
+    if jax.default_backend() != "cpu" or num_qubits < HOST_FROM_QUBITS:
         return "jax"
     try:
         from .kernels import cpu  # noqa: F401  (the compiled extension)
@@ -471,7 +478,8 @@ def expectation_fn(circuit: Circuit, observable: PauliSum | str | Sequence, *,
     ``gradient="adjoint"`` (the default): reverse-mode derivatives by the adjoint method
     (:class:`Adjoint`, a ``jax.custom_vjp``): one forward sweep, one backward sweep, two states
     in memory, on ``kernels`` ``"cpu"`` (the compiled kernels, through ``jax.pure_callback``),
-    ``"jax"`` (XLA, also on a GPU) or ``"auto"`` (cpu when JAX runs on the CPU). It gives first
+    ``"jax"`` (XLA, also on a GPU) or ``"auto"`` (cpu when JAX runs on the CPU and the circuit
+    has :data:`HOST_FROM_QUBITS` qubits or more, jax otherwise). It gives first
     derivatives in reverse mode (``grad``, ``value_and_grad``, ``vjp``, ``jacrev``).
     ``gradient="backprop"``: JAX differentiates the JAX kernels themselves (every intermediate
     state kept), which also gives forward mode (``jvp``, ``jacfwd``) and higher derivatives."""
@@ -484,7 +492,7 @@ def expectation_fn(circuit: Circuit, observable: PauliSum | str | Sequence, *,
         raise CircuitError(f"gradient must be 'adjoint' or 'backprop', got {gradient!r}")
     blocks, count = plan(circuit)
     engine = Adjoint(blocks, pauli_groups(h), circuit.num_qubits)
-    make = _host_energy if _kernel_set(kernels) == "cpu" else _jax_energy
+    make = _host_energy if _kernel_set(kernels, circuit.num_qubits) == "cpu" else _jax_energy
     energies: dict = {}
 
     def expectation(values):

@@ -23,8 +23,9 @@ seeded stream per device, ``seed=``).
 
 Gradients: ``diff_method="adjoint"`` (or ``"device"``, or ``"best"``, which picks it where it
 applies: no shots, expectation values of observables with a Pauli representation) are device
-derivatives by the adjoint method of :mod:`qsim_dist.autodiff` (``expectation_fn``, on the
-compiled CPU kernels, or the JAX ones on a GPU, whatever ``backend=``), the value and the
+derivatives by the adjoint method of :mod:`qsim_dist.autodiff` (``expectation_fn``: on the
+compiled CPU kernels from 14 qubits on, on the JAX ones below and on a GPU, whatever
+``backend=``), the value and the
 Jacobian from one forward and one backward sweep; its compiled function is kept per circuit
 shape and observable, so an optimisation loop compiles once. Other circuits take PennyLane's
 device-independent methods (``"parameter-shift"``, what ``"best"`` picks for them).

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from qsim_dist import Circuit
-from qsim_dist.autodiff import controlled_target, expectation_fn, parameters, plan
+from qsim_dist.autodiff import HOST_FROM_QUBITS, _kernel_set, controlled_target, \
+    expectation_fn, parameters, plan
 from qsim_dist.errors import CircuitError
 from qsim_dist.gates import GATES
 from test_jax_autodiff import BACKEND, with_params
@@ -167,6 +168,14 @@ def test_bad_options_are_refused():
         expectation_fn(c, "Z", kernels="gpu")
     with pytest.raises(CircuitError, match="backprop"):
         expectation_fn(c, "Z", gradient="backprop", kernels="cpu")
+
+
+def test_auto_takes_the_compiled_kernels_for_large_states_on_a_cpu():
+    if jax.default_backend() != "cpu":
+        pytest.skip("JAX runs on an accelerator: auto is the JAX kernels")
+    assert _kernel_set("auto", HOST_FROM_QUBITS - 1) == "jax"
+    assert _kernel_set("auto", HOST_FROM_QUBITS) == "cpu"
+    assert _kernel_set("jax", 30) == "jax" and _kernel_set("cpu", 2) == "cpu"
 
 
 # ---- the plan ---------------------------------------------------------------------------------
