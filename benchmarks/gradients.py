@@ -1,16 +1,22 @@
-"""``value_and_grad`` of a hardware-efficient ansatz energy: qsim_dist (JAX, and parameter
-shift on the compiled kernels) against PennyLane (``lightning.qubit`` adjoint, ``default.qubit``
-with JAX backprop) and TensorCircuit-NG (JAX backend), one run, same machine, double precision.
+"""``value_and_grad`` of a hardware-efficient ansatz energy: qsim_dist against PennyLane
+(``lightning.qubit`` adjoint, ``default.qubit`` with JAX backprop) and TensorCircuit-NG (JAX
+backend), one run, same machine, double precision.
 
     python benchmarks/gradients.py                          # 20 qubits, 200 parameters
     python benchmarks/gradients.py --qubits 12 --layers 4   # a quick check
+    python benchmarks/gradients.py --sims all               # qsim_dist's other paths too
 
 The ansatz: ``--layers`` layers of ry and rz on every qubit, then a cx ladder (2 x qubits
 parameters per layer; 20 qubits x 5 layers = 200); the energy: sum_i Z_i Z_{i+1} + 0.5 sum_i X_i.
-Each simulator is timed on its second call (the first compiles), median of ``--repeat``; its
-gradient is compared with qsim_dist's JAX gradient, and that one with central finite
-differences of the energy (step 1e-5) on 5 parameters. Each simulator runs in its own child
-process (``--timeout``) with ``OMP_NUM_THREADS`` threads.
+qsim_dist's entries: ``qsim_dist-jax`` is ``jax.jit(jax.value_and_grad(expectation_fn(...)))``
+as a user writes it (the adjoint method on the compiled CPU kernels); ``qsim_dist-jax-xla`` the
+same on the JAX kernels (what a GPU runs); ``qsim_dist-backprop`` JAX differentiating the JAX
+kernels (``gradient="backprop"``); ``qsim_dist-pennylane-adjoint`` the PennyLane device
+``qsim_dist.qubit`` with ``diff_method="adjoint"``; ``qsim_dist-shift`` parameter shift on the
+compiled kernels. Each simulator is timed on its second call (the first compiles), median of
+``--repeat``; its gradient is compared with qsim_dist's JAX gradient, and that one with central
+finite differences of the energy (step 1e-5) on 5 parameters. Each simulator runs in its own
+child process (``--timeout``) with ``OMP_NUM_THREADS`` threads.
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SIMS = ("qsim_dist-jax", "pennylane-lightning-adjoint", "pennylane-default-jax",
-        "tensorcircuit-jax", "qsim_dist-shift")
+        "tensorcircuit-jax", "qsim_dist-jax-xla", "qsim_dist-backprop",
+        "qsim_dist-pennylane-adjoint", "qsim_dist-shift")
 
 
 def hamiltonian(n):
@@ -53,14 +60,14 @@ def ansatz(n, layers):
     return c
 
 
-def run_qsim_jax(n, layers, repeat):
+def run_qsim_jax(n, layers, repeat, **options):
     import jax
 
     from qsim_dist.autodiff import expectation_fn
 
     jax.config.update("jax_enable_x64", True)
     c = ansatz(n, layers)
-    f = jax.jit(jax.value_and_grad(expectation_fn(c, hamiltonian(n))))
+    f = jax.jit(jax.value_and_grad(expectation_fn(c, hamiltonian(n), **options)))
     w = weights(n, layers).reshape(-1)
     return f, w, lambda out: (float(out[0]), np.asarray(out[1]))
 
@@ -106,6 +113,19 @@ def run_pl_lightning(n, layers, repeat):
     return f, w, lambda out: (float(out[0]), np.asarray(out[1]).reshape(-1))
 
 
+def run_pl_qsim_adjoint(n, layers, repeat):
+    import pennylane as qml
+    from pennylane import numpy as pnp
+
+    energy = _pennylane(n, layers, "qsim_dist.qubit", "adjoint", "autograd")
+    w = pnp.array(weights(n, layers), requires_grad=True)
+
+    def f(x):
+        g = qml.grad(energy)(x)
+        return energy(x), g   # as lightning's: PennyLane's grad does not return the value
+    return f, w, lambda out: (float(out[0]), np.asarray(out[1]).reshape(-1))
+
+
 def run_pl_default_jax(n, layers, repeat):
     import jax
 
@@ -140,6 +160,9 @@ def run_tc_jax(n, layers, repeat):
 
 
 RUNNERS = {"qsim_dist-jax": run_qsim_jax, "qsim_dist-shift": run_qsim_shift,
+           "qsim_dist-jax-xla": lambda *a: run_qsim_jax(*a, kernels="jax"),
+           "qsim_dist-backprop": lambda *a: run_qsim_jax(*a, gradient="backprop"),
+           "qsim_dist-pennylane-adjoint": run_pl_qsim_adjoint,
            "pennylane-lightning-adjoint": run_pl_lightning,
            "pennylane-default-jax": run_pl_default_jax, "tensorcircuit-jax": run_tc_jax}
 
@@ -174,7 +197,7 @@ def main() -> None:
     ap.add_argument("--qubits", type=int, default=20)
     ap.add_argument("--layers", type=int, default=5)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--sims", nargs="+", choices=SIMS, default=list(SIMS[:4]))
+    ap.add_argument("--sims", nargs="+", choices=SIMS + ("all",), default=list(SIMS[:4]))
     ap.add_argument("--timeout", type=float, default=1200)
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -184,7 +207,7 @@ def main() -> None:
     env = dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"),
                OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     results = {}
-    for sim in args.sims:
+    for sim in (SIMS if "all" in args.sims else args.sims):
         cmd = [args.python, __file__, "--child", sim, "--qubits", str(args.qubits), "--layers",
                str(args.layers), "--repeat", str(args.repeat)]
         try:
