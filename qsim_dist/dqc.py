@@ -461,17 +461,15 @@ def ideal_output_state(programs: Mapping[str, Callable], network: Network,
     first = None
     for seed in seeds:
         if modular:
-            rho = _run_final(backend, low, seed, _final_rdm, ranks)
-        else:
-            engine = get_backend("reference" if n <= 12 else "statevector")
-            result = engine.run(low.noisy, shots=1, seed=seed, save_state=True,
-                                precision="double")
-            m = data_matrix(result.statevector, low.final_qubits).astype(np.complex128)
-            rho = m.T @ m.conj()
-        values, vectors = np.linalg.eigh(rho)
-        if values[-1] < 1 - 1e-6:
+            values, vectors = np.linalg.eigh(_run_final(backend, low, seed, _final_rdm, ranks))
+            weight, psi = values[-1], vectors[:, -1]
+        else:   # the branch's own (compacted) state, never the whole machine's
+            dense = "reference" if n <= 12 else "statevector"
+            m = _run_final(dense, low, seed, _final_matrix).astype(np.complex128)
+            _, s, vh = np.linalg.svd(m, full_matrices=False)   # rho = m^T m*: vh[0] leads
+            weight, psi = s[0] ** 2 / float(np.sum(s ** 2)), vh[0]
+        if weight < 1 - 1e-6:
             return None
-        psi = vectors[:, -1]
         if first is None:
             first = psi
         elif abs(np.vdot(first, psi)) ** 2 < 1 - 1e-6:
@@ -520,6 +518,28 @@ def _target_fidelity(target: TensorTarget, state, qubits: Sequence[int]) -> floa
     """|<target|state>|^2 over the output qubits, on the tensors; the rest of ``state`` must
     be known basis values (else a ValueError)."""
     return float(abs(_overlap(target, state, qubits)) ** 2)
+
+
+def _final_matrix(state, qubits: Sequence[int], known: Mapping[int, int],
+                  final_qubits: Sequence[int]) -> np.ndarray:
+    """A dense branch state as the matrix M[rest, data] of :func:`data_matrix` (columns: the
+    output qubits, bit k = ``final_qubits[k]``; rows: the state's other qubits), a final qubit
+    outside the state tensored in with its ``known`` value."""
+    return data_matrix(*_with_outputs(state, qubits, known, final_qubits))
+
+
+def _with_outputs(state, qubits: Sequence[int], known: Mapping[int, int],
+                  final_qubits: Sequence[int]) -> tuple[np.ndarray, tuple[int, ...]]:
+    """A dense branch state's vector with every output qubit in it (one outside the compacted
+    state tensored in as the next highest bit, in its ``known`` value), and the bit of each
+    output qubit."""
+    psi = np.asarray(state.statevector())
+    qubits = list(qubits)
+    for q in final_qubits:
+        if q not in qubits:
+            psi = np.kron(np.eye(2, dtype=psi.dtype)[known[q]], psi)
+            qubits.append(q)
+    return psi, tuple(qubits.index(q) for q in final_qubits)
 
 
 def _final_rdm(state, qubits: Sequence[int], known: Mapping[int, int],
@@ -711,14 +731,8 @@ class _BranchReadouts:
         if isinstance(self.target, TensorTarget):
             f = _target_fidelity(self.target, state, self.final_qubits)
         elif Capability.STATEVECTOR in state.capabilities:
-            psi = np.asarray(state.statevector())
-            qubits = list(qubits)
-            for q in self.final_qubits:   # a data qubit outside the (compacted) state
-                if q not in qubits:
-                    psi = np.kron(np.eye(2, dtype=psi.dtype)[known[q]], psi)
-                    qubits.append(q)
-            slots = tuple(qubits.index(q) for q in self.final_qubits)
-            f = overlap_fidelity(psi, slots, self.target)
+            f = overlap_fidelity(*_with_outputs(state, qubits, known, self.final_qubits),
+                                 self.target)
         else:   # on the tensors: |<psi|phi>|^2 when the output is pure, else <psi|rho|psi>
             phi = state.vector_of(self.final_qubits) if isinstance(state, ModuleNetState) \
                 else None

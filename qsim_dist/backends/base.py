@@ -142,8 +142,8 @@ class Backend(ABC):
             return total + _SHOT_BYTES * runs
 
         what = _state_words(width, precision)
-        extra = (["a copy"] if dynamic else []) + (["the saved state"] if dynamic and save_state
-                                                    else [])
+        saved = "the saved state" + (f" of all {n} qubits" if n > width else "")
+        extra = (["a copy"] if dynamic else []) + ([saved] if dynamic and save_state else [])
         if _SHOT_BYTES * runs >= 1 << 26:
             extra.append(f"{runs} shots")
         if extra:
