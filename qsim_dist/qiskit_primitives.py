@@ -28,7 +28,7 @@ shots are then the network run's trajectories; the estimator reads every observa
 circuit off one network run of ``shots`` trajectories (default 1000), its ``stds`` the
 standard errors (0 over ideal links, where the values are exact).
 
-Needs the ``interop`` extra (``qiskit``).
+Needs the ``qiskit`` extra (or ``interop``, which has it).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ try:
     from qiskit.transpiler import Target
 except ImportError as exc:   # pragma: no cover - exercised only without the extra
     raise ImportError("qsim_dist.qiskit_primitives needs qiskit (pip install "
-                      "'qsim_dist[interop]')") from exc
+                      "'qsim_dist[qiskit]')") from exc
 
 __all__ = ["Estimator", "QsimDistBackend", "Sampler"]
 
