@@ -504,6 +504,53 @@ def expectation_fn(circuit: Circuit, observable: PauliSum | str | Sequence, *,
     return _public(count, expectation)
 
 
+def qasm_expectation_fn(source: str, observable: PauliSum | str | Sequence, **options
+                        ) -> tuple[Callable[[Any], jax.Array], list[str]]:
+    """``(f, names)`` for an OpenQASM 3 program with ``input float`` / ``input angle``
+    parameters: ``f(values)`` is :func:`expectation_fn` of the program with its inputs set to
+    ``values`` (in the order of ``names``, the declaration order), as pure a JAX function.
+    The gate parameters must be affine in the inputs (``theta``, ``2*theta + pi/4``,
+    ``-phi/2``...): the map is read off the program at zero and at each unit vector and
+    checked at a random point; a program whose gates or parameters depend on its inputs in any
+    other way is refused in one line. ``options`` go to :func:`expectation_fn`."""
+    from .io.qasm import input_names, loads
+
+    names = input_names(source)
+    if not names:
+        raise CircuitError("the program declares no input parameters (use expectation_fn on "
+                           "its circuit)")
+
+    def at(values) -> tuple[Circuit, np.ndarray]:
+        c = loads(source, inputs=dict(zip(names, (float(v) for v in values))))
+        return c, parameters(c)
+
+    k = len(names)
+    base, b = at(np.zeros(k))
+    shape = [(i.name, i.qubits) for i in _gates(base)]
+    columns = []
+    for j in range(k):
+        c, p = at(np.eye(k)[j])
+        if [(i.name, i.qubits) for i in _gates(c)] != shape:
+            raise CircuitError(f"the program's gates depend on input {names[j]} (only its gate "
+                               "parameters may)")
+        columns.append(p - b)
+    a = np.stack(columns, axis=1) if b.size else np.zeros((0, k))
+    probe = np.random.default_rng(0).uniform(-2, 2, size=k)
+    c, p = at(probe)
+    if [(i.name, i.qubits) for i in _gates(c)] != shape or \
+            not np.allclose(p, b + a @ probe, atol=1e-9):
+        raise CircuitError("a gate parameter depends non-linearly on the inputs (supported: "
+                           "affine expressions such as 2*theta + pi/4)")
+    energy = expectation_fn(base, observable, **options)
+
+    def f(values):
+        values = jnp.asarray(values)
+        dtype = values.dtype if jnp.issubdtype(values.dtype, jnp.floating) else jnp.float64
+        return energy(jnp.asarray(b, dtype) + jnp.asarray(a, dtype) @ values.astype(dtype))
+
+    return f, names
+
+
 def _backprop_expectation(circuit: Circuit, h: PauliSum) -> Callable[[Any], jax.Array]:
     count, evolve = _evolution(circuit)
 

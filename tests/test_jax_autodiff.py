@@ -181,3 +181,49 @@ def test_expectation_fn_refuses_bad_parameters():
         f(["x"] * 18)
     with pytest.raises(CircuitError, match="expected a Circuit"):
         expectation_fn("h q[0];", "Z")
+
+
+# ---- an OpenQASM 3 program with input parameters ------------------------------------------
+
+def test_a_qasm_programs_inputs_are_the_functions_arguments():
+    from qsim_dist.autodiff import qasm_expectation_fn
+    from qsim_dist.io.qasm import loads
+
+    jax.config.update("jax_enable_x64", True)
+    source = """OPENQASM 3.0;
+include "stdgates.inc";
+input float[64] theta;
+input angle phi;
+qubit[3] q;
+ry(2*theta) q[0];
+cx q[0], q[1];
+rz(-phi/2 + theta) q[1];
+rx(phi) q[2];
+crx(theta - pi/3) q[1], q[2];
+"""
+    h = "Z0 Z1 + X1 + 0.5 Y2 Z1"
+    f, names = qasm_expectation_fn(source, h)
+    assert names == ["theta", "phi"]
+    x = np.array([0.3, 0.7])
+    value, grad = jax.value_and_grad(f)(jnp.asarray(x))
+    bound = loads(source, inputs={"theta": 0.3, "phi": 0.7})
+    assert float(value) == pytest.approx(get_backend("reference").expectation(bound, h),
+                                         abs=1e-12)
+    fd = [(float(f(x + 1e-6 * e)) - float(f(x - 1e-6 * e))) / 2e-6 for e in np.eye(2)]
+    np.testing.assert_allclose(np.asarray(grad), fd, atol=1e-8)
+    np.testing.assert_allclose(jax.vmap(f)(jnp.asarray([x, 2 * x])),
+                               [float(f(x)), float(f(2 * x))], atol=1e-12)
+
+
+@pytest.mark.parametrize("line,message", [
+    ("rx(phi * phi) q[2];", "non-linearly"),
+    ("rx(sin(theta)) q[2];", "non-linearly"),
+])
+def test_a_non_affine_input_is_refused_in_one_line(line, message):
+    from qsim_dist.autodiff import qasm_expectation_fn
+
+    source = ('OPENQASM 3.0;\ninclude "stdgates.inc";\ninput float theta;\ninput angle phi;\n'
+              "qubit[3] q;\nry(theta) q[0];\n" + line + "\n")
+    with pytest.raises(CircuitError, match=message) as err:
+        qasm_expectation_fn(source, "Z0")
+    assert "\n" not in str(err.value)

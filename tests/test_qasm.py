@@ -497,7 +497,9 @@ ERRORS = [
     (H2 + "qreg q[1];\nrx(1/0) q[0];\n", r"line 4: math error in 1 / 0"),
     (H2 + "qreg q[1];\nrx(theta) q[0];\n", "line 4: unknown identifier 'theta'"),
     (H2 + "qreg q[1];\ncreg c[1];\nif(c==2) x q[0];\n", r"line 5: condition value 2 does not fit"),
-    ("OPENQASM 3.0;\ninput float theta;\n", "line 2: input declarations are not supported"),
+    ("OPENQASM 3.0;\ninput float theta;\n", "line 2: input theta has no value"),
+    ("OPENQASM 3.0;\noutput float theta;\n", "line 2: output declarations are not supported"),
+    ("OPENQASM 3.0;\ninput int n;\n", "line 2: input n: only float and angle inputs"),
     ("OPENQASM 3.0;\nint i = 3;\n", "line 2: classical variables of type int are not supported"),
     (H3 + "qubit[2] q;\nfor int i in [0:1] { h q[i]; }\n", "line 4: .*not supported"),
     (H3 + "qubit[2] q;\nnegctrl @ x q[0], q[1];\n", "line 4: negctrl @ is not supported"),
@@ -532,3 +534,51 @@ def test_missing_and_bad_files(tmp_path, capfd):
     with pytest.raises(QasmError, match="not UTF-8"):
         load(binary)
     assert capfd.readouterr() == ("", "")
+
+
+# ---- OpenQASM 3 input parameters -----------------------------------------------------------
+
+INPUTS = H3 + """input float[64] theta;
+input angle phi;
+qubit[2] q;
+rx(2*theta + pi/4) q[0];
+gate g(a) x { rz(a - phi) x; }
+g(theta) q[1];
+"""
+
+
+def test_input_parameters_take_the_given_values():
+    from qsim_dist.io.qasm import input_names
+
+    assert input_names(INPUTS) == ["theta", "phi"]
+    c = loads(INPUTS, inputs={"theta": 0.1, "phi": 0.3})
+    angles = [i.params[0] for i in c if i.params]
+    assert angles == pytest.approx([0.2 + math.pi / 4, 0.1 - 0.3])
+
+
+@pytest.mark.parametrize("inputs,message", [
+    ({"theta": 1.0}, "line 4: input phi has no value"),
+    ({"theta": 1.0, "phi": 2.0, "psi": 3.0}, "inputs name psi, which the program does not"),
+    ({"theta": float("inf"), "phi": 1.0}, "inputs: theta must be a finite number"),
+    ({"theta": "1", "phi": 1.0}, "inputs: theta must be a finite number"),
+    ([("theta", 1.0)], "inputs must map input names to numbers"),
+])
+def test_bad_inputs_are_one_line(inputs, message):
+    with pytest.raises(QasmError, match=message) as err:
+        loads(INPUTS, inputs=inputs)
+    assert "\n" not in str(err.value)
+
+
+def test_the_command_line_takes_inputs(tmp_path, capsys):
+    from qsim_dist.cli import main
+
+    path = tmp_path / "in.qasm"
+    path.write_text(INPUTS + "bit[2] c;\nc = measure q;\n")
+    assert main(["run", str(path), "--input", "theta=0.1", "--input", "phi=0.3", "--shots",
+                 "10", "--seed", "1"]) == 0
+    capsys.readouterr()
+    for bad in (["--input", "theta=0.1"], ["--input", "theta", "--input", "phi=1"],
+                ["--input", "theta=nan", "--input", "phi=1"]):
+        assert main(["run", str(path), *bad]) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and err.startswith("qsim-dist: error:")

@@ -11,11 +11,12 @@ MPI at import time, so that a mistake is reported at once.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from ..backends import BACKENDS, DEFAULT_BACKEND, DEFAULT_MPI_BACKEND
 from ..errors import OptionError, QsimDistError
@@ -124,8 +125,28 @@ def check_input_file(what: str, path: Path) -> None:
         raise OptionError(f"cannot read {what} '{path}': not a file")
 
 
-def load_circuit(path: Path):
-    """The circuit of an OpenQASM 2/3 file, named after the file unless it has a name."""
+INPUT_HELP = ("the value of an OpenQASM 3 'input float' / 'input angle' parameter of the "
+              "circuit, NAME=VALUE (repeat for each input)")
+
+
+def parse_inputs(items: Sequence[str] | None) -> dict[str, float]:
+    """``--input NAME=VALUE`` options as a mapping (one line for a malformed one)."""
+    out: dict[str, float] = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not sep or not name.strip() or not math.isfinite(number):
+            raise OptionError(f"--input must be NAME=VALUE with a finite number, got {item!r}")
+        out[name.strip()] = number
+    return out
+
+
+def load_circuit(path: Path, inputs: Mapping[str, float] | None = None):
+    """The circuit of an OpenQASM 2/3 file, named after the file unless it has a name
+    (``inputs``: the values of its ``input`` parameters)."""
     from ..errors import QasmError
     from ..io.qasm import load
 
@@ -135,7 +156,7 @@ def load_circuit(path: Path):
         raise OptionError(f"cannot read circuit '{path}': {exc.strerror or exc}") from None
     if not text.strip():
         raise QasmError(f"'{path}' is empty: no OpenQASM program")
-    circuit = load(path)
+    circuit = load(path, inputs=inputs)
     if getattr(circuit, "name", "circuit") in ("", "circuit"):
         circuit.name = path.stem
     return circuit

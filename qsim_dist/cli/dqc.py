@@ -43,7 +43,8 @@ from ..backends import BACKENDS
 from ..errors import OptionError, QsimDistError
 from ..options import MAX_SEED, MAX_SHOTS, RunOptions
 from .common import Job, backend_help, check_input_file, choose_backend, circuit_fingerprint, \
-    file_fingerprint, int_option, job_fields, load_circuit, mpi_world_size, world_comm, \
+    file_fingerprint, int_option, job_fields, load_circuit, mpi_world_size, parse_inputs, \
+    world_comm, INPUT_HELP, \
     write_top_counts
 
 PURIFY_HELP = "distill every link pair: PROTOCOL[:ROUNDS], PROTOCOL bbpssw or dejmps (1 round)"
@@ -57,6 +58,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "file in TOML), simulate it with noisy links, timing and decoherence, and "
                     "report fidelity, EPR pairs, classical bits and makespan.")
     dqc.add_argument("circuit", metavar="CIRCUIT.qasm", help="OpenQASM 2 or 3 file")
+    dqc.add_argument("--input", metavar="NAME=VALUE", action="append", default=None,
+                     help=INPUT_HELP)
     dqc.add_argument("--network", metavar="NET.toml", required=True,
                      help="network file (see qsim_dist/network/topology.py and examples/)")
     dqc.add_argument("--placement", metavar="0:A,1:B,...", default=None,
@@ -155,7 +158,7 @@ def prepare(args: argparse.Namespace) -> Job:
 
         _pyplot()   # matplotlib missing: say so before simulating
     network = load_network(network_path)
-    circuit = load_circuit(circuit_path)
+    circuit = load_circuit(circuit_path, parse_inputs(args.input))
     from ..observables import as_pauli_sum
 
     args.observables = [as_pauli_sum(text, circuit.num_qubits)

@@ -34,7 +34,8 @@ from ..backends.tensor import OPTIMIZERS as TENSOR_OPTIMIZERS
 from ..errors import OptionError
 from ..options import MAX_SEED, MAX_SHOTS, PRECISIONS, RunOptions
 from .common import Job, backend_help, check_input_file, choose_backend, circuit_fingerprint, \
-    file_fingerprint, int_option, job_fields, load_circuit, world_comm, write_top_counts
+    file_fingerprint, int_option, job_fields, load_circuit, parse_inputs, world_comm, \
+    write_top_counts, INPUT_HELP
 
 # The run statistics --stats adds to the JSON summary (and that are kept out of it otherwise).
 STATS_KEYS = ("ranks", "exchanges", "bytes_sent", "comm_time_s", "compute_time_s",
@@ -67,6 +68,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "run", help="simulate an OpenQASM circuit and sample its measurements",
         description="Simulate an OpenQASM 2/3 circuit and sample its measurements.")
     run.add_argument("circuit", metavar="CIRCUIT.qasm", help="OpenQASM 2 or 3 file")
+    run.add_argument("--input", metavar="NAME=VALUE", action="append", default=None,
+                     help=INPUT_HELP)
     run.add_argument("--shots", type=int_option("shots", maximum=MAX_SHOTS), default=1024,
                      help="number of measurement samples (default 1024)")
     run.add_argument("--seed", type=int_option("seed", maximum=MAX_SEED), default=None,
@@ -234,7 +237,7 @@ def prepare(args: argparse.Namespace) -> Job:
         from ..noise import load_noise_model
 
         noise = load_noise_model(args.noise)
-    circuit = load_circuit(path)
+    circuit = load_circuit(path, parse_inputs(args.input))
     if args.amplitude is not None:
         args.amplitude_indices = _bitstrings(args.amplitude, circuit.num_qubits)
     if args.observable is not None:

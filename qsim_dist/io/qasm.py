@@ -23,6 +23,10 @@ accepts OpenQASM 2 programs) and lower the AST to a :class:`~qsim_dist.circuit.C
   ``if (c[i] != v)`` and ``&&`` of single-bit tests; every statement of the body becomes one
   conditioned instruction. ``else`` is accepted on a single-bit condition.
 - Numeric ``const`` declarations are evaluated and usable in expressions.
+- ``input float x;`` / ``input angle x;`` parameters take their values from ``inputs=`` (every
+  declared input needs one; ``qsim-dist run --input x=0.3``) and are used as constants;
+  :func:`input_names` lists them, and :func:`qsim_dist.autodiff.qasm_expectation_fn` makes them
+  the arguments of a differentiable expectation value.
 
 Limits (each a one-line :class:`~qsim_dist.errors.QasmError` past it): expanding the file (gate
 definitions, broadcasts over registers, ``pow(k) @``) may produce at most ``max_instructions``
@@ -34,7 +38,8 @@ finite (``1e400``, ``1e308*10``, ``nan`` are refused); OpenQASM 2 indices must b
 ``[0, size)`` (OpenQASM 3 also takes ``-size <= i < 0``, counted from the end).
 
 Not supported (each a one-line :class:`~qsim_dist.errors.QasmError`): classical computation
-(``int``/``float`` variables, assignments, loops, subroutines), ``input``/``output``,
+(``int``/``float`` variables, assignments, loops, subroutines), ``output``, inputs other
+than ``float`` and ``angle``,
 ``negctrl @``, non-integer ``pow``, ``measure`` without a target bit, timing (``delay``,
 ``box``), physical qubits (``$0``), and OpenQASM 2 identifiers that are OpenQASM 3 keywords (a
 register called ``in`` or ``output``), which the OpenQASM 3 grammar rejects.
@@ -59,7 +64,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -119,7 +124,8 @@ def _at(node: Any) -> Iterator[None]:
 
 
 def loads(text: str, name: str = "circuit", *,
-          max_instructions: int = MAX_INSTRUCTIONS) -> Circuit:
+          max_instructions: int = MAX_INSTRUCTIONS,
+          inputs: Mapping[str, float] | None = None) -> Circuit:
     """Read an OpenQASM 2 or 3 program.
 
     Parameters
@@ -130,6 +136,9 @@ def loads(text: str, name: str = "circuit", *,
         Name given to the returned circuit.
     max_instructions
         Most instructions (and operand bits) the expansion may produce (see "Limits" above).
+    inputs
+        The value of each OpenQASM 3 ``input float`` / ``input angle`` the program declares
+        (:func:`input_names` lists them); every declared input needs one.
 
     Returns
     -------
@@ -154,15 +163,18 @@ def loads(text: str, name: str = "circuit", *,
     version = str(program.version or "3")
     if version.split(".")[0] not in ("2", "3"):
         raise QasmError(f"unsupported OpenQASM version {version}")
+    lowerer = _Lowerer(ast, int(version[0]), opaque, max_instructions, _checked_inputs(inputs))
     try:
-        return _Lowerer(ast, int(version[0]), opaque, max_instructions).run(program, name)
+        return lowerer.run(program, name)
     except RecursionError:  # e.g. thousands of gate definitions each calling the previous one
         raise QasmError("the program nests gate definitions or expressions too deeply to "
                         "expand") from None
 
 
-def load(path: str | os.PathLike, *, max_instructions: int = MAX_INSTRUCTIONS) -> Circuit:
-    """Read an OpenQASM 2 or 3 file; the circuit is named after the file's stem.
+def load(path: str | os.PathLike, *, max_instructions: int = MAX_INSTRUCTIONS,
+         inputs: Mapping[str, float] | None = None) -> Circuit:
+    """Read an OpenQASM 2 or 3 file; the circuit is named after the file's stem (``inputs``:
+    the values of its ``input`` parameters, see :func:`loads`).
 
     Raises
     ------
@@ -181,9 +193,38 @@ def load(path: str | os.PathLike, *, max_instructions: int = MAX_INSTRUCTIONS) -
     except OSError as exc:
         raise QasmError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
-        return loads(text, name=path.stem, max_instructions=max_instructions)
+        return loads(text, name=path.stem, max_instructions=max_instructions, inputs=inputs)
     except QasmError as exc:
         raise QasmError(f"{path}: {exc}") from None
+
+
+def input_names(text: str) -> list[str]:
+    """The OpenQASM 3 ``input`` parameters a program declares, in declaration order."""
+    check.text(text, "OpenQASM source", QasmError)
+    text, _ = _normalise(text)
+    _check_nesting(text)
+    from openqasm3 import ast
+
+    return [stmt.identifier.name for stmt in _parse(text).statements
+            if isinstance(stmt, ast.IODeclaration) and stmt.io_identifier.name == "input"]
+
+
+def _checked_inputs(inputs: Mapping[str, float] | None) -> dict[str, float]:
+    if inputs is None:
+        return {}
+    if not isinstance(inputs, Mapping):
+        raise QasmError(f"inputs must map input names to numbers, got {check.describe(inputs)}")
+    out = {}
+    for key, value in inputs.items():
+        if not isinstance(key, str):
+            raise QasmError(f"inputs: a name must be a str, got {check.describe(key)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                             np.floating)) \
+                or not math.isfinite(float(value)):
+            raise QasmError(f"inputs: {key} must be a finite number, got "
+                            f"{check.describe(value)}")
+        out[key] = float(value)
+    return out
 
 
 def _is_blank(text: str) -> bool:
@@ -296,8 +337,10 @@ class _Lowerer:
     """Walks the openqasm3 AST once and collects instructions."""
 
     def __init__(self, ast: Any, version: int, opaque: set[str],
-                 max_instructions: int = MAX_INSTRUCTIONS):
+                 max_instructions: int = MAX_INSTRUCTIONS,
+                 inputs: Mapping[str, float] | None = None):
         self.ast = ast
+        self.inputs = dict(inputs or {})   # values of the program's input parameters
         self.budget = max_instructions  # instructions and operand bits still allowed
         self.max_instructions = max_instructions
         self.version = version
@@ -319,6 +362,10 @@ class _Lowerer:
         for stmt in program.statements:
             with _at(stmt):
                 self._statement(stmt, None)
+        unused = sorted(set(self.inputs) - set(self.consts))
+        if unused:
+            raise QasmError(f"inputs name {', '.join(unused)}, which the program does not "
+                            "declare as input")
         try:
             return Circuit(self.num_qubits, self.num_clbits, self.out, list(self.qregs.values()),
                            list(self.cregs.values()), name)
@@ -372,10 +419,25 @@ class _Lowerer:
         elif isinstance(stmt, a.Pragma):
             pass  # directives for other tools
         elif isinstance(stmt, a.IODeclaration):
-            raise _Err(f"{stmt.io_identifier.name} declarations are not supported "
-                       "(write the value into the source)")
+            self._input(stmt)
         else:
             raise _Err(f"{_describe(stmt)} is not supported")
+
+    def _input(self, stmt: Any) -> None:
+        """``input float x;`` / ``input angle x;``: a parameter whose value the caller gives
+        (``inputs=``), used in expressions as a constant."""
+        a, name = self.ast, stmt.identifier.name
+        if stmt.io_identifier.name != "input":
+            raise _Err(f"{stmt.io_identifier.name} declarations are not supported (results are "
+                       "the measured bits)")
+        if not isinstance(stmt.type, (a.FloatType, a.AngleType)):
+            raise _Err(f"input {name}: only float and angle inputs are supported, not "
+                       f"{_type_name(stmt.type)}")
+        self._check_new_name(name)
+        if name not in self.inputs:
+            raise _Err(f"input {name} has no value (pass inputs={{'{name}': ...}}, or "
+                       f"--input {name}=VALUE on the command line)")
+        self.consts[name] = self.inputs[name]
 
     def _spend(self, n: int) -> None:
         """Count ``n`` more instructions (or operand bits) produced; refuse past the limit, before
