@@ -189,6 +189,40 @@ def test_auto_searches_longer_only_for_a_costly_contraction(monkeypatch):
     assert searched.stats.flops <= quick.stats.flops
 
 
+def _grid_circuit(r: int, cycles: int, seed: int = 1) -> Circuit:
+    """A random circuit on an r x r grid (benchmarks/tensor_peers.py's ``grid`` row): each
+    cycle sx / ry(pi/2) / t at random on every qubit, then cz on one of four grid patterns."""
+    rng = np.random.default_rng(seed)
+    c = Circuit(r * r)
+    patterns = [[(i * r + j, i * r + j + 1) for i in range(r) for j in range(s, r - 1, 2)]
+                for s in (0, 1)] + \
+        [[(i * r + j, (i + 1) * r + j) for i in range(s, r - 1, 2) for j in range(r)]
+         for s in (0, 1)]
+    for q in range(r * r):
+        c.add("h", q)
+    for cycle in range(cycles):
+        for q in range(r * r):
+            kind = int(rng.integers(0, 3))
+            c.add(*(("sx", q), ("ry", q), ("t", q))[kind],
+                  **({"params": [math.pi / 2]} if kind == 1 else {}))
+        for a, b in patterns[cycle % 4]:
+            c.add("cz", a, b)
+    return c
+
+
+def test_a_cotengra_path_is_never_costlier_than_the_greedy_one():
+    """The hyper-optimised path of a grid circuit's amplitude (hyperedges from every cz and t)
+    is at most the greedy path's flops, found within its budget (plus one trial's overrun)."""
+    pytest.importorskip("cotengra")
+    c = _grid_circuit(5, 10)
+    greedy = get_backend("tensor", optimize="greedy")
+    searched = get_backend("tensor", optimize="cotengra", path_time=0.5)
+    want = greedy.amplitudes(c, [0])
+    np.testing.assert_allclose(searched.amplitudes(c, [0]), want, atol=TOL)
+    assert searched.stats.flops <= greedy.stats.flops
+    assert searched.stats.path_seconds < 1.5
+
+
 def test_overlap_of_two_tensor_states(tensor):
     a, b = tensor.final_state(CIRCUITS["random5"]), tensor.final_state(lib.random_circuit(5, 6, 4))
     want = np.vdot(REF.statevector(CIRCUITS["random5"]), REF.statevector(lib.random_circuit(5, 6, 4)))
