@@ -300,14 +300,34 @@ static void FN(pauli_expectation)(const R *s, int64_t n_amp, int64_t x_mask, int
                                   double *re_out, double *im_out)
 {
     double re = 0, im = 0;
+    if (x_mask == 0) {   /* diagonal: signed probabilities */
+#pragma omp parallel for schedule(static) reduction(+ : re) if (n_amp >= SERIAL_BELOW)
+        for (int64_t j = 0; j < n_amp; j++) {
+            const double p = (double)s[2 * j] * s[2 * j] + (double)s[2 * j + 1] * s[2 * j + 1];
+            re += __builtin_parityll((unsigned long long)(j & z_mask)) ? -p : p;
+        }
+        *re_out = re;
+        *im_out = 0;
+        return;
+    }
+    /* Each pair (j, p = j ^ x_mask) once, j the one whose highest bit of x_mask is 0, so every
+       amplitude is read once. sign(p) = sign(j) * (-1)^|x & z|: with c that constant, the pair
+       adds sign(j) * (conj(a) b + c conj(b) a) = 2 sign(j) Re(conj(a) b) when c = 1, and
+       2i sign(j) Im(conj(a) b) when c = -1. */
+    const int top = 63 - __builtin_clzll((unsigned long long)x_mask);
+    const int64_t low = ((int64_t)1 << top) - 1;
+    const int same = !__builtin_parityll((unsigned long long)(x_mask & z_mask));
+    const int64_t pairs = n_amp >> 1;
 #pragma omp parallel for schedule(static) reduction(+ : re, im) if (n_amp >= SERIAL_BELOW)
-    for (int64_t j = 0; j < n_amp; j++) {
-        const double ar = s[2 * j], ai = -(double)s[2 * j + 1];
+    for (int64_t k = 0; k < pairs; k++) {
+        const int64_t j = ((k & ~low) << 1) | (k & low);   /* a 0 inserted at bit top */
         const int64_t p = j ^ x_mask;
-        const double br = s[2 * p], bi = s[2 * p + 1];
-        const double sign = __builtin_parityll((unsigned long long)(j & z_mask)) ? -1.0 : 1.0;
-        re += sign * (ar * br - ai * bi);
-        im += sign * (ar * bi + ai * br);
+        const double ar = s[2 * j], ai = s[2 * j + 1], br = s[2 * p], bi = s[2 * p + 1];
+        const double sign = __builtin_parityll((unsigned long long)(j & z_mask)) ? -2.0 : 2.0;
+        if (same)
+            re += sign * (ar * br + ai * bi);
+        else
+            im += sign * (ar * bi - ai * br);
     }
     *re_out = re;
     *im_out = im;
