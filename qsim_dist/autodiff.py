@@ -524,20 +524,23 @@ def qasm_expectation_fn(source: str, observable: PauliSum | str | Sequence, **op
         c = loads(source, inputs=dict(zip(names, (float(v) for v in values))))
         return c, parameters(c)
 
+    def layout(c: Circuit) -> list:
+        return [(i.name, i.qubits) for i in _gates(c)]
+
     k = len(names)
     base, b = at(np.zeros(k))
-    shape = [(i.name, i.qubits) for i in _gates(base)]
+    shape = layout(base)
     columns = []
     for j in range(k):
         c, p = at(np.eye(k)[j])
-        if [(i.name, i.qubits) for i in _gates(c)] != shape:
+        if layout(c) != shape:
             raise CircuitError(f"the program's gates depend on input {names[j]} (only its gate "
                                "parameters may)")
         columns.append(p - b)
     a = np.stack(columns, axis=1) if b.size else np.zeros((0, k))
     probe = np.random.default_rng(0).uniform(-2, 2, size=k)
     c, p = at(probe)
-    if [(i.name, i.qubits) for i in _gates(c)] != shape or \
+    if layout(c) != shape or \
             not np.allclose(p, b + a @ probe, atol=1e-9):
         raise CircuitError("a gate parameter depends non-linearly on the inputs (supported: "
                            "affine expressions such as 2*theta + pi/4)")

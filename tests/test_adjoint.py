@@ -17,23 +17,13 @@ from qsim_dist.autodiff import HOST_FROM_QUBITS, _kernel_set, controlled_target,
     expectation_fn, parameters, plan
 from qsim_dist.errors import CircuitError
 from qsim_dist.gates import GATES
-from test_jax_autodiff import BACKEND, with_params
+from test_jax_autodiff import BACKEND, PARAMETRISED, with_params, x64  # noqa: F401 (a fixture)
 
-PARAMETRISED = sorted(name for name, spec in GATES.items() if spec.num_params)
 KERNELS = ["cpu", "jax"]
 # X, Y and Z on several qubits at once, a string with all three, a constant term, a complex
 # coefficient (its Hermitian part counts, as the function's real part)
 OBSERVABLE = [(0.7, "Z0 Z1"), (-0.3, "X2 Y0"), (0.5, "Y1 X3 Z2"), (0.2, "Z3"), (0.1, ""),
               (0.4, "X0 X1 X2 X3"), (0.25 + 0.5j, "Y3 Y2")]
-
-
-@pytest.fixture
-def x64():
-    """Double precision in JAX for one test, the setting restored after it."""
-    before = jax.config.read("jax_enable_x64")
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", before)
 
 
 def sandwich(name: str) -> Circuit:

@@ -236,11 +236,14 @@ def _dynamic_circuit(draw_ops, n):
     return c
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.integers(2, 5).flatmap(lambda n: st.tuples(st.just(n), st.lists(st.tuples(
+# generated dynamic circuits: (qubits, [(kind, qubit, other qubit, angle), ...])
+DYNAMIC_CASES = st.integers(2, 5).flatmap(lambda n: st.tuples(st.just(n), st.lists(st.tuples(
     st.sampled_from(["h", "ry", "cx", "x", "cond_x", "measure", "reset", "reset_by_measure"]),
-    st.integers(0, n - 1), st.integers(0, n - 1), st.floats(0, 3.1)), min_size=1, max_size=30))),
-    st.integers(0, 2 ** 32 - 1))
+    st.integers(0, n - 1), st.integers(0, n - 1), st.floats(0, 3.1)), min_size=1, max_size=30)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(DYNAMIC_CASES, st.integers(0, 2 ** 32 - 1))
 def test_compaction_gives_the_counts_of_the_full_state(case, seed):
     """Generated dynamic circuits (measurements, resets, conditioned and plain X, freed
     qubits): one seed gives the same counts and saved state with and without compaction."""
@@ -261,10 +264,7 @@ def _noise_for_generated():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(2, 5).flatmap(lambda n: st.tuples(st.just(n), st.lists(st.tuples(
-    st.sampled_from(["h", "ry", "cx", "x", "cond_x", "measure", "reset", "reset_by_measure"]),
-    st.integers(0, n - 1), st.integers(0, n - 1), st.floats(0, 3.1)), min_size=1, max_size=30))),
-    st.integers(0, 2 ** 32 - 1))
+@given(DYNAMIC_CASES, st.integers(0, 2 ** 32 - 1))
 def test_gates_hoisted_past_noise_give_the_counts_of_program_order(case, seed):
     """With noise (Pauli and amplitude-damping channels), the non-compacting run moves gates
     ahead of channels on other qubits (planning.hoist_gates) and the compacting run does not:
@@ -279,9 +279,7 @@ def test_gates_hoisted_past_noise_give_the_counts_of_program_order(case, seed):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(2, 5).flatmap(lambda n: st.tuples(st.just(n), st.lists(st.tuples(
-    st.sampled_from(["h", "ry", "cx", "x", "cond_x", "measure", "reset", "reset_by_measure"]),
-    st.integers(0, n - 1), st.integers(0, n - 1), st.floats(0, 3.1)), min_size=1, max_size=30))))
+@given(DYNAMIC_CASES)
 def test_hoisting_moves_gates_only_ahead_of_noise_on_other_qubits(case):
     """hoist_gates is a permutation that keeps each qubit's operations in order, keeps every
     other instruction in its order, and moves no gate past a measurement, reset or conditioned
